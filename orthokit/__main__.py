@@ -1,0 +1,5 @@
+"""Allow ``python -m orthokit``."""
+
+from orthokit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,361 @@
+"""The shared numerical core: centred sufficient statistics, stable solves, RLS.
+
+Nothing here knows about scikit-learn, pandas or printing. Functions take and
+return plain arrays. The recursive least squares (RLS) update is written once
+for NumPy arrays and torch tensors alike (:func:`rls_update`), so the
+``RecursiveResidualizer`` transformer and the ``RecursiveMetadataNorm`` layer
+share one implementation.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+#: Relative eigenvalue threshold below which the (correlation-scaled) Gram matrix
+#: of the protected columns is treated as rank deficient.
+RANK_RTOL = 1e-10
+
+#: Relative variance below which a protected column counts as constant.
+CONSTANT_RTOL = 1e-12
+
+
+class CollinearityWarning(UserWarning):
+    """Protected columns are collinear; a minimum-norm solution was used."""
+
+
+@dataclass
+class Moments:
+    """Centred sufficient statistics of a regression of ``F`` on ``S``.
+
+    Attributes
+    ----------
+    n : float
+        Number (or total weight) of rows seen.
+    mean_s : ndarray of shape (k,)
+        Column means of ``S``.
+    mean_f : ndarray of shape (d,)
+        Column means of ``F``.
+    css : ndarray of shape (k, k)
+        Centred cross-products ``(S - mean_s).T @ (S - mean_s)``.
+    csf : ndarray of shape (k, d)
+        Centred cross-products ``(S - mean_s).T @ (F - mean_f)``.
+    """
+
+    n: float
+    mean_s: np.ndarray
+    mean_f: np.ndarray
+    css: np.ndarray
+    csf: np.ndarray
+
+    @classmethod
+    def from_data(cls, S, F, chunk_rows=65536):
+        """Compute the statistics of one block of rows.
+
+        ``S`` is centred exactly; ``F`` is not copied or centred, because
+        ``(S - mean_s).T @ F`` equals ``(S - mean_s).T @ (F - mean_f)``.
+
+        Parameters
+        ----------
+        S : ndarray of shape (n, k)
+            Protected columns (float64).
+        F : ndarray of shape (n, d)
+            Columns to regress on ``S``; any float dtype, any memory layout.
+        chunk_rows : int, default=65536
+            Rows per block when ``F`` is float32, which is accumulated in
+            float64 block by block instead of being copied whole.
+
+        Returns
+        -------
+        Moments
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> S = np.array([[0.0], [1.0], [2.0]])
+        >>> F = np.array([[1.0], [3.0], [5.0]])
+        >>> m = Moments.from_data(S, F)
+        >>> float(m.csf[0, 0] / m.css[0, 0])
+        2.0
+        """
+        n = S.shape[0]
+        mean_s = S.mean(axis=0)
+        s_centred = S - mean_s
+        if F.dtype == np.float64:
+            mean_f = F.mean(axis=0)
+            csf = s_centred.T @ F
+        else:
+            mean_f = np.zeros(F.shape[1])
+            csf = np.zeros((S.shape[1], F.shape[1]))
+            for start in range(0, n, chunk_rows):
+                block = F[start : start + chunk_rows].astype(np.float64)
+                mean_f += block.sum(axis=0)
+                csf += s_centred[start : start + chunk_rows].T @ block
+            mean_f /= n
+        return cls(float(n), mean_s, mean_f, s_centred.T @ s_centred, csf)
+
+    def merge(self, other):
+        """Combine with the statistics of another block (Chan et al.'s update).
+
+        Parameters
+        ----------
+        other : Moments
+            Statistics of rows not yet included in ``self``.
+
+        Returns
+        -------
+        Moments
+            Statistics of both blocks together, as if computed in one pass.
+        """
+        if self.n == 0:
+            return other
+        n = self.n + other.n
+        delta_s = other.mean_s - self.mean_s
+        delta_f = other.mean_f - self.mean_f
+        shift = self.n * other.n / n
+        return Moments(
+            n,
+            self.mean_s + delta_s * (other.n / n),
+            self.mean_f + delta_f * (other.n / n),
+            self.css + other.css + shift * np.outer(delta_s, delta_s),
+            self.csf + other.csf + shift * np.outer(delta_s, delta_f),
+        )
+
+
+def solve_gram(gram, rhs, names=None):
+    """Solve ``gram @ B = rhs`` for a centred Gram matrix of protected columns.
+
+    The matrix is scaled to a correlation matrix first. A full-rank system is
+    solved by Cholesky; a rank-deficient one (duplicate or collinear columns)
+    by a minimum-norm eigen-solve with a :class:`CollinearityWarning`, which
+    still gives the unique least-squares fit ``S @ B``. A constant column is an
+    error: it carries no information and usually signals a data problem.
+
+    Parameters
+    ----------
+    gram : ndarray of shape (k, k)
+        Centred cross-products of the protected columns.
+    rhs : ndarray of shape (k, d)
+        Centred cross-products of protected columns and targets.
+    names : sequence of str, optional
+        Column names used in messages.
+
+    Returns
+    -------
+    coef : ndarray of shape (k, d)
+    rank : int
+
+    Raises
+    ------
+    ValueError
+        If a column has (numerically) zero variance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> coef, rank = solve_gram(np.array([[2.0]]), np.array([[4.0, 1.0]]))
+    >>> np.round(coef, 12).tolist(), rank
+    ([[2.0, 0.5]], 1)
+    """
+    k = gram.shape[0]
+    names = list(names) if names is not None else [f"s{j}" for j in range(k)]
+    diag = np.diag(gram).copy()
+    constant = diag <= CONSTANT_RTOL * max(diag.max(initial=0.0), 1.0)
+    if constant.any():
+        bad = [names[j] for j in np.flatnonzero(constant)]
+        raise ValueError(
+            f"protected column(s) {bad} are constant; a constant column cannot be "
+            "regressed out. Drop it."
+        )
+    scale = np.sqrt(diag)
+    corr = gram / np.outer(scale, scale)
+    scaled_rhs = rhs / scale[:, None]
+    eigvals, eigvecs = np.linalg.eigh(corr)
+    rank = int(np.sum(eigvals > RANK_RTOL * eigvals.max()))
+    if rank == k:
+        coef = scipy.linalg.cho_solve(scipy.linalg.cho_factor(corr), scaled_rhs)
+    else:
+        involved = np.abs(eigvecs[:, eigvals <= RANK_RTOL * eigvals.max()]).max(1)
+        bad = [names[j] for j in np.flatnonzero(involved > 1e-6)]
+        warnings.warn(
+            f"protected columns {bad} are collinear (rank {rank} < {k}); using the "
+            "minimum-norm solution, which removes their common span once.",
+            CollinearityWarning,
+            stacklevel=3,
+        )
+        keep = eigvals > RANK_RTOL * eigvals.max()
+        inv = (eigvecs[:, keep] / eigvals[keep]) @ eigvecs[:, keep].T
+        coef = inv @ scaled_rhs
+    return coef / scale[:, None], rank
+
+
+def subtract_projection(F, S, mean_s, coef, out=None, columns=None, chunk_rows=65536):
+    """Return ``F[:, columns] - (S - mean_s) @ coef`` row block by row block.
+
+    Working in blocks keeps the peak memory near the size of the output and
+    keeps the blocks in cache.
+
+    Parameters
+    ----------
+    F : ndarray of shape (n, d)
+    S : ndarray of shape (n, k)
+    mean_s : ndarray of shape (k,)
+    coef : ndarray of shape (k, d)
+    out : ndarray of shape (n, d), optional
+        Where to write; allocated with the dtype of ``F`` if not given.
+    columns : slice or list of int, optional
+        Columns of ``F`` to correct (all by default); selected block by block,
+        so ``F`` is never copied whole.
+    chunk_rows : int, default=65536
+
+    Returns
+    -------
+    ndarray of shape (n, d)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> subtract_projection(np.ones((2, 1)), np.array([[0.0], [2.0]]),
+    ...                     np.array([1.0]), np.array([[0.5]])).ravel().tolist()
+    [1.5, 0.5]
+    """
+    n = F.shape[0]
+    columns = slice(None) if columns is None else columns
+    if out is None:
+        out = np.empty((n, coef.shape[1]), dtype=F.dtype)
+    coef = coef.astype(out.dtype, copy=False)
+    for start in range(0, n, chunk_rows):
+        stop = min(start + chunk_rows, n)
+        centred = (S[start:stop] - mean_s).astype(out.dtype, copy=False)
+        np.matmul(centred, coef, out=out[start:stop])
+        np.subtract(F[start:stop][:, columns], out[start:stop], out=out[start:stop])
+    return out
+
+
+# --------------------------------------------------------------------------------
+# Recursive least squares, for NumPy arrays and torch tensors alike.
+
+
+def _namespace(array):
+    """Return ``numpy`` or ``torch``, whichever owns ``array``."""
+    if type(array).__module__.startswith("torch"):
+        import torch
+
+        return torch
+    return np
+
+
+def _symmetrize(matrix):
+    return (matrix + matrix.T) / 2
+
+
+def rls_init(n_regressors, n_targets, delta, like=None):
+    """Return the initial RLS state ``R = delta I``, ``P = I / delta``, ``B = 0``.
+
+    Parameters
+    ----------
+    n_regressors : int
+        Number of regressors ``k`` (including an intercept column if any).
+    n_targets : int
+        Number of target columns ``d``.
+    delta : float
+        Ridge regularization of the initial state (``> 0``).
+    like : array, optional
+        A NumPy array or torch tensor whose namespace and device to use. The
+        state is always float64.
+
+    Returns
+    -------
+    info, cov, coef : arrays of shapes (k, k), (k, k), (k, d)
+    """
+    xp = _namespace(like) if like is not None else np
+    device = getattr(like, "device", None) if like is not None else None
+    dtype = xp.float64
+    eye = xp.eye(n_regressors, dtype=dtype, device=device)
+    coef = xp.zeros((n_regressors, n_targets), dtype=dtype, device=device)
+    return eye * delta, eye / delta, coef
+
+
+def rls_update(
+    info,
+    cov,
+    coef,
+    M,
+    F,
+    *,
+    forgetting=1.0,
+    per_sample=False,
+    process_noise=0.0,
+):
+    """One block update of recursive least squares with forgetting.
+
+    ``M`` (b×k regressors) and ``F`` (b×d targets) are cast to float64. With
+    ``per_sample=False`` the old state is discounted once by ``forgetting``
+    (forgetting per batch). With ``per_sample=True`` row ``i`` of the block
+    gets weight ``forgetting**(b-1-i)`` and the old state ``forgetting**b``,
+    which is exactly what a per-row RLS filter computes, but vectorized.
+
+    The covariance form (Woodbury identity) is used when ``b <= k`` and the
+    information form otherwise; both keep ``info`` and ``cov`` as inverses of
+    each other, symmetric and positive definite.
+
+    Parameters
+    ----------
+    info : array of shape (k, k)
+        Information matrix ``R``.
+    cov : array of shape (k, k)
+        Its inverse ``P``.
+    coef : array of shape (k, d)
+        Current coefficients.
+    M : array of shape (b, k)
+    F : array of shape (b, d)
+    forgetting : float, default=1.0
+        Forgetting factor in ``(0, 1]``.
+    per_sample : bool, default=False
+        Apply forgetting after every row instead of once per block.
+    process_noise : float, default=0.0
+        Added to the diagonal of ``P`` after the update (R-MDN's ``q``).
+
+    Returns
+    -------
+    info, cov, coef : updated arrays (new objects; inputs are not modified)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> info, cov, coef = rls_init(2, 1, delta=1e-9)
+    >>> M = np.column_stack([np.ones(4), np.arange(4.0)])
+    >>> info, cov, coef = rls_update(info, cov, coef, M, 1 + 2 * M[:, 1:])
+    >>> np.round(coef.ravel(), 6).tolist()
+    [1.0, 2.0]
+    """
+    xp = _namespace(info)
+    M = M.to(info.dtype) if xp is not np else np.asarray(M, dtype=np.float64)
+    F = F.to(info.dtype) if xp is not np else np.asarray(F, dtype=np.float64)
+    b, k = M.shape
+    if per_sample and forgetting != 1.0:
+        powers = xp.arange(b - 1, -1, -1, dtype=info.dtype, device=info.device)
+        row_weights = forgetting**powers
+        discount = forgetting**b
+    else:
+        row_weights = None
+        discount = forgetting
+    residual = F - M @ coef
+    weighted_M = M if row_weights is None else M * row_weights[:, None]
+    new_info = _symmetrize(discount * info + weighted_M.T @ M)
+    if b <= k and row_weights is None:
+        scaled_cov = cov / discount
+        gain_denominator = xp.eye(b, dtype=info.dtype, device=info.device)
+        gain_denominator = gain_denominator + M @ scaled_cov @ M.T
+        gain = xp.linalg.solve(gain_denominator, M @ scaled_cov).T
+        new_coef = coef + gain @ residual
+        new_cov = _symmetrize(scaled_cov - gain @ M @ scaled_cov)
+    else:
+        new_cov = _symmetrize(xp.linalg.inv(new_info))
+        new_coef = coef + new_cov @ (weighted_M.T @ residual)
+    if process_noise:
+        eye = xp.eye(k, dtype=info.dtype, device=info.device)
+        new_cov = new_cov + process_noise * eye
+        new_info = _symmetrize(xp.linalg.inv(new_cov))
+    return new_info, new_cov, new_coef

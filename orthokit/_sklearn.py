@@ -1,0 +1,17 @@
+"""The one module that imports scikit-learn's private helpers.
+
+scikit-learn keeps its declarative parameter validation and ``_fit_context``
+private; importing them here only means a future rename is fixed in one place.
+"""
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = [
+    "Interval",
+    "StrOptions",
+    "_fit_context",
+    "check_is_fitted",
+    "validate_data",
+]

@@ -1,0 +1,1 @@
+"""Loaders of shipped public data sets and simulators from the papers."""

@@ -1,0 +1,1 @@
+"""Evaluation models: test whether predictions are free of protected attributes."""

@@ -1,0 +1,1 @@
+"""Mixed-effects networks (ARMED) for clustered data."""

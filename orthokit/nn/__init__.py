@@ -1,0 +1,1 @@
+"""Torch layers that remove confounders inside networks."""

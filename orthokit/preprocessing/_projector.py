@@ -1,0 +1,230 @@
+"""OrthogonalProjector: residualize features on protected attributes (least squares)."""
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from orthokit._base import ProtectedColumnsMixin
+from orthokit._linalg import Moments, solve_gram, subtract_projection
+from orthokit._sklearn import _fit_context, check_is_fitted
+
+
+class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
+    """Remove from every feature its linear dependence on protected columns.
+
+    Each non-protected column ``f`` of ``X`` is regressed on the centred protected
+    columns ``S - mean(S)`` and replaced by its residual ``f - (S - mean(S)) B``.
+    On the training data the residuals are exactly orthogonal to the centred
+    protected columns (their correlation with every protected column is zero to
+    rounding); new data is corrected with the training mean and coefficients.
+    Feature means are kept, so corrected features stay interpretable.
+
+    The fit uses centred sufficient statistics, so :meth:`partial_fit` over
+    chunks gives the same coefficients as one :meth:`fit` to rounding.
+
+    Parameters
+    ----------
+    protected : str, int or list of str or int
+        Names (for data frames) or positions of the protected columns of ``X``.
+        Numeric columns are used as they are; boolean, categorical, string and
+        object columns are one-hot encoded with the first level dropped.
+    keep_protected : bool, default=False
+        Append the (encoded) protected columns to the output instead of
+        dropping them.
+    preserve_target : bool, default=False
+        Regress the features on the protected columns *and* ``y`` during fit,
+        but subtract only the protected part, so that differences between
+        groups that are explained by the target survive (the trick of
+        metadata normalization for confounders correlated with the label).
+        ``y`` is needed in fit only, not in transform.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_protected_encoded, n_features_out)
+        Coefficients of each corrected feature on the encoded protected columns.
+    protected_mean_ : ndarray of shape (n_protected_encoded,)
+        Training means of the encoded protected columns.
+    target_coef_ : ndarray of shape (n_target_encoded, n_features_out)
+        Coefficients on the target (only with ``preserve_target=True``).
+    rank_ : int
+        Rank of the centred regressors; below their number when protected
+        columns are collinear (a warning is raised and a minimum-norm solution
+        is used).
+    n_samples_seen_ : int
+        Number of rows used so far.
+    protected_ : ProtectedColumns
+        The resolved protected columns: positions, categories and encoded names.
+    n_features_in_ : int
+        Number of columns of ``X`` seen in fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X`` seen in fit, when they are all strings.
+
+    See Also
+    --------
+    RecursiveResidualizer : The same correction by recursive least squares, with
+        forgetting for drifting streams.
+
+    Notes
+    -----
+    The coefficients solve ``(S̃ᵀS̃) B = S̃ᵀF`` with ``S̃`` the centred protected
+    columns, by Cholesky on the correlation-scaled Gram matrix. Constant
+    protected columns are rejected; collinear ones give a warning and the
+    minimum-norm solution (the fitted projection is unique either way).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from orthokit.preprocessing import OrthogonalProjector
+    >>> rng = np.random.default_rng(0)
+    >>> sex = rng.choice(["F", "M"], size=200)
+    >>> X = pd.DataFrame({"sex": sex, "income": rng.normal(size=200) + (sex == "M")})
+    >>> proj = OrthogonalProjector(protected=["sex"]).set_output(transform="pandas")
+    >>> Xt = proj.fit_transform(X)
+    >>> list(Xt.columns)
+    ['income']
+    >>> male = (sex == "M").astype(float)
+    >>> bool(abs(np.corrcoef(Xt["income"], male)[0, 1]) < 1e-12)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "protected": [list, tuple, str, "array-like", int, None],
+        "keep_protected": ["boolean"],
+        "preserve_target": ["boolean"],
+    }
+
+    def __init__(self, protected=None, *, keep_protected=False, preserve_target=False):
+        self.protected = protected
+        self.keep_protected = keep_protected
+        self.preserve_target = preserve_target
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the coefficients of the features on the protected columns.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features and protected columns.
+        y : array-like of shape (n_samples,), default=None
+            Target; used only with ``preserve_target=True``.
+
+        Returns
+        -------
+        self : object
+            Fitted transformer.
+        """
+        for attribute in ("n_samples_seen_", "_moments"):
+            if hasattr(self, attribute):
+                delattr(self, attribute)
+        return self._partial_fit(X, y)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Update the fit with one more chunk of rows.
+
+        Fitting chunk by chunk gives the same result as one :meth:`fit` on all
+        rows, to rounding.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features and protected columns, with the columns of the first chunk.
+        y : array-like of shape (n_samples,), default=None
+            Target; used only with ``preserve_target=True``.
+
+        Returns
+        -------
+        self : object
+            Fitted transformer.
+        """
+        return self._partial_fit(X, y)
+
+    def _partial_fit(self, X, y):
+        first_call = not hasattr(self, "n_samples_seen_")
+        S, source, columns = self._split_protected(X, reset=first_call)
+        n_protected = S.shape[1]
+        if self.preserve_target:
+            S = np.hstack([S, self._encode_target(y, S.shape[0], reset=first_call)])
+        chunk = Moments.from_data(S, source)
+        if not isinstance(columns, slice) or columns != slice(None):
+            chunk.mean_f, chunk.csf = chunk.mean_f[columns], chunk.csf[:, columns]
+        self._moments = chunk if first_call else self._moments.merge(chunk)
+        self.n_samples_seen_ = int(self._moments.n)
+        if self.n_samples_seen_ <= S.shape[1]:
+            raise ValueError(
+                f"X has {self.n_samples_seen_} sample(s) but {S.shape[1]} encoded "
+                "protected (and target) columns: fewer rows than protected columns. "
+                "At least one more row than columns is needed to estimate the "
+                "correction."
+            )
+        names = list(self.protected_.encoded_names_)
+        if self.preserve_target:
+            names += self.target_.encoded_names_
+        coef, self.rank_ = solve_gram(self._moments.css, self._moments.csf, names)
+        self.coef_ = coef[:n_protected]
+        self.protected_mean_ = self._moments.mean_s[:n_protected]
+        if self.preserve_target:
+            self.target_coef_ = coef[n_protected:]
+        return self
+
+    def transform(self, X):
+        """Subtract the protected part of every feature.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Same columns as in fit.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_out)
+            Corrected features, then the encoded protected columns if
+            ``keep_protected=True``. Float32 input stays float32.
+        """
+        check_is_fitted(self)
+        S, source, columns = self._split_protected(X, reset=False)
+        n_features = len(self.protected_.feature_index_)
+        out = np.empty(
+            (S.shape[0], n_features + (S.shape[1] if self.keep_protected else 0)),
+            dtype=source.dtype,
+        )
+        subtract_projection(
+            source,
+            S,
+            self.protected_mean_,
+            self.coef_,
+            out=out[:, :n_features],
+            columns=columns,
+        )
+        if self.keep_protected:
+            out[:, n_features:] = S
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Ignored apart from a consistency check with the names seen in fit.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+            Non-protected input columns, then the encoded protected columns if
+            ``keep_protected=True``.
+        """
+        check_is_fitted(self)
+        if input_features is not None and list(map(str, input_features)) != (
+            self.protected_.input_names_
+        ):
+            raise ValueError("input_features is not equal to the names seen in fit.")
+        return self._output_names(self.keep_protected)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = False
+        tags.input_tags.categorical = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
