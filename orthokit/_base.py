@@ -34,7 +34,9 @@ class ProtectedColumnsMixin:
                 f"required by {type(self).__name__}."
             )
         if reset:
-            self.protected_ = ProtectedColumns(self.protected).fit(X)
+            self.protected_ = ProtectedColumns(
+                self.protected, categories=getattr(self, "categories", None)
+            ).fit(X)
             if not self.protected_.feature_index_:
                 raise ValueError(
                     f"every column of X is protected (n_features={X.shape[1]}); there "

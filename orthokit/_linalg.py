@@ -93,6 +93,10 @@ class Moments:
                 mean_f += block.sum(axis=0)
                 csf += s_centred[start : start + chunk_rows].T @ block
             mean_f /= n
+        # The rounded centred columns do not sum exactly to zero; with a large
+        # mean of F that error would swamp the cross-products, so remove it:
+        # (S - mean_s)^T (F - mean_f) = (S - mean_s)^T F - colsum(S - mean_s) mean_f^T.
+        csf -= np.outer(s_centred.sum(axis=0), mean_f)
         return cls(float(n), mean_s, mean_f, s_centred.T @ s_centred, csf)
 
     def merge(self, other):

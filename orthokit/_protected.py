@@ -86,6 +86,17 @@ def _is_categorical(values):
     return True  # strings, pandas StringDtype and the like
 
 
+def _labels(values, name):
+    """Return a categorical protected column as a Series, rejecting missing values."""
+    series = pd.Series(values)
+    if series.isna().any():
+        raise ValueError(
+            f"protected column {name!r} contains missing values; impute or drop "
+            "them first."
+        )
+    return series
+
+
 def _to_float(values, name, argument):
     """Convert one column to float64 with an error that names it."""
     try:
@@ -190,6 +201,11 @@ class ProtectedColumns:
         protected attributes on its own).
     argument : str, default="X"
         Name of the argument in error messages.
+    categories : dict, default=None
+        Levels of categorical protected columns, by column name, first level
+        the reference. Needed when fitting on a chunk that does not show every
+        level (streaming); otherwise levels are learned from the data (sorted,
+        or in the order of a pandas categorical).
 
     Attributes
     ----------
@@ -215,9 +231,10 @@ class ProtectedColumns:
     (['sex_M'], [0.0, 1.0, 1.0], [30.0, 40.0, 50.0])
     """
 
-    def __init__(self, protected, argument="X"):
+    def __init__(self, protected, argument="X", categories=None):
         self.protected = protected
         self.argument = argument
+        self.categories = categories
 
     def _resolve(self, X, names):
         n_columns = X.shape[1]
@@ -299,13 +316,11 @@ class ProtectedColumns:
             if not _is_categorical(values):
                 self.encoded_names_.append(name)
                 continue
-            series = pd.Series(values)
-            if series.isna().any():
-                raise ValueError(
-                    f"protected column {name!r} contains missing values; impute or "
-                    "drop them first."
-                )
-            if isinstance(series.dtype, pd.CategoricalDtype):
+            series = _labels(values, name)
+            given = (self.categories or {}).get(name)
+            if given is not None:
+                levels = list(given)
+            elif isinstance(series.dtype, pd.CategoricalDtype):
                 present = set(series.unique())
                 levels = [c for c in series.cat.categories if c in present]
             else:
@@ -313,7 +328,8 @@ class ProtectedColumns:
             if len(levels) < 2:
                 raise ValueError(
                     f"protected column {name!r} is constant (a single level "
-                    f"{levels!r}); a constant column cannot be regressed out. Drop it."
+                    f"{levels!r}); a constant column cannot be regressed out. Drop "
+                    "it, or pass its levels in categories= when fitting by chunks."
                 )
             self.categories_[name] = levels
             self.encoded_names_.extend(f"{name}_{level}" for level in levels[1:])
@@ -349,13 +365,8 @@ class ProtectedColumns:
                 blocks.append(_to_float(values, name, "protected")[:, None])
                 continue
             levels = self.categories_[name]
-            series = pd.Series(values)
-            if series.isna().any():
-                raise ValueError(
-                    f"protected column {name!r} contains missing values; impute or "
-                    "drop them first."
-                )
-            codes = pd.Categorical(series, categories=levels).codes
+            series = _labels(values, name)
+            codes = pd.Index(levels).get_indexer(series)
             if (codes < 0).any():
                 unseen = sorted({str(v) for v in series[codes < 0]})
                 raise ValueError(

@@ -30,6 +30,11 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
     keep_protected : bool, default=False
         Append the (encoded) protected columns to the output instead of
         dropping them.
+    categories : dict, default=None
+        Levels of categorical protected columns by name, the first being the
+        reference level dropped from the encoding. Needed for
+        :meth:`partial_fit` when the first chunk does not show every level;
+        by default levels are learned from the data in :meth:`fit`.
     preserve_target : bool, default=False
         Regress the features on the protected columns *and* ``y`` during fit,
         but subtract only the protected part, so that differences between
@@ -90,12 +95,21 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
     _parameter_constraints: dict = {
         "protected": [list, tuple, str, "array-like", int, None],
         "keep_protected": ["boolean"],
+        "categories": [dict, None],
         "preserve_target": ["boolean"],
     }
 
-    def __init__(self, protected=None, *, keep_protected=False, preserve_target=False):
+    def __init__(
+        self,
+        protected=None,
+        *,
+        keep_protected=False,
+        categories=None,
+        preserve_target=False,
+    ):
         self.protected = protected
         self.keep_protected = keep_protected
+        self.categories = categories
         self.preserve_target = preserve_target
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -114,17 +128,42 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
         self : object
             Fitted transformer.
         """
-        for attribute in ("n_samples_seen_", "_moments"):
+        self._reset()
+        self._partial_fit(X, y, strict=True)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit to ``X`` and return it corrected, validating ``X`` only once.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features and protected columns.
+        y : array-like of shape (n_samples,), default=None
+            Target; used only with ``preserve_target=True``.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_out)
+            Corrected features, as :meth:`transform` returns them.
+        """
+        self._reset()
+        return self._transform(*self._partial_fit(X, y, strict=True))
+
+    def _reset(self):
+        for attribute in ("n_samples_seen_", "_moments", "coef_"):
             if hasattr(self, attribute):
                 delattr(self, attribute)
-        return self._partial_fit(X, y)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
         """Update the fit with one more chunk of rows.
 
         Fitting chunk by chunk gives the same result as one :meth:`fit` on all
-        rows, to rounding.
+        rows, to rounding. Until the rows seen outnumber the encoded protected
+        columns and every protected column varies, the coefficients are not
+        estimated yet and :meth:`transform` raises ``NotFittedError``.
 
         Parameters
         ----------
@@ -138,11 +177,13 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
         self : object
             Fitted transformer.
         """
-        return self._partial_fit(X, y)
+        self._partial_fit(X, y, strict=False)
+        return self
 
-    def _partial_fit(self, X, y):
+    def _partial_fit(self, X, y, strict):
+        """Add a chunk to the statistics, solve; return the validated split."""
         first_call = not hasattr(self, "n_samples_seen_")
-        S, source, columns = self._split_protected(X, reset=first_call)
+        split = S, source, columns = self._split_protected(X, reset=first_call)
         n_protected = S.shape[1]
         if self.preserve_target:
             S = np.hstack([S, self._encode_target(y, S.shape[0], reset=first_call)])
@@ -151,22 +192,28 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
             chunk.mean_f, chunk.csf = chunk.mean_f[columns], chunk.csf[:, columns]
         self._moments = chunk if first_call else self._moments.merge(chunk)
         self.n_samples_seen_ = int(self._moments.n)
-        if self.n_samples_seen_ <= S.shape[1]:
-            raise ValueError(
-                f"X has {self.n_samples_seen_} sample(s) but {S.shape[1]} encoded "
-                "protected (and target) columns: fewer rows than protected columns. "
-                "At least one more row than columns is needed to estimate the "
-                "correction."
-            )
         names = list(self.protected_.encoded_names_)
         if self.preserve_target:
             names += self.target_.encoded_names_
-        coef, self.rank_ = solve_gram(self._moments.css, self._moments.csf, names)
+        try:
+            if self.n_samples_seen_ <= S.shape[1]:
+                raise ValueError(
+                    f"X has {self.n_samples_seen_} sample(s) but {S.shape[1]} encoded "
+                    "protected (and target) columns: fewer rows than protected "
+                    "columns. At least one more row than columns is needed to "
+                    "estimate the correction."
+                )
+            coef, self.rank_ = solve_gram(self._moments.css, self._moments.csf, names)
+        except ValueError as exc:
+            if strict:
+                raise
+            self._not_ready = str(exc)  # partial_fit: wait for more rows
+            return split
         self.coef_ = coef[:n_protected]
         self.protected_mean_ = self._moments.mean_s[:n_protected]
         if self.preserve_target:
             self.target_coef_ = coef[n_protected:]
-        return self
+        return split
 
     def transform(self, X):
         """Subtract the protected part of every feature.
@@ -182,8 +229,15 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
             Corrected features, then the encoded protected columns if
             ``keep_protected=True``. Float32 input stays float32.
         """
-        check_is_fitted(self)
-        S, source, columns = self._split_protected(X, reset=False)
+        check_is_fitted(
+            self,
+            "coef_",
+            msg="This %(name)s is not fitted yet: "
+            + getattr(self, "_not_ready", "call fit or partial_fit first."),
+        )
+        return self._transform(*self._split_protected(X, reset=False))
+
+    def _transform(self, S, source, columns):
         n_features = len(self.protected_.feature_index_)
         out = np.empty(
             (S.shape[0], n_features + (S.shape[1] if self.keep_protected else 0)),
