@@ -285,15 +285,18 @@ def test_named_protected_on_array_is_rejected():
 # --- end to end -----------------------------------------------------------------
 
 
+IGNORE = "ignore"
+
+
 def test_pipeline_in_grid_search_with_pandas():
     adult = load_adult()
     X = adult.frame.sample(3000, random_state=0)
     y = X.pop("income")
-    categorical = ["workclass", "marital_status", "relationship"]
+    cat = ["workclass", "marital_status", "relationship"]
     numeric = ["age", "education_num", "hours_per_week"]
     encode = ColumnTransformer(
         [
-            ("cat", OneHotEncoder(sparse_output=False), categorical),
+            ("cat", OneHotEncoder(sparse_output=False, handle_unknown=IGNORE), cat),
             ("num", StandardScaler(), numeric),
             ("protected", "passthrough", ["sex", "race"]),
         ],
@@ -307,7 +310,10 @@ def test_pipeline_in_grid_search_with_pandas():
         ]
     )
     search = GridSearchCV(
-        pipe, {"model__C": [0.1, 1.0], "project__keep_protected": [False]}, cv=3
+        pipe,
+        {"model__C": [0.1, 1.0], "project__keep_protected": [False]},
+        cv=3,
+        error_score="raise",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CollinearityWarning)
