@@ -15,7 +15,7 @@ class ProtectedColumnsMixin:
     plus scikit-learn's ``n_features_in_`` and ``feature_names_in_``.
     """
 
-    def _split_protected(self, X, *, reset, min_samples=1):
+    def _split_protected(self, X, *, reset, min_samples=1, categories=None):
         """Validate ``X`` and return ``(S, source, columns)``.
 
         ``source[:, columns]`` are the non-protected features (no copy for a
@@ -34,8 +34,10 @@ class ProtectedColumnsMixin:
                 f"required by {type(self).__name__}."
             )
         if reset:
+            if categories is None:
+                categories = getattr(self, "categories", None)
             self.protected_ = ProtectedColumns(
-                self.protected, categories=getattr(self, "categories", None)
+                self.protected, categories=categories
             ).fit(X)
             if not self.protected_.feature_index_:
                 raise ValueError(

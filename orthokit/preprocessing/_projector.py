@@ -4,6 +4,15 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from orthokit._base import ProtectedColumnsMixin
+from orthokit._dask import (
+    aligned_blocks,
+    head,
+    is_dask_collection,
+    map_row_blocks,
+    protected_levels,
+    row_blocks,
+    tree_reduce,
+)
 from orthokit._linalg import Moments, solve_gram, subtract_projection
 from orthokit._sklearn import _fit_context, check_is_fitted
 
@@ -129,6 +138,8 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
             Fitted transformer.
         """
         self._reset()
+        if is_dask_collection(X):
+            return self._fit_dask(X, y)
         self._partial_fit(X, y, strict=True)
         return self
 
@@ -149,6 +160,8 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
             Corrected features, as :meth:`transform` returns them.
         """
         self._reset()
+        if is_dask_collection(X):
+            return self._fit_dask(X, y).transform(X)
         return self._transform(*self._partial_fit(X, y, strict=True))
 
     def _reset(self):
@@ -183,22 +196,59 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
     def _partial_fit(self, X, y, strict):
         """Add a chunk to the statistics, solve; return the validated split."""
         first_call = not hasattr(self, "n_samples_seen_")
-        split = S, source, columns = self._split_protected(X, reset=first_call)
-        n_protected = S.shape[1]
+        split = self._split_protected(X, reset=first_call)
+        chunk = self._chunk_moments(*split, y, reset=first_call)
+        self._moments = chunk if first_call else self._moments.merge(chunk)
+        self._solve(strict)
+        return split
+
+    def _chunk_moments(self, S, source, columns, y, *, reset):
         if self.preserve_target:
-            S = np.hstack([S, self._encode_target(y, S.shape[0], reset=first_call)])
+            S = np.hstack([S, self._encode_target(y, S.shape[0], reset=reset)])
         chunk = Moments.from_data(S, source)
         if not isinstance(columns, slice) or columns != slice(None):
             chunk.mean_f, chunk.csf = chunk.mean_f[columns], chunk.csf[:, columns]
-        self._moments = chunk if first_call else self._moments.merge(chunk)
+        return chunk
+
+    def _block_moments(self, block, y_block=None):
+        """Statistics of one row block of a dask collection (runs on workers)."""
+        split = self._split_protected(block, reset=False)
+        return self._chunk_moments(*split, y_block, reset=False)
+
+    def _fit_dask(self, X, y):
+        """Fit on a dask array or data frame: block statistics reduced by dask."""
+        import dask
+
+        names = [p for p in np.atleast_1d(self.protected) if isinstance(p, str)]
+        categories = protected_levels(X, names, self.categories)
+        # The first rows fix the columns, names and encoding; blocks are checked
+        # against them as they are reduced.
+        self._split_protected(head(X), reset=True, categories=categories)
+        if self.preserve_target:
+            y_levels = np.unique(np.asarray(dask.compute(y)[0]))
+            self._encode_target(y_levels, len(y_levels), reset=True)
+        blocks = row_blocks(X)
+        y_blocks = (
+            aligned_blocks(y, X) if self.preserve_target else [None] * len(blocks)
+        )
+        delayed_moments = [
+            dask.delayed(self._block_moments)(block, y_block)
+            for block, y_block in zip(blocks, y_blocks, strict=True)
+        ]
+        (self._moments,) = dask.compute(tree_reduce(delayed_moments, Moments.merge))
+        self._solve(strict=True)
+        return self
+
+    def _solve(self, strict):
         self.n_samples_seen_ = int(self._moments.n)
+        n_protected = len(self.protected_.encoded_names_)
         names = list(self.protected_.encoded_names_)
         if self.preserve_target:
             names += self.target_.encoded_names_
         try:
-            if self.n_samples_seen_ <= S.shape[1]:
+            if self.n_samples_seen_ <= len(names):
                 raise ValueError(
-                    f"X has {self.n_samples_seen_} sample(s) but {S.shape[1]} encoded "
+                    f"X has {self.n_samples_seen_} sample(s) but {len(names)} encoded "
                     "protected (and target) columns: fewer rows than protected "
                     "columns. At least one more row than columns is needed to "
                     "estimate the correction."
@@ -208,12 +258,11 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
             if strict:
                 raise
             self._not_ready = str(exc)  # partial_fit: wait for more rows
-            return split
+            return
         self.coef_ = coef[:n_protected]
         self.protected_mean_ = self._moments.mean_s[:n_protected]
         if self.preserve_target:
             self.target_coef_ = coef[n_protected:]
-        return split
 
     def transform(self, X):
         """Subtract the protected part of every feature.
@@ -235,6 +284,12 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
             msg="This %(name)s is not fitted yet: "
             + getattr(self, "_not_ready", "call fit or partial_fit first."),
         )
+        if is_dask_collection(X):
+            n_out = len(self.get_feature_names_out())
+            dtype = X.dtype if hasattr(X, "dtype") and X.dtype.kind == "f" else float
+            return map_row_blocks(
+                X, self.transform, n_out, dtype, list(self.get_feature_names_out())
+            )
         return self._transform(*self._split_protected(X, reset=False))
 
     def _transform(self, S, source, columns):

@@ -1,0 +1,104 @@
+"""Dask support: reduce statistics over row blocks, transform block by block.
+
+dask is optional: these helpers import it only when a dask collection is
+passed, and nothing else in orthokit imports dask.
+"""
+
+import numpy as np
+
+
+def is_dask_collection(X):
+    """Whether ``X`` is a dask array or data frame.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_dask_collection(np.ones(3))
+    False
+    """
+    return type(X).__module__.split(".")[0] == "dask"
+
+
+def _is_frame(X):
+    return hasattr(X, "map_partitions")
+
+
+def row_blocks(X):
+    """Delayed row blocks of a dask array (all columns in each) or data frame."""
+    if _is_frame(X):
+        return list(X.to_delayed())
+    return list(X.rechunk({1: -1}).to_delayed().ravel())
+
+
+def aligned_blocks(y, X):
+    """Row blocks of ``y`` aligned with those of ``X`` (``None`` passes through)."""
+    if y is None:
+        return None
+    if is_dask_collection(y):
+        if _is_frame(y):
+            y = y.to_dask_array(lengths=True)
+        rows = X.to_dask_array(lengths=True).chunks[0] if _is_frame(X) else X.chunks[0]
+        return list(y.rechunk({0: rows}).to_delayed().ravel())
+    raise TypeError("y must be a dask collection when X is one.")
+
+
+def tree_reduce(items, combine):
+    """Combine delayed ``items`` pairwise in a balanced tree; return one delayed."""
+    import dask
+
+    combine = dask.delayed(combine)
+    while len(items) > 1:
+        pairs = [combine(a, b) for a, b in zip(items[::2], items[1::2], strict=False)]
+        items = pairs + ([items[-1]] if len(items) % 2 else [])
+    return items[0]
+
+
+def head(X, n_rows=1000):
+    """Return the first rows of ``X`` as a pandas frame or NumPy array."""
+    if _is_frame(X):
+        return X.head(n_rows, npartitions=-1)
+    return np.asarray(X[:n_rows].compute())
+
+
+def protected_levels(X, protected_names, given=None):
+    """Levels of the non-numeric protected columns of a dask data frame.
+
+    Computes the distinct values of each such column in one pass (unless they
+    are given), so that every block is encoded alike.
+    """
+    import dask
+    import pandas as pd
+
+    levels = dict(given or {})
+    if not _is_frame(X):
+        return levels or None
+    wanted = [
+        name
+        for name in protected_names
+        if name in X.columns
+        and name not in levels
+        and not pd.api.types.is_numeric_dtype(X.dtypes[name])
+    ]
+    uniques = dask.compute(*[X[name].drop_duplicates() for name in wanted])
+    for name, values in zip(wanted, uniques, strict=True):
+        values = values.dropna()
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            present = set(values)
+            levels[name] = [c for c in values.cat.categories if c in present]
+        else:
+            levels[name] = sorted(values, key=lambda v: (str(type(v)), v))
+    return levels or None
+
+
+def map_row_blocks(X, func, n_columns, dtype, names):
+    """Apply ``func`` (block -> ndarray) lazily to every row block of ``X``."""
+    if _is_frame(X):
+        import pandas as pd
+
+        def to_frame(part):
+            return pd.DataFrame(func(part), columns=names, index=part.index)
+
+        meta = pd.DataFrame(np.empty((0, n_columns), dtype=dtype), columns=names)
+        return X.map_partitions(to_frame, meta=meta)
+    X = X.rechunk({1: -1})
+    return X.map_blocks(func, dtype=dtype, chunks=(X.chunks[0], (n_columns,)))

@@ -1,0 +1,61 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from orthokit import OrthogonalProjector
+
+da = pytest.importorskip("dask.array")  # a dev dependency: always installed in CI
+dd = pytest.importorskip("dask.dataframe")
+
+
+def make_data(n=20_000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 8))
+    X[:, 2:] += X[:, :2] @ rng.normal(size=(2, 6))
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(8)])
+    frame["site"] = rng.choice(["a", "b", "c"], size=n)
+    frame["c3"] += frame["site"].eq("b") * 2.0
+    return X, frame, rng.integers(0, 2, n)
+
+
+@pytest.mark.parametrize("chunks", [(1000, 8), (7001, 3), (20_000, 8)])
+def test_dask_array_fit_and_transform_equal_in_memory(chunks):
+    X, _, _ = make_data()
+    reference = OrthogonalProjector(protected=[0, 1]).fit(X)
+    dX = da.from_array(X, chunks=chunks)
+    fitted = OrthogonalProjector(protected=[0, 1]).fit(dX)
+    scale = np.abs(reference.coef_).max()
+    assert np.abs(fitted.coef_ - reference.coef_).max() <= 1e-10 * scale
+    out = fitted.transform(dX)
+    assert isinstance(out, da.Array)  # lazy
+    np.testing.assert_allclose(out.compute(), reference.transform(X), atol=1e-10)
+
+
+def test_dask_dataframe_with_categorical_protected_and_target():
+    _, frame, y = make_data()
+    protected = ["site", "c0"]
+    reference = OrthogonalProjector(protected=protected, preserve_target=True)
+    reference.fit(frame, y)
+    ddf = dd.from_pandas(frame, npartitions=7)
+    fitted = OrthogonalProjector(protected=protected, preserve_target=True)
+    fitted.fit(ddf, da.from_array(y, chunks=5000))
+    assert fitted.protected_.encoded_names_ == ["c0", "site_b", "site_c"]
+    np.testing.assert_allclose(fitted.coef_, reference.coef_, rtol=1e-10, atol=1e-12)
+    out = fitted.transform(ddf)
+    assert list(out.columns) == [f"c{j}" for j in range(1, 8)]
+    np.testing.assert_allclose(
+        out.compute().to_numpy(), reference.transform(frame), atol=1e-10
+    )
+
+
+def test_dask_fit_transform_and_unseen_category():
+    _, frame, _ = make_data()
+    ddf = dd.from_pandas(frame, npartitions=4)
+    out = OrthogonalProjector(protected=["site"]).fit_transform(ddf).compute()
+    S = pd.get_dummies(frame["site"], drop_first=True, dtype=float).to_numpy()
+    S = S - S.mean(axis=0)
+    assert np.abs(S.T @ out.to_numpy()).max() < 1e-8
+    fitted = OrthogonalProjector(protected=["site"]).fit(ddf)
+    bad = frame.assign(site="z")
+    with pytest.raises(ValueError, match=r"'site' has categories \['z'\]"):
+        fitted.transform(dd.from_pandas(bad, npartitions=2)).compute()
