@@ -127,6 +127,32 @@ class Moments:
         )
 
 
+def power_of_two_scale(S):
+    """Return per-column powers of two that bring ``max |S|`` near 1.
+
+    Multiplying by a power of two is exact, so rescaling changes no digit of
+    well-scaled data while keeping columns of size 1e300 or 1e-300 from
+    overflowing or underflowing in cross-products.
+
+    Parameters
+    ----------
+    S : ndarray of shape (n, k)
+
+    Returns
+    -------
+    ndarray of shape (k,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> power_of_two_scale(np.array([[3.0, 1e300, 0.0]])).tolist()[0]
+    0.25
+    """
+    largest = np.abs(S).max(axis=0, initial=0.0)
+    largest[(largest == 0) | ~np.isfinite(largest)] = 1.0
+    return np.ldexp(1.0, -np.frexp(largest)[1])
+
+
 def solve_gram(gram, rhs, names=None):
     """Solve ``gram @ B = rhs`` for a centred Gram matrix of protected columns.
 

@@ -13,7 +13,12 @@ from orthokit._dask import (
     row_blocks,
     tree_reduce,
 )
-from orthokit._linalg import Moments, solve_gram, subtract_projection
+from orthokit._linalg import (
+    Moments,
+    power_of_two_scale,
+    solve_gram,
+    subtract_projection,
+)
 from orthokit._sklearn import _fit_context, check_is_fitted
 
 
@@ -203,6 +208,9 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
         return split
 
     def _chunk_moments(self, S, source, columns, y, *, reset):
+        if reset:
+            self._protected_scale = power_of_two_scale(S)
+        S = S * self._protected_scale
         if self.preserve_target:
             S = np.hstack([S, self._encode_target(y, S.shape[0], reset=reset)])
         chunk = Moments.from_data(S, source)
@@ -223,7 +231,8 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
         categories = protected_levels(X, names, self.categories)
         # The first rows fix the columns, names and encoding; blocks are checked
         # against them as they are reduced.
-        self._split_protected(head(X), reset=True, categories=categories)
+        S_head = self._split_protected(head(X), reset=True, categories=categories)[0]
+        self._protected_scale = power_of_two_scale(S_head)
         if self.preserve_target:
             y_levels = np.unique(np.asarray(dask.compute(y)[0]))
             self._encode_target(y_levels, len(y_levels), reset=True)
@@ -259,8 +268,9 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
                 raise
             self._not_ready = str(exc)  # partial_fit: wait for more rows
             return
-        self.coef_ = coef[:n_protected]
-        self.protected_mean_ = self._moments.mean_s[:n_protected]
+        scale = self._protected_scale
+        self.coef_ = coef[:n_protected] * scale[:, None]
+        self.protected_mean_ = self._moments.mean_s[:n_protected] / scale
         if self.preserve_target:
             self.target_coef_ = coef[n_protected:]
 
