@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+from sklearn.base import TransformerMixin
 
 from orthokit._linalg import subtract_projection
 from orthokit._protected import ProtectedColumns, check_array_like, check_finite
@@ -95,7 +96,7 @@ class ProtectedColumnsMixin:
         return np.asarray(names, dtype=object)
 
 
-class ResidualizerMixin:
+class ResidualizerMixin(TransformerMixin):
     """``transform`` and ``get_feature_names_out`` of a linear residualizer.
 
     For estimators (with :class:`ProtectedColumnsMixin`) whose fit sets

@@ -355,7 +355,9 @@ class ProtectedColumns:
                     f"protected column {name!r} contains missing values; impute or "
                     "drop them first."
                 )
-            codes = pd.Categorical(series, categories=levels).codes
+            # An index lookup, not pd.Categorical: pandas 3 warns (and will
+            # raise) on values outside the categories, which are the error here.
+            codes = pd.Index(levels).get_indexer(series)
             if (codes < 0).any():
                 unseen = sorted({str(v) for v in series[codes < 0]})
                 raise ValueError(
