@@ -53,8 +53,9 @@ class Moments:
     def from_data(cls, S, F, chunk_rows=65536):
         """Compute the statistics of one block of rows.
 
-        ``S`` is centred exactly; ``F`` is not copied or centred, because
-        ``(S - mean_s).T @ F`` equals ``(S - mean_s).T @ (F - mean_f)``.
+        ``S`` is centred; ``F`` is not copied or centred, because
+        ``(S - mean_s).T @ (F - mean_f)`` equals ``(S - mean_s).T @ F`` minus
+        the rounding error of ``sum(S - mean_s)`` times ``mean_f``.
 
         Parameters
         ----------
@@ -93,9 +94,9 @@ class Moments:
                 mean_f += block.sum(axis=0)
                 csf += s_centred[start : start + chunk_rows].T @ block
             mean_f /= n
-        # The rounded centred columns do not sum exactly to zero; with a large
-        # mean of F that error would swamp the cross-products, so remove it:
-        # (S - mean_s)^T (F - mean_f) = (S - mean_s)^T F - colsum(S - mean_s) mean_f^T.
+        # The centred columns of S sum to rounding error times their mean, not
+        # to 0; times a large mean of F that error reaches the coefficients, so
+        # take it out (exactly what centring F would do, without copying F).
         csf -= np.outer(s_centred.sum(axis=0), mean_f)
         return cls(float(n), mean_s, mean_f, s_centred.T @ s_centred, csf)
 
@@ -360,30 +361,141 @@ def rls_update(
     >>> np.round(coef.ravel(), 6).tolist()
     [1.0, 2.0]
     """
-    xp = _namespace(info)
-    M = M.to(info.dtype) if xp is not np else np.asarray(M, dtype=np.float64)
-    F = F.to(info.dtype) if xp is not np else np.asarray(F, dtype=np.float64)
-    b, k = M.shape
     if per_sample and forgetting != 1.0:
-        powers = xp.arange(b - 1, -1, -1, dtype=info.dtype, device=info.device)
+        xp = _namespace(info)
+        powers = xp.arange(M.shape[0] - 1, -1, -1, dtype=info.dtype, device=info.device)
         row_weights = forgetting**powers
-        discount = forgetting**b
+        discount = forgetting ** M.shape[0]
     else:
         row_weights = None
         discount = forgetting
-    residual = F - M @ coef
-    weighted_M = M if row_weights is None else M * row_weights[:, None]
-    new_info = _symmetrize(discount * info + weighted_M.T @ M)
-    if b <= k and row_weights is None:
-        scaled_cov = cov / discount
-        gain_denominator = xp.eye(b, dtype=info.dtype, device=info.device)
-        gain_denominator = gain_denominator + M @ scaled_cov @ M.T
-        gain = xp.linalg.solve(gain_denominator, M @ scaled_cov).T
-        new_coef = coef + gain @ residual
-        new_cov = _symmetrize(scaled_cov - gain @ M @ scaled_cov)
+    return rls_weighted_update(
+        info,
+        cov,
+        coef,
+        M,
+        F,
+        discount=discount,
+        row_weights=row_weights,
+        process_noise=process_noise,
+    )
+
+
+def rls_weighted_update(
+    info,
+    cov,
+    coef,
+    M,
+    F,
+    *,
+    discount=1.0,
+    row_weights=None,
+    ridge=0.0,
+    prior=None,
+    process_noise=0.0,
+    form="auto",
+):
+    """Weighted block update of recursive least squares (the general form).
+
+    Updates the information matrix to
+
+        ``R <- discount * R + (1 - discount) * ridge * I + M.T @ diag(w) @ M``
+
+    and the coefficients to the solution of the matching normal equations,
+    ``R B = discount * R_old B_old + M.T @ diag(w) @ F``. :func:`rls_update`
+    is this with ``ridge = 0`` and ``w = forgetting**(b-1-i)`` (per sample) or
+    ``w = 1`` (per batch). Any forgetting schedule whose weights factor like
+    this, e.g. many batches with forgetting once per batch, is one call.
+
+    ``ridge > 0`` keeps a ridge of ``ridge * I`` in ``R`` for ever (with
+    ``R_0 = ridge * I``, ``R`` never drops below it), where plain forgetting
+    lets the initial ``delta * I`` decay as ``forgetting**t`` and ``R`` become
+    singular once a regressor stops varying for a few thousand rows. The ridge
+    pulls the coefficients towards ``prior`` (start the state at
+    ``coef = prior`` for the same effect from ``R_0``).
+
+    With ``form="auto"`` the covariance form (Woodbury identity) is used when
+    ``b <= k``, the rows are unweighted and no ridge is added; otherwise the
+    information form, which is also the more accurate when the regressors are
+    badly scaled (the covariance form's downdate loses digits then).
+    The information form never forms the ``b x d`` residual: it uses
+    ``M.T W F - (M.T W M) B``, one pass over ``F``.
+
+    Parameters
+    ----------
+    info, cov, coef : arrays of shapes (k, k), (k, k), (k, d)
+        Information matrix ``R``, its inverse ``P`` and the coefficients.
+    M : array of shape (b, k)
+    F : array of shape (b, d)
+        Cast to float64 (NumPy casts block-wise inside the products).
+    discount : float, default=1.0
+        Factor applied to the old state, in ``(0, 1]``.
+    row_weights : array of shape (b,), optional
+        Weight of each row (all 1 if not given).
+    ridge : float, default=0.0
+        Persistent ridge, see above.
+    prior : array of shape (k, d), optional
+        Coefficients the persistent ridge shrinks towards (0 if not given).
+    process_noise : float, default=0.0
+        Added to the diagonal of ``P`` after the update.
+    form : {"auto", "covariance", "information"}, default="auto"
+        Which update to use; "covariance" needs unweighted rows and no ridge.
+
+    Returns
+    -------
+    info, cov, coef : updated arrays (new objects; inputs are not modified)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> info, cov, coef = rls_init(2, 1, delta=1e-9)
+    >>> M = np.column_stack([np.ones(4), np.arange(4.0)])
+    >>> info, cov, coef = rls_weighted_update(
+    ...     info, cov, coef, M, 1 + 2 * M[:, 1:], row_weights=np.full(4, 0.5))
+    >>> np.round(coef.ravel(), 6).tolist()
+    [1.0, 2.0]
+    """
+    xp = _namespace(info)
+    if xp is np:
+        M = np.asarray(M, dtype=np.float64)
+        if F.dtype.kind != "f":
+            F = F.astype(np.float64)
     else:
+        M, F = M.to(info.dtype), F.to(info.dtype)
+    b, k = M.shape
+    leak = (1.0 - discount) * ridge
+    if form == "auto":
+        small = b <= k and row_weights is None and leak == 0.0
+        form = "covariance" if small else "information"
+    if form == "covariance":
+        if row_weights is not None or leak != 0.0:
+            raise ValueError("the covariance form needs unweighted rows, no ridge.")
+        scaled_cov = cov / discount
+        residual = F - M @ coef
+        cov_mt = scaled_cov @ M.T
+        denominator = M @ cov_mt
+        if b == 1:
+            gain = cov_mt / (1.0 + denominator)
+        else:
+            denominator = denominator + xp.eye(b, dtype=info.dtype, device=info.device)
+            gain = xp.linalg.solve(denominator, cov_mt.T).T
+        new_coef = coef + gain @ residual
+        new_cov = _symmetrize(scaled_cov - gain @ cov_mt.T)
+        new_info = _symmetrize(discount * info + M.T @ M)
+    elif form == "information":
+        weighted_mt = M.T if row_weights is None else (M * row_weights[:, None]).T
+        gram = weighted_mt @ M
+        new_info = discount * info + gram
+        gradient = weighted_mt @ F - gram @ coef
+        if leak:
+            eye = xp.eye(k, dtype=info.dtype, device=info.device)
+            new_info = new_info + leak * eye
+            gradient = gradient - leak * (coef if prior is None else coef - prior)
+        new_info = _symmetrize(new_info)
         new_cov = _symmetrize(xp.linalg.inv(new_info))
-        new_coef = coef + new_cov @ (weighted_M.T @ residual)
+        new_coef = coef + new_cov @ gradient
+    else:
+        raise ValueError(f"unknown form {form!r}.")
     if process_noise:
         eye = xp.eye(k, dtype=info.dtype, device=info.device)
         new_cov = new_cov + process_noise * eye

@@ -366,6 +366,8 @@ class ProtectedColumns:
                 continue
             levels = self.categories_[name]
             series = _labels(values, name)
+            # An index lookup, not pd.Categorical: pandas 3 warns (and will
+            # raise) on values outside the categories, which are the error here.
             codes = pd.Index(levels).get_indexer(series)
             if (codes < 0).any():
                 unseen = sorted({str(v) for v in series[codes < 0]})

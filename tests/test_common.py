@@ -39,11 +39,28 @@ SETTINGS = {
         {"protected": [0], "keep_protected": True},
         {"protected": [0], "preserve_target": True},
     ],
+    "RecursiveResidualizer": [
+        {"protected": [0]},
+        {"protected": [0], "keep_protected": True, "preserve_target": True},
+        {
+            "protected": [0],
+            "forgetting_factor": 0.9,
+            "forget_per": "sample",
+            "batch_size": 7,
+        },
+        {
+            "protected": [0],
+            "forgetting_factor": 0.95,
+            "batch_size": 5,
+            "process_noise": 1e-3,
+        },
+    ],
 }
 
 # Checks an estimator is known to fail, with the reason.
 EXPECTED_FAILURES = {
     "OrthogonalProjector": {},
+    "RecursiveResidualizer": {},
 }
 
 

@@ -59,3 +59,21 @@ def test_dask_fit_transform_and_unseen_category():
     bad = frame.assign(site="z")
     with pytest.raises(ValueError, match=r"'site' has categories \['z'\]"):
         fitted.transform(dd.from_pandas(bad, npartitions=2)).compute()
+
+
+@pytest.mark.parametrize("forgetting_factor", [1.0, 0.99])
+def test_recursive_residualizer_on_dask_equals_in_memory(forgetting_factor):
+    from orthokit.preprocessing import RecursiveResidualizer
+
+    _, frame, _ = make_data()
+    params = {
+        "protected": ["site", "c0"],
+        "forgetting_factor": forgetting_factor,
+        "batch_size": 500,
+    }
+    reference = RecursiveResidualizer(**params).fit(frame)
+    ddf = dd.from_pandas(frame, chunksize=4000)
+    fitted = RecursiveResidualizer(**params).fit(ddf)
+    np.testing.assert_allclose(fitted.coef_, reference.coef_, rtol=1e-10, atol=1e-12)
+    out = fitted.transform(ddf).compute()
+    np.testing.assert_allclose(out.to_numpy(), reference.transform(frame), atol=1e-10)

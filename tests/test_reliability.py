@@ -22,6 +22,7 @@ import scipy.sparse
 from sklearn.exceptions import NotFittedError
 
 from orthokit import OrthogonalProjector
+from orthokit.preprocessing import RecursiveResidualizer
 
 N_ROWS = 120
 
@@ -64,6 +65,12 @@ ENTRIES = [
         "OrthogonalProjector(preserve_target)",
         lambda: OrthogonalProjector(protected=["sex", "race"], preserve_target=True),
         uses_y=True,
+    ),
+    Entry(
+        "RecursiveResidualizer",
+        lambda: RecursiveResidualizer(
+            protected=["sex", "race"], forgetting_factor=0.99
+        ),
     ),
 ]
 

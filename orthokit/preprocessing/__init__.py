@@ -1,5 +1,6 @@
 """Transformers that residualize features on protected attributes."""
 
 from orthokit.preprocessing._projector import OrthogonalProjector
+from orthokit.preprocessing._recursive import RecursiveResidualizer
 
-__all__ = ["OrthogonalProjector"]
+__all__ = ["OrthogonalProjector", "RecursiveResidualizer"]

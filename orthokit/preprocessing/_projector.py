@@ -1,14 +1,13 @@
 """OrthogonalProjector: residualize features on protected attributes (least squares)."""
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 
-from orthokit._base import ProtectedColumnsMixin
+from orthokit._base import ProtectedColumnsMixin, ResidualizerMixin
 from orthokit._dask import (
     aligned_blocks,
     head,
     is_dask_collection,
-    map_row_blocks,
     protected_levels,
     row_blocks,
     tree_reduce,
@@ -17,12 +16,11 @@ from orthokit._linalg import (
     Moments,
     power_of_two_scale,
     solve_gram,
-    subtract_projection,
 )
-from orthokit._sklearn import _fit_context, check_is_fitted
+from orthokit._sklearn import _fit_context
 
 
-class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
+class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimator):
     """Remove from every feature its linear dependence on protected columns.
 
     Each non-protected column ``f`` of ``X`` is regressed on the centred protected
@@ -273,73 +271,6 @@ class OrthogonalProjector(ProtectedColumnsMixin, TransformerMixin, BaseEstimator
         self.protected_mean_ = self._moments.mean_s[:n_protected] / scale
         if self.preserve_target:
             self.target_coef_ = coef[n_protected:]
-
-    def transform(self, X):
-        """Subtract the protected part of every feature.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Same columns as in fit.
-
-        Returns
-        -------
-        X_new : ndarray of shape (n_samples, n_features_out)
-            Corrected features, then the encoded protected columns if
-            ``keep_protected=True``. Float32 input stays float32.
-        """
-        check_is_fitted(
-            self,
-            "coef_",
-            msg="This %(name)s is not fitted yet: "
-            + getattr(self, "_not_ready", "call fit or partial_fit first."),
-        )
-        if is_dask_collection(X):
-            n_out = len(self.get_feature_names_out())
-            dtype = X.dtype if hasattr(X, "dtype") and X.dtype.kind == "f" else float
-            return map_row_blocks(
-                X, self.transform, n_out, dtype, list(self.get_feature_names_out())
-            )
-        return self._transform(*self._split_protected(X, reset=False))
-
-    def _transform(self, S, source, columns):
-        n_features = len(self.protected_.feature_index_)
-        out = np.empty(
-            (S.shape[0], n_features + (S.shape[1] if self.keep_protected else 0)),
-            dtype=source.dtype,
-        )
-        subtract_projection(
-            source,
-            S,
-            self.protected_mean_,
-            self.coef_,
-            out=out[:, :n_features],
-            columns=columns,
-        )
-        if self.keep_protected:
-            out[:, n_features:] = S
-        return out
-
-    def get_feature_names_out(self, input_features=None):
-        """Names of the output columns.
-
-        Parameters
-        ----------
-        input_features : array-like of str, default=None
-            Ignored apart from a consistency check with the names seen in fit.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str
-            Non-protected input columns, then the encoded protected columns if
-            ``keep_protected=True``.
-        """
-        check_is_fitted(self)
-        if input_features is not None and list(map(str, input_features)) != (
-            self.protected_.input_names_
-        ):
-            raise ValueError("input_features is not equal to the names seen in fit.")
-        return self._output_names(self.keep_protected)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
