@@ -1,4 +1,4 @@
-"""Nonlinear check: can a random forest recover the predictions from ``S``?
+"""Nonlinear check: random-forest permutation importance of ``S``.
 
 A linear evaluation model only sees linear effects of the protected columns.
 Following the orthogonalization paper (section 6), a random forest regresses the

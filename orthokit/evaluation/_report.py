@@ -1,7 +1,6 @@
 """The report of an evaluation model: a table, a verdict and a plot."""
 
 import numpy as np
-import pandas as pd
 
 _LINKS = {"binomial": "logit", "poisson": "log", "gaussian": "identity"}
 _PASS, _FAIL = "\N{CHECK MARK}", "\N{BALLOT X}"
@@ -55,7 +54,7 @@ class OrthogonalityReport:
     Evaluation model: gaussian GLM (identity link, inferred), dispersion
     estimated, t-tests, n = 200
     term    y_pred
-    s0      0.183 (0.185) ✓
+    s0      0.008 (0.958) ✓
     Verdict: PASS (alpha = 0.05; cells are coefficient (p-value))
     """
 
@@ -140,7 +139,8 @@ class OrthogonalityReport:
         widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
         lines = [self._header()]
         lines += [
-            "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in rows
         ]
         if self.passed:
             verdict = "PASS"
@@ -235,9 +235,11 @@ def plot_reports(reports, *, labels=None, ax=None):
     tick_labels = [k[1] if single_output else f"{k[0]}: {k[1]}" for k in keys]
     position = {k: i for i, k in enumerate(keys)}
     width = 0.6 / len(reports)
-    for i, (report, label) in enumerate(zip(reports, labels)):
+    for i, (report, label) in enumerate(zip(reports, labels, strict=True)):
         table = report.table
-        y = np.array([position[k] for k in zip(table["output"], table["term"])])
+        y = np.array(
+            [position[k] for k in zip(table["output"], table["term"], strict=True)]
+        )
         y = y + (i - (len(reports) - 1) / 2) * width
         coef = table["coef"].to_numpy()
         err = np.vstack([coef - table["ci_lower"], table["ci_upper"] - coef])
