@@ -83,8 +83,19 @@ def test_independent_constant_side_is_zero():
     "features, protected, kwargs, match",
     [
         (np.ones((5, 2)), np.arange(4), {}, "5 rows but protected has 4"),
-        (np.full((5, 2), np.nan), np.arange(5), {}, r"features columns \['x0', 'x1'\] contains NaN"),
+        (
+            np.full((5, 2), np.nan),
+            np.arange(5),
+            {},
+            r"features columns \['x0', 'x1'\] contains NaN",
+        ),
         (np.ones((5, 2)), np.arange(5), {"method": "fast"}, "method must be"),
+        (
+            np.arange(20001.0)[:, None],
+            np.arange(20001) % 2,
+            {"method": "exact"},
+            "above 20000",
+        ),
         (np.ones((5, 2)), np.arange(5), {"n_projections": 0}, "n_projections"),
         (np.ones((5, 2)), np.arange(5), {"by": np.arange(3)}, "by must be 1-D"),
         (np.ones((6, 2)), np.arange(6), {"by": np.arange(6) % 3}, "needs at least 4"),

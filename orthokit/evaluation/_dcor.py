@@ -34,6 +34,7 @@ from orthokit._protected import _is_polars, check_array_like, check_finite
 from orthokit.evaluation._glm import encode_protected
 
 _MAX_GROUPS = 64
+_EXACT_LIMIT = 20_000
 _CHUNK = 16
 
 
@@ -182,9 +183,23 @@ def _projection(x, s, n_projections, subsample, rng):
 
 
 def _exact(x, s):
+    # dcor's own exact path broadcasts an (n, n, d) array with the current
+    # array-API layer; scipy's cdist plus dcor's centring needs only (n, n).
     import dcor
+    from scipy.spatial.distance import cdist
 
-    return float(dcor.distance_correlation_sqr(x, s)), "exact"
+    if len(x) > _EXACT_LIMIT:
+        raise ValueError(
+            f"method='exact' needs {len(x)} x {len(x)} distance matrices; above "
+            f"{_EXACT_LIMIT} rows use method='projection' or 'auto'."
+        )
+    a = dcor.double_centered(cdist(x, x))
+    b = dcor.double_centered(cdist(s, s))
+    covariance = dcor.mean_product(a, b)
+    variance = dcor.mean_product(a, a) * dcor.mean_product(b, b)
+    if variance <= 0:
+        return 0.0, "exact"
+    return float(covariance / np.sqrt(variance)), "exact"
 
 
 def _as_features(features):
@@ -230,7 +245,8 @@ def distance_correlation(
         Compute within each group (e.g. each class of ``y``) and average,
         weighting groups equally, as the MDN papers report it.
     method : {"auto", "exact", "projection"}, default="auto"
-        ``"exact"`` uses :func:`dcor.distance_correlation_sqr` (O(n^2));
+        ``"exact"`` computes dcor's V-statistic with O(n^2) time and memory
+        (at most 20,000 rows);
         ``"projection"`` the random-projection estimator of Huang & Huo
         (2017) described in the module notes; ``"auto"`` picks exact for at
         most ``exact_max_samples`` rows (per group).
