@@ -22,6 +22,9 @@ def build_parser():
     )
     demo.add_argument("--plot", default=None, help="Write a before/after plot here.")
     demo.set_defaults(handler=_demo)
+    from orthokit.evaluation._audit import add_audit_parser
+
+    add_audit_parser(commands)
     return parser
 
 

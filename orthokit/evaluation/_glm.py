@@ -1,0 +1,488 @@
+"""The evaluation model: regress predictions on the protected columns.
+
+A prediction is free of the protected attributes ``S`` when a GLM of the
+prediction on ``[1, S]`` (same family and canonical link as the prediction
+model) finds no effect of ``S``. statsmodels fits the GLM; this module picks the
+family, validates the input, turns statsmodels' warnings and errors into
+messages with context and collects the numbers into an
+:class:`~orthokit.evaluation.OrthogonalityReport`.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from orthokit._protected import ProtectedColumns, _is_polars, check_array_like
+from orthokit.evaluation._report import OrthogonalityReport
+
+FAMILIES = ("binomial", "poisson", "gaussian")
+
+
+class PerfectSeparationError(ValueError):
+    """The protected columns determine the predictions exactly.
+
+    Raised when the binomial or Poisson evaluation GLM has no finite maximum
+    likelihood estimate. Such predictions are as far from orthogonal as they can
+    be, so :func:`check_orthogonality` does not return a (misleading) report.
+    """
+
+
+def _family(name):
+    import statsmodels.api as sm
+
+    return {
+        "binomial": sm.families.Binomial,
+        "poisson": sm.families.Poisson,
+        "gaussian": sm.families.Gaussian,
+    }[name]()
+
+
+def _as_outputs(predictions):
+    """Return ``(values (n, k) float64, output names)`` from 1-D or 2-D input."""
+    if isinstance(predictions, OrthogonalityReport):
+        raise TypeError("predictions is already a report.")
+    names = None
+    if _is_polars(predictions):
+        predictions = predictions.to_pandas()
+    if isinstance(predictions, pd.Series):
+        names = [str(predictions.name) if predictions.name is not None else "y_pred"]
+        values = predictions
+    elif isinstance(predictions, pd.DataFrame):
+        names = [str(c) for c in predictions.columns]
+        values = predictions
+    else:
+        values = predictions
+    try:
+        if isinstance(values, pd.Series | pd.DataFrame):
+            values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"predictions must be numeric: {exc}.") from None
+    if values.ndim == 0:
+        raise ValueError("predictions must be 1-D or 2-D, got a scalar.")
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2:
+        raise ValueError(
+            f"predictions must be 1-D or 2-D, got an array of shape {values.shape}."
+        )
+    if values.shape[0] == 0 or values.shape[1] == 0:
+        raise ValueError(f"predictions is empty (shape={values.shape}).")
+    if names is None:
+        names = (
+            ["y_pred"]
+            if values.shape[1] == 1
+            else [f"y_pred_{j}" for j in range(values.shape[1])]
+        )
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise ValueError(
+            f"predictions contain NaN or infinity ({int(bad.sum())} value(s); first "
+            f"at row {row} of {names[column]!r})."
+        )
+    return values, names
+
+
+def _infer_family(values, scale):
+    if scale == "link":
+        return "gaussian"
+    if ((values >= 0) & (values <= 1)).all():
+        return "binomial"
+    if (values >= 0).all() and (values == np.round(values)).all():
+        return "poisson"
+    return "gaussian"
+
+
+def _check_family_domain(values, family, name):
+    if family == "binomial" and not ((values >= 0) & (values <= 1)).all():
+        low, high = values.min(), values.max()
+        raise ValueError(
+            f"predictions {name!r} must be probabilities in [0, 1] for "
+            f"family='binomial', got values in [{low:.4g}, {high:.4g}]. Pass "
+            "scale='link' for link-scale values or family='gaussian'."
+        )
+    if family == "poisson" and (values < 0).any():
+        raise ValueError(
+            f"predictions {name!r} must be non-negative for family='poisson', got a "
+            f"minimum of {values.min():.4g}."
+        )
+
+
+def encode_protected(protected, n_samples, argument="protected"):
+    """Encode the protected columns through :class:`ProtectedColumns`.
+
+    Returns ``(S, names)`` and rejects length mismatches, constant and
+    collinear columns with messages that name them.
+    """
+    if isinstance(protected, pd.Series):
+        protected = protected.to_frame(
+            name=protected.name if protected.name is not None else "s"
+        )
+    elif not (isinstance(protected, pd.DataFrame) or _is_polars(protected)):
+        protected = check_array_like(
+            np.asarray(protected).reshape(len(protected), -1)
+            if np.ndim(protected) == 1
+            else protected,
+            argument,
+        )
+        protected = pd.DataFrame(
+            protected, columns=[f"s{j}" for j in range(protected.shape[1])]
+        )
+    protected = check_array_like(protected, argument)
+    if protected.shape[0] != n_samples:
+        raise ValueError(
+            f"predictions have {n_samples} rows but {argument} has "
+            f"{protected.shape[0]}; they must match."
+        )
+    columns = ProtectedColumns(None, argument=argument).fit(protected)
+    S, _ = columns.split(protected, numeric_features=False)
+    names = list(columns.encoded_names_)
+    for j, name in enumerate(names):
+        if np.ptp(S[:, j]) == 0:
+            raise ValueError(
+                f"{argument} column {name!r} is constant (every value is "
+                f"{S[0, j]:.4g}); its effect cannot be estimated. Drop it."
+            )
+    design = np.column_stack([np.ones(n_samples), S])
+    rank = np.linalg.matrix_rank(design)
+    if rank < design.shape[1]:
+        raise ValueError(
+            f"{argument} columns {names} are collinear (with each other or the "
+            f"intercept; rank {rank} of {design.shape[1]}); drop redundant columns."
+        )
+    return S, names
+
+
+def _fit_glm(y, S, names, family, dispersion, alpha, output):
+    """Fit one evaluation GLM; return its table and the statistic's name."""
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+    if np.ptp(y) == 0:
+        raise ValueError(
+            f"predictions {output!r} are constant (every value is {y[0]:.4g}); a "
+            "constant prediction cannot depend on the protected columns, and the "
+            "evaluation GLM has nothing to fit."
+        )
+    design = np.column_stack([np.ones(len(y)), S])
+    use_t = family == "gaussian" or dispersion == "estimated"
+    scale = "X2" if dispersion == "estimated" else None
+    context = f"evaluation GLM (family={family!r}) of {output!r} on {names}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = sm.GLM(y, design, family=_family(family)).fit(
+                scale=scale, use_t=use_t
+            )
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+            raise ValueError(f"the {context} could not be fitted: {exc}") from None
+    separated = any(issubclass(w.category, PerfectSeparationWarning) for w in caught)
+    if separated or not np.isfinite(result.bse).all():
+        raise PerfectSeparationError(
+            f"the {context} shows perfect separation: the protected columns "
+            "determine the predictions exactly (e.g. one level always predicts "
+            "0), so the coefficients have no finite estimate. The predictions are "
+            "not free of the protected attributes."
+        )
+    for w in caught:
+        warnings.warn(f"{context}: {w.message}", UserWarning, stacklevel=4)
+    ci = np.asarray(result.conf_int(alpha=alpha))
+    table = pd.DataFrame(
+        {
+            "output": output,
+            "term": names,
+            "coef": np.asarray(result.params)[1:],
+            "std_err": np.asarray(result.bse)[1:],
+            "statistic": np.asarray(result.tvalues)[1:],
+            "p_value": np.asarray(result.pvalues)[1:],
+            "ci_lower": ci[1:, 0],
+            "ci_upper": ci[1:, 1],
+        }
+    )
+    return table, ("t" if use_t else "z"), float(result.scale)
+
+
+def _validate_options(family, scale, dispersion, alpha, max_effect):
+    if scale not in ("response", "link"):
+        raise ValueError(f"scale must be 'response' or 'link', got {scale!r}.")
+    if family is not None and family not in FAMILIES:
+        raise ValueError(
+            f"family must be None (inferred) or one of {list(FAMILIES)}, got "
+            f"{family!r}."
+        )
+    if scale == "link" and family not in (None, "gaussian"):
+        raise ValueError(
+            f"scale='link' values are regressed with family='gaussian', got "
+            f"family={family!r}; use scale='response' for probabilities or counts."
+        )
+    if dispersion not in ("family", "estimated"):
+        raise ValueError(
+            f"dispersion must be 'family' or 'estimated', got {dispersion!r}."
+        )
+    if (
+        not isinstance(alpha, numbers.Real)
+        or isinstance(alpha, bool)
+        or not 0 < alpha < 1
+    ):
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}.")
+    if max_effect is not None and (
+        not isinstance(max_effect, numbers.Real) or not max_effect >= 0
+    ):
+        raise ValueError(
+            f"max_effect must be None or a non-negative number, got {max_effect!r}."
+        )
+
+
+def check_orthogonality(
+    predictions,
+    protected,
+    *,
+    family=None,
+    scale="response",
+    dispersion="family",
+    alpha=0.05,
+    max_effect=None,
+    nonlinear=False,
+    n_permutations=19,
+    random_state=None,
+):
+    """Test whether predictions are free of the protected attributes.
+
+    Fits the evaluation model of the papers: a GLM of each prediction on an
+    intercept and the encoded protected columns (categorical columns one-hot
+    encoded with the first level dropped, as the transformers do), with the
+    family of the prediction model and its canonical link. A protected
+    coefficient passes when it is not significant at ``alpha`` (and, with
+    ``max_effect``, is also at most that large in absolute value).
+
+    Parameters
+    ----------
+    predictions : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Probabilities, counts or values; or link-scale values with
+        ``scale="link"``. Each column gets its own evaluation model.
+    protected : array-like or DataFrame of shape (n_samples, n_protected)
+        The protected columns: numeric columns are used as they are; boolean,
+        categorical and string columns are one-hot encoded.
+    family : {"binomial", "poisson", "gaussian"} or None, default=None
+        Family of the evaluation GLM. ``None`` infers it: binomial (fractional
+        response, logit link) for values in [0, 1], Poisson (log link) for
+        non-negative integers, Gaussian otherwise and for ``scale="link"``.
+    scale : {"response", "link"}, default="response"
+        Whether ``predictions`` are on the response scale or the link scale
+        (then the evaluation model is ordinary least squares).
+    dispersion : {"family", "estimated"}, default="family"
+        ``"family"`` uses the family's own dispersion (1 for binomial and
+        Poisson) with z-tests, as R's ``glm`` does; ``"estimated"`` estimates it
+        from the Pearson statistic (quasi-likelihood) and uses t-tests.
+        Gaussian models always estimate it.
+    alpha : float, default=0.05
+        Significance level of the tests and ``1 - alpha`` confidence intervals.
+    max_effect : float or None, default=None
+        If given, a coefficient also needs ``|coef| <= max_effect`` to pass.
+    nonlinear : bool, default=False
+        Also run the random-forest permutation-importance check (see
+        :func:`nonlinear_check`) and require its p-values to exceed ``alpha``.
+    n_permutations : int, default=19
+        Permutations of the nonlinear check.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the nonlinear check.
+
+    Returns
+    -------
+    report : OrthogonalityReport
+        One row per output and encoded protected column; ``print(report)``
+        shows the papers' table, ``report.passed`` the verdict.
+
+    Raises
+    ------
+    PerfectSeparationError
+        When the protected columns determine binomial or Poisson predictions
+        exactly.
+
+    See Also
+    --------
+    check_estimator_orthogonality : The same, from a fitted estimator and X.
+    distance_correlation : A nonlinear measure of dependence.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from orthokit.evaluation import check_orthogonality
+    >>> rng = np.random.default_rng(0)
+    >>> sex = rng.integers(0, 2, 500)
+    >>> p_fair = rng.uniform(0.2, 0.8, 500)
+    >>> report = check_orthogonality(p_fair, sex)
+    >>> report.family, report.passed
+    ('binomial', True)
+    >>> p_biased = np.clip(p_fair + 0.2 * sex, 0, 1)
+    >>> check_orthogonality(p_biased, sex).passed
+    False
+    """
+    _validate_options(family, scale, dispersion, alpha, max_effect)
+    values, outputs = _as_outputs(predictions)
+    S, names = encode_protected(protected, values.shape[0])
+    if family is None:
+        family = _infer_family(values, scale)
+        inferred = True
+    else:
+        inferred = False
+    tables = []
+    dispersions = {}
+    for j, output in enumerate(outputs):
+        _check_family_domain(values[:, j], family, output)
+        table, statistic, fitted_scale = _fit_glm(
+            values[:, j], S, names, family, dispersion, alpha, output
+        )
+        tables.append(table)
+        dispersions[output] = fitted_scale
+    table = pd.concat(tables, ignore_index=True)
+    passed = table["p_value"] > alpha
+    if max_effect is not None:
+        passed &= table["coef"].abs() <= max_effect
+    nonlinear_table = None
+    if nonlinear:
+        from orthokit.evaluation._nonlinear import _nonlinear_table
+
+        nonlinear_table = pd.concat(
+            [
+                _nonlinear_table(
+                    values[:, j], S, names, output, n_permutations, random_state
+                )
+                for j, output in enumerate(outputs)
+            ],
+            ignore_index=True,
+        )
+        table = table.merge(nonlinear_table, on=["output", "term"], how="left")
+        passed &= table["rf_p_value"] > alpha
+    table["passed"] = passed.to_numpy()
+    return OrthogonalityReport(
+        table=table,
+        family=family,
+        family_inferred=inferred,
+        scale=scale,
+        dispersion=dispersion,
+        dispersions=dispersions,
+        statistic=statistic,
+        alpha=alpha,
+        max_effect=max_effect,
+        n_samples=values.shape[0],
+        nonlinear=nonlinear,
+    )
+
+
+def _predictions_of(estimator, X, response_method):
+    methods = {
+        "auto": ("predict_proba", "predict", "transform"),
+        "predict_proba": ("predict_proba",),
+        "predict": ("predict",),
+        "transform": ("transform",),
+        "decision_function": ("decision_function",),
+    }
+    if response_method not in methods:
+        raise ValueError(
+            f"response_method must be one of {list(methods)}, got {response_method!r}."
+        )
+    for name in methods[response_method]:
+        method = getattr(estimator, name, None)
+        if method is None:
+            continue
+        try:
+            values = method(X)
+        except AttributeError:  # e.g. predict_proba of a hinge-loss classifier
+            if response_method == "auto":
+                continue
+            raise
+        if name == "predict_proba":
+            values = np.asarray(values)
+            if values.ndim == 2 and values.shape[1] == 2:
+                values = values[:, 1]  # the positive class, as the papers report
+        return values, name
+    raise TypeError(
+        f"{type(estimator).__name__} has no {' / '.join(methods[response_method])} "
+        "method; pass a fitted estimator."
+    )
+
+
+def check_estimator_orthogonality(
+    estimator,
+    X,
+    protected,
+    *,
+    response_method="auto",
+    scale=None,
+    **kwargs,
+):
+    """Test whether a fitted estimator's predictions are free of ``S``.
+
+    The protected columns live inside ``X`` and are named as for the
+    transformers. The estimator is given the whole ``X`` (it is expected to
+    handle or drop the protected columns itself, as orthokit's estimators do),
+    and its predictions go to :func:`check_orthogonality`.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        Classifier, regressor or transformer (or a Pipeline ending in one).
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        Input of the estimator, including the protected columns.
+    protected : str, int or sequence of str or int
+        Names (for data frames) or positions of the protected columns in ``X``.
+    response_method : {"auto", "predict_proba", "predict", "transform", \
+"decision_function"}, default="auto"
+        Which predictions to check. ``"auto"`` tries ``predict_proba`` (the
+        positive class for binary classifiers), then ``predict``, then
+        ``transform``.
+    scale : {"response", "link"} or None, default=None
+        Scale of the predictions; ``None`` means ``"link"`` for
+        ``decision_function`` and ``"response"`` otherwise.
+    **kwargs
+        Passed to :func:`check_orthogonality` (``family``, ``alpha``, ...).
+
+    Returns
+    -------
+    report : OrthogonalityReport
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.compose import make_column_transformer
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from orthokit.evaluation import check_estimator_orthogonality
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"x": rng.normal(size=300), "sex": rng.integers(0, 2, 300)})
+    >>> y = (X["x"] + X["sex"] + rng.normal(size=300) > 0.5).astype(int)
+    >>> model = make_pipeline(
+    ...     make_column_transformer(("passthrough", ["x"])), LogisticRegression()
+    ... ).fit(X, y)
+    >>> report = check_estimator_orthogonality(model, X, ["sex"])
+    >>> report.family, report.to_frame()["term"].tolist()
+    ('binomial', ['sex'])
+    """
+    X = check_array_like(X)
+    columns = ProtectedColumns(protected).fit(X)
+    S_frame = (
+        X.iloc[:, columns.protected_index_]
+        if isinstance(X, pd.DataFrame)
+        else (
+            X.select([X.columns[j] for j in columns.protected_index_])
+            if _is_polars(X)
+            else pd.DataFrame(
+                X[:, columns.protected_index_],
+                columns=[columns.input_names_[j] for j in columns.protected_index_],
+            )
+        )
+    )
+    values, method = _predictions_of(estimator, X, response_method)
+    if scale is None:
+        scale = "link" if method == "decision_function" else "response"
+    if isinstance(values, pd.Series | pd.DataFrame) or _is_polars(values):
+        predictions = values
+    else:
+        values = np.asarray(values)
+        predictions = pd.Series(values, name=method) if values.ndim == 1 else values
+    return check_orthogonality(predictions, S_frame, scale=scale, **kwargs)
