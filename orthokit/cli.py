@@ -3,6 +3,8 @@
 import argparse
 import sys
 
+from orthokit.evaluation._audit import add_audit_parser
+
 
 def _demo(args):
     from orthokit._demo import run_demo
@@ -22,8 +24,6 @@ def build_parser():
     )
     demo.add_argument("--plot", default=None, help="Write a before/after plot here.")
     demo.set_defaults(handler=_demo)
-    from orthokit.evaluation._audit import add_audit_parser
-
     add_audit_parser(commands)
     return parser
 
