@@ -39,6 +39,32 @@ SETTINGS = {
         {"protected": [0], "keep_protected": True},
         {"protected": [0], "preserve_target": True},
     ],
+    # Column 0 is the cluster column: the checks' random floats make (nearly)
+    # one cluster per sample, which exercises the single-sample clusters and
+    # the Z-predictor for unseen clusters at predict. Tiny, fast nets.
+    "ARMEDClassifier": [
+        {
+            "cluster": 0,
+            "hidden_layer_sizes": (16,),
+            "adversary_layer_sizes": (4,),
+            "max_epochs": 20,
+            "lr": 0.05,
+            "batch_size": 64,
+            "random_state": 0,
+        },
+    ],
+    "ARMEDRegressor": [
+        {
+            "cluster": 0,
+            "hidden_layer_sizes": (16,),
+            "adversary_layer_sizes": (4,),
+            "linear_slopes": True,
+            "max_epochs": 20,
+            "lr": 0.05,
+            "batch_size": 64,
+            "random_state": 0,
+        },
+    ],
 }
 
 # Checks an estimator is known to fail, with the reason.
