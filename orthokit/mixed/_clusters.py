@@ -67,11 +67,17 @@ def cluster_labels(X, position, name):
     labels = _column(X, position).reset_index(drop=True)
     if labels.isna().any():
         raise ValueError(
-            f"cluster column {name!r} contains missing values; every sample needs "
-            "a cluster label."
+            f"cluster column {name!r} contains missing values (NaN or None); every "
+            "sample needs a cluster label."
         )
     if labels.dtype == object:
         kinds = {_label_kind(v) for v in labels}
+        odd = sorted(kinds - {"number", "str", "bool"})
+        if odd:
+            raise TypeError(
+                f"cluster column {name!r} holds a {odd[0]}: argument must be a string "
+                "or a number."
+            )
         if len(kinds) > 1:
             raise TypeError(
                 f"cluster column {name!r} mixes label types {sorted(kinds)}; use "

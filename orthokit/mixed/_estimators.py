@@ -7,6 +7,7 @@ optimizers are built in ``initialize_*``, the loss is composed in
 thin wrappers that read the cluster column and hand skorch a dict of tensors.
 """
 
+import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
@@ -647,9 +649,17 @@ class ARMEDClassifier(ClassifierMixin, _ARMEDBase):
 
     def _read_y(self, y, n_samples, *, reset, classes=None):
         if y is None:
-            raise ValueError("y is required: ARMEDClassifier is supervised.")
+            raise ValueError(
+                "ARMEDClassifier requires y to be passed, but the target y is None."
+            )
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; it is "
+                "ravelled.",
+                DataConversionWarning,
+                stacklevel=3,
+            )
             y = y.ravel()
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D (n_samples,), got shape {y.shape}.")
@@ -750,6 +760,16 @@ class ARMEDRegressor(RegressorMixin, _ARMEDBase):
         return torch.nn.MSELoss()
 
     @property
+    def predict_proba(self):
+        """Not available: a regressor has no class probabilities."""
+        raise AttributeError("ARMEDRegressor has no predict_proba.")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    @property
     def _n_outputs(self):
         return self.n_outputs_
 
@@ -764,7 +784,9 @@ class ARMEDRegressor(RegressorMixin, _ARMEDBase):
 
     def _read_y(self, y, n_samples, *, reset, classes=None):
         if y is None:
-            raise ValueError("y is required: ARMEDRegressor is supervised.")
+            raise ValueError(
+                "ARMEDRegressor requires y to be passed, but the target y is None."
+            )
         y = np.asarray(y)
         if y.ndim not in (1, 2):
             raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}.")
