@@ -1,1 +1,24 @@
-"""Mixed-effects networks (ARMED) for clustered data."""
+"""Mixed-effects networks (ARMED) for clustered data.
+
+The estimators need torch and skorch (``pip install orthokit[torch]``); they
+are imported on first use, so ``import orthokit`` never imports torch.
+"""
+
+__all__ = ["ARMEDClassifier", "ARMEDRegressor"]
+
+
+def __getattr__(name):
+    if name in __all__:
+        try:
+            from orthokit.mixed import _estimators
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError(
+                f"orthokit.mixed.{name} needs torch and skorch: "
+                f"pip install 'orthokit[torch]' ({exc})."
+            ) from exc
+        return getattr(_estimators, name)
+    raise AttributeError(f"module 'orthokit.mixed' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

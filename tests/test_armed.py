@@ -1,0 +1,367 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+
+from orthokit.datasets import make_spirals
+from orthokit.mixed import ARMEDClassifier, ARMEDRegressor
+from orthokit.mixed._modules import ARMEDModule, GaussianRandomEffect
+
+FAST = {"max_epochs": 2, "batch_size": 64, "random_state": 0}
+
+
+@pytest.fixture(autouse=True)
+def _torch_seed():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def spirals():
+    return make_spirals(1, n_clusters=4, n_per_cluster=40, random_state=0)
+
+
+def _mixed_data(seed=0, n_clusters=6, n_per=30):
+    rng = np.random.default_rng(seed)
+    site = np.repeat([f"s{c}" for c in range(n_clusters)], n_per)
+    x1, x2 = rng.normal(size=(2, len(site)))
+    slope = dict(zip(np.unique(site), rng.normal(0, 1.0, n_clusters), strict=True))
+    y = 1.0 + x1 * (1.0 + pd.Series(site).map(slope).to_numpy()) + 0.5 * x2
+    return pd.DataFrame({"site": site, "x1": x1, "x2": x2}), y
+
+
+def test_import_orthokit_does_not_import_torch():
+    code = "import sys, orthokit, orthokit.mixed; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_fit_predict_shapes_and_attributes(spirals):
+    X, y = spirals
+    clf = ARMEDClassifier(cluster="cluster", **FAST).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (160, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(clf.predict(X)) <= {0, 1}
+    assert clf.clusters_.tolist() == ["c0", "c1", "c2", "c3"]
+    assert clf.random_effects_.index.tolist() == ["c0", "c1", "c2", "c3"]
+    assert clf.random_effects_.index.name == "cluster"
+    effects = clf.random_effects_.columns.get_level_values("effect").unique()
+    assert effects.tolist() == ["intercept"] + [f"hidden_slope:{j}" for j in range(4)]
+    assert clf.random_effects_variance_.index.tolist() == effects.tolist()
+    assert (clf.random_effects_.xs("sd", axis=1, level="stat") > 0).all().all()
+    assert clf.effect_feature_names_.tolist() == ["x1", "x2"]
+
+
+def test_random_state_reproducible_and_restores_global_rng(spirals):
+    X, y = spirals
+    state = torch.random.get_rng_state()
+    clf = ARMEDClassifier(cluster="cluster", **FAST).fit(X, y)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    a = clf.predict_proba(X)
+    b = ARMEDClassifier(cluster="cluster", **FAST).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    c = (
+        ARMEDClassifier(cluster="cluster", **{**FAST, "random_state": 1})
+        .fit(X, y)
+        .predict_proba(X)
+    )
+    assert not np.allclose(a, c)
+
+
+def test_cluster_by_position_equals_by_name(spirals):
+    X, y = spirals
+    by_name = ARMEDClassifier(cluster="cluster", **FAST).fit(X, y)
+    by_position = ARMEDClassifier(cluster=2, **FAST).fit(X, y)
+    np.testing.assert_array_equal(
+        by_name.predict_proba(X), by_position.predict_proba(X)
+    )
+
+
+@pytest.mark.parametrize(
+    ("unseen", "expect"),
+    [("z_predictor", "soft"), ("fixed", "fixed"), ("error", "error")],
+)
+def test_unseen_clusters(spirals, unseen, expect):
+    X, y = spirals
+    clf = ARMEDClassifier(cluster="cluster", unseen_clusters=unseen, **FAST)
+    clf.fit(X, y)
+    new = X.head(20).assign(cluster="never-seen")
+    if expect == "error":
+        with pytest.raises(ValueError, match="not seen in fit and unseen_clusters"):
+            clf.predict(new)
+        return
+    mixed = clf.predict_proba(new)
+    fixed = clf.set_params(predict_effects="fixed").predict_proba(new)
+    if expect == "fixed":
+        np.testing.assert_allclose(mixed, fixed, rtol=1e-6)
+    else:
+        assert clf.module_.z_predictor is not None
+        assert not np.allclose(mixed, fixed)
+
+
+def test_seen_rows_unchanged_by_unseen_rows_in_the_batch(spirals):
+    X, y = spirals
+    clf = ARMEDClassifier(cluster="cluster", **FAST).fit(X, y)
+    seen = clf.predict_proba(X.head(10))
+    both = clf.predict_proba(pd.concat([X.head(10), X.head(5).assign(cluster="new")]))
+    np.testing.assert_allclose(both[:10], seen, rtol=1e-6)
+
+
+def test_no_random_effects_means_mixed_equals_fixed(spirals):
+    X, y = spirals
+    clf = ARMEDClassifier(
+        cluster="cluster", random_intercept=False, nonlinear_slopes=False, **FAST
+    ).fit(X, y)
+    mixed = clf.predict_proba(X)
+    fixed = clf.set_params(predict_effects="fixed").predict_proba(X)
+    np.testing.assert_array_equal(mixed, fixed)
+    assert clf.random_effects_.shape == (4, 0)
+
+
+def test_mixed_logit_adds_effects_to_the_fixed_logit_not_its_sigmoid():
+    module = ARMEDModule(
+        n_features=2, n_clusters=3, n_outputs=1, linear_slopes=True
+    ).eval()
+    with torch.no_grad():
+        for effect in module.random_effects.values():
+            effect.mean.zero_()
+        module.random_effects["intercept"].mean[1] = 0.7
+    features = torch.randn(5, 2)
+    cluster = torch.tensor([0, 1, 1, 2, 0])
+    mixed, fixed, adversary, z = module(features, cluster)
+    expected = fixed + 0.7 * (cluster == 1).float()[:, None]
+    torch.testing.assert_close(mixed, expected)
+    assert adversary.shape == (5, 3) and z.shape == (5, 3)
+
+
+def test_closed_form_kl_matches_torch_distributions():
+    effect = GaussianRandomEffect(4, (3,), prior_scale=0.3)
+    with torch.no_grad():
+        effect.mean.normal_()
+        effect.rho.normal_()
+    posterior = torch.distributions.Normal(effect.mean, effect.sd)
+    prior = torch.distributions.Normal(torch.zeros(4, 3), 0.3 * torch.ones(4, 3))
+    expected = torch.distributions.kl_divergence(posterior, prior).sum()
+    torch.testing.assert_close(effect.kl_divergence(), expected)
+
+
+def test_initial_posterior_sd_is_the_prior_scale():
+    effect = GaussianRandomEffect(2, (1,), prior_scale=0.1)
+    torch.testing.assert_close(effect.sd, torch.full((2, 1), 0.1))
+    torch.testing.assert_close(effect.kl_divergence(), torch.tensor(0.0))
+
+
+def test_adversary_has_its_own_optimizer(spirals):
+    X, y = spirals
+    clf = ARMEDClassifier(cluster="cluster", **FAST).fit(X, y)
+    adversary = {id(p) for p in clf.module_.adversary.parameters()}
+    main = {id(p) for g in clf.optimizer_.param_groups for p in g["params"]}
+    own = {id(p) for g in clf.adversary_optimizer_.param_groups for p in g["params"]}
+    assert own == adversary
+    assert not main & adversary
+    assert clf._optimizers == ["optimizer"]
+
+
+def test_adversary_step_lowers_its_loss(spirals):
+    X, y = spirals
+    clf = ARMEDClassifier(
+        cluster="cluster", max_epochs=1, batch_size=160, lr=0.05, random_state=0
+    ).fit(X, y)
+    data = clf._read_X(X, reset=False)
+    feats = torch.as_tensor(data["features"])
+    cluster = torch.as_tensor(data["cluster"])
+
+    def adversary_loss():
+        with torch.no_grad():
+            return torch.nn.functional.cross_entropy(
+                clf.module_(feats, cluster)[2], cluster
+            ).item()
+
+    before = adversary_loss()
+    fixed_before = [p.detach().clone() for p in clf.module_.fixed_layers.parameters()]
+    adversary_before = [p.detach().clone() for p in clf.module_.adversary.parameters()]
+    clf.set_params(adversary_weight=0.5)
+    clf.partial_fit(X, y)
+    assert any(
+        not torch.equal(a, p)
+        for a, p in zip(
+            adversary_before, clf.module_.adversary.parameters(), strict=True
+        )
+    )
+    assert any(
+        not torch.equal(a, p)
+        for a, p in zip(
+            fixed_before, clf.module_.fixed_layers.parameters(), strict=True
+        )
+    )
+    clf.module_.eval()
+    assert adversary_loss() < before
+
+
+def test_single_sample_cluster_stays_near_its_prior():
+    X, y = make_spirals(1, n_clusters=3, n_per_cluster=40, random_state=1)
+    X = pd.concat([X, X.head(1).assign(cluster="lonely")], ignore_index=True)
+    y = pd.concat([y, y.head(1)], ignore_index=True)
+    clf = ARMEDClassifier(
+        cluster="cluster", max_epochs=5, batch_size=16, lr=0.01, random_state=0
+    ).fit(X, y)
+    sd = clf.random_effects_.loc["lonely", ("intercept", "sd")]
+    mean = clf.random_effects_.loc["lonely", ("intercept", "mean")]
+    assert sd == pytest.approx(0.1, rel=0.1)
+    assert abs(mean) < 0.1
+
+
+def test_multiclass():
+    X, y = make_spirals(1, n_clusters=3, n_per_cluster=30, random_state=0)
+    y = np.where(X["x1"] > 0.3, "c", np.where(y == 1, "b", "a"))
+    clf = ARMEDClassifier(cluster="cluster", **FAST).fit(X, y)
+    assert clf.classes_.tolist() == ["a", "b", "c"]
+    assert clf.predict_proba(X).shape == (90, 3)
+    assert set(clf.predict(X)) <= {"a", "b", "c"}
+    assert "intercept[a]" in clf.random_effects_variance_.index
+
+
+def test_groupkfold_pipeline_and_grid_search(spirals):
+    X, y = spirals
+    clf = ARMEDClassifier(cluster="cluster", **FAST)
+    scores = cross_val_score(
+        make_pipeline(clf), X, y, groups=X["cluster"], cv=GroupKFold(n_splits=2)
+    )
+    assert scores.shape == (2,)
+    assert np.all((scores >= 0) & (scores <= 1))
+    search = GridSearchCV(
+        clf, {"adversary_weight": [0.0, 0.5]}, cv=GroupKFold(n_splits=2)
+    ).fit(X, y, groups=X["cluster"])
+    assert search.best_params_["adversary_weight"] in (0.0, 0.5)
+
+
+def test_skorch_prefixed_params_survive_clone(spirals):
+    from sklearn.base import clone
+
+    X, y = spirals
+    clf = ARMEDClassifier(cluster="cluster", optimizer__weight_decay=0.1, **FAST)
+    assert clone(clf).get_params()["optimizer__weight_decay"] == 0.1
+    clf.fit(X, y)
+    assert clf.optimizer_.param_groups[0]["weight_decay"] == 0.1
+
+
+def test_skorch_callbacks_record_history(spirals):
+    from skorch.callbacks import EpochScoring
+
+    X, y = spirals
+    clf = ARMEDClassifier(
+        cluster="cluster",
+        callbacks=[EpochScoring("accuracy", on_train=True, name="train_acc")],
+        **{**FAST, "max_epochs": 3},
+    ).fit(X, y)
+    assert len(clf.history_) == 3
+    assert clf.history_[:, "train_loss"][0] > 0
+
+
+def test_regressor_recovers_which_slope_varies():
+    X, y = _mixed_data()
+    reg = ARMEDRegressor(
+        cluster="site",
+        linear_slopes=True,
+        nonlinear_slopes=False,
+        slope_prior_scale=1.0,
+        intercept_prior_scale=1.0,
+        adversary_weight=0.0,
+        hidden_layer_sizes=(8,),
+        max_epochs=60,
+        lr=0.02,
+        batch_size=32,
+        random_state=0,
+    ).fit(X, y)
+    variance = reg.random_effects_variance_
+    assert variance.index.tolist() == ["intercept", "slope:x1", "slope:x2"]
+    assert variance["slope:x1"] > 5 * variance["slope:x2"]
+    assert reg.predict(X).shape == (len(X),)
+    assert reg.score(X, y) > 0.8
+
+
+X_BAD, Y_BAD = _mixed_data(n_clusters=3, n_per=4)
+
+
+@pytest.mark.parametrize(
+    ("X", "params", "error", "match"),
+    [
+        (X_BAD.assign(site="one"), {}, ValueError, "single cluster"),
+        (
+            X_BAD.assign(site=[1, "1"] * 6),
+            {},
+            TypeError,
+            "mixes label types",
+        ),
+        (
+            X_BAD.assign(x1=np.where(np.arange(12) == 3, np.nan, 1.0)),
+            {},
+            ValueError,
+            "X column 'x1' contains NaN",
+        ),
+        (
+            X_BAD.assign(site=[None] + ["a"] * 11),
+            {},
+            ValueError,
+            "cluster column 'site' contains missing values",
+        ),
+        (X_BAD, {"cluster": "group"}, ValueError, "not a column of X"),
+        (X_BAD, {"cluster": None}, ValueError, "needs cluster="),
+        (X_BAD.to_numpy(), {}, ValueError, "without column names"),
+        (X_BAD, {"cluster": 7}, ValueError, "out of range"),
+        (X_BAD[["site"]], {}, ValueError, "only its cluster column"),
+        (X_BAD.assign(x2="text"), {}, ValueError, "X column 'x2' is not numeric"),
+        (X_BAD, {"hidden_layer_sizes": (4, 0)}, ValueError, "positive integers"),
+        (X_BAD, {"unseen_clusters": "guess"}, ValueError, "unseen_clusters"),
+        (X_BAD, {"kl_weight": -1.0}, ValueError, "kl_weight"),
+    ],
+)
+def test_bad_input(X, params, error, match):
+    reg = ARMEDRegressor(**{"cluster": "site", **FAST, **params})
+    with pytest.raises(error, match=match):
+        reg.fit(X, Y_BAD)
+
+
+def test_bad_input_at_predict():
+    X, y = _mixed_data(n_clusters=3, n_per=4)
+    reg = ARMEDRegressor(cluster="site", unseen_clusters="error", **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="labels \\['zz'\\] not seen in fit"):
+        reg.predict(X.assign(site="zz"))
+    with pytest.raises(ValueError, match="X column 'x2' contains NaN"):
+        reg.predict(X.assign(x2=np.nan))
+    with pytest.raises(ValueError, match="y holds a single class"):
+        ARMEDClassifier(cluster="site", **FAST).fit(X, np.zeros(len(X)))
+
+
+@pytest.mark.parametrize(("simulation", "n_columns"), [(1, 3), (2, 3), (3, 5)])
+def test_make_spirals(simulation, n_columns):
+    X, y, params = make_spirals(
+        simulation, n_per_cluster=200, random_state=0, return_cluster_params=True
+    )
+    assert X.shape == (2000, n_columns)
+    assert X["cluster"].nunique() == 10 and len(y) == 2000
+    assert params.index.tolist() == [f"c{c}" for c in range(10)]
+    if simulation == 2:
+        assert (params["radius"] < 0).any()
+    if simulation == 3:
+        probe = X.groupby("cluster")["x3"].mean()
+        balance = y.groupby(X["cluster"]).mean()
+        assert np.corrcoef(probe, params["rho"])[0, 1] > 0.9
+        assert np.corrcoef(probe, balance)[0, 1] > 0.5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"simulation": 4}, "simulation must be"), ({"n_clusters": 0}, "n_clusters")],
+)
+def test_make_spirals_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_spirals(**kwargs)
