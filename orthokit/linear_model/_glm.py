@@ -10,7 +10,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, d2_tweedie_score, r2_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import ClassifierTags, RegressorTags
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 
 from orthokit._base import ProtectedColumnsMixin
 from orthokit._linalg import RANK_RTOL, CollinearityWarning, whitening_basis
@@ -89,7 +91,10 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             Fitted estimator.
         """
         if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed.")
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
         S, source, columns = self._split_protected(X, reset=True)
         n_samples = S.shape[0]
         weights = _check_weights(sample_weight, n_samples)
@@ -166,7 +171,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
     def _encode_y(self, y, n_samples, weights):
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
+            y = column_or_1d(y, warn=True)
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D, got an array of shape {y.shape}.")
         if y.shape[0] != n_samples:
@@ -186,11 +191,12 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             Y = (codes[:, None] == np.arange(1, n_classes)).astype(np.float64)
             return Y, family
         family = FAMILIES[self._family_name()]
-        if y.dtype.kind not in "fiub":
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
             raise ValueError(
                 f"y must be numeric for family={family.name!r}, got dtype {y.dtype}."
-            )
-        y = y.astype(np.float64)
+            ) from None
         if not np.isfinite(y).all():
             raise ValueError("y contains NaN or infinity.")
         if family.name == "poisson":
@@ -286,6 +292,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
 
     # ------------------------------------------------------------- predict
 
+    @available_if(lambda self: self._is_classifier())
     def decision_function(self, X):
         """Linear predictor ``β₀ + Xβ``.
 
@@ -300,6 +307,12 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         ndarray of shape (n_samples,) or (n_samples, n_classes)
             One column per class for multinomial models.
         """
+        eta = self._linear_predictor(X)
+        if eta.ndim == 2 and eta.shape[1] == 2:
+            return eta[:, 1]
+        return eta
+
+    def _linear_predictor(self, X):
         check_is_fitted(self)
         if self.protected_as_predictors:
             S, source, columns = self._split_protected(X, reset=False)
@@ -325,7 +338,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        eta = self.decision_function(X)
+        eta = self._linear_predictor(X)
         family = self._fitted_family
         if family == "binomial":
             return self.classes_[(eta > 0).astype(int)]
@@ -333,6 +346,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             return self.classes_[np.argmax(eta, axis=1)]
         return FAMILIES[family].mean(eta)
 
+    @available_if(lambda self: self._is_classifier())
     def predict_proba(self, X):
         """Class probabilities (binomial and multinomial families).
 
@@ -344,17 +358,15 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        check_is_fitted(self)
+        eta = self._linear_predictor(X)
         family = self._fitted_family
-        if family not in ("binomial", "multinomial"):
-            raise AttributeError(f"predict_proba is not available for {family=}.")
-        eta = self.decision_function(X)
         if family == "binomial":
             p = FAMILIES["binomial"].mean(eta)
             return np.column_stack([1 - p, p])
         p = FAMILIES["multinomial"].mean(eta[:, 1:])
         return np.column_stack([1 - p.sum(axis=1), p])
 
+    @available_if(lambda self: self._is_classifier())
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
 
@@ -395,9 +407,13 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         tags.input_tags.string = False
         tags.input_tags.categorical = True
         tags.target_tags.required = True
+        tags.target_tags.positive_only = self._family_name() == "poisson"
         if self._is_classifier():
             tags.estimator_type = "classifier"
             tags.classifier_tags = tags.classifier_tags or ClassifierTags()
+            # The constraint deliberately removes what the protected columns
+            # explain, so accuracy on data driven by them can be poor.
+            tags.classifier_tags.poor_score = True
             tags.regressor_tags = None
         else:
             tags.estimator_type = "regressor"
@@ -629,6 +645,12 @@ class OrthogonalLogisticRegression(ClassifierMixin, _OrthogonalGLMBase):
 
     def _family_name(self, n_classes=None):
         return "multinomial" if n_classes is not None and n_classes > 2 else "binomial"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # ClassifierMixin resets the classifier tags after the base class.
+        tags.classifier_tags.poor_score = True
+        return tags
 
     def score(self, X, y, sample_weight=None):
         """Accuracy.
