@@ -165,7 +165,16 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             np.abs(s_centred.T @ (w[:, None] * mu)).max(initial=0.0)
         )
         self._set_coefficients(slopes, intercepts, multipliers)
-        self._warn_convergence(solution)
+        separated = False
+        if family.is_classifier:
+            # Every training row classified correctly: the data are linearly
+            # separable and the unpenalized likelihood has no finite maximum.
+            scores = np.column_stack([1 - mu.sum(axis=1), mu])
+            truth = np.column_stack([1 - Y.sum(axis=1), Y]).argmax(axis=1)
+            separated = self.alpha == 0 and np.all(
+                (scores.argmax(axis=1) == truth)[w > 0]
+            )
+        self._warn_convergence(solution, separated)
         return self
 
     def _encode_y(self, y, n_samples, weights):
@@ -269,11 +278,12 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             return self._family_name(len(self.classes_))
         return self._family_name()
 
-    def _warn_convergence(self, solution):
-        if solution.diverged:
+    def _warn_convergence(self, solution, separated):
+        if solution.diverged or separated:
             warnings.warn(
-                "the coefficients diverge (|coef| > 1e3 on the standardized scale): "
-                "the data are (quasi-)separable, so the likelihood has no finite "
+                "every training row is classified correctly or the coefficients "
+                "diverge (|coef| > 1e3 on the standardized scale): the data are "
+                "separable, so the likelihood has no finite "
                 f"maximum. Stopped after {solution.n_iter} iterations with constraint "
                 f"violation {self.constraint_violation_:.2e}. Set alpha > 0.",
                 ConvergenceWarning,
