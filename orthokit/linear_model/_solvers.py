@@ -84,12 +84,14 @@ class Problem:
             return self.family.derivative(mu) * Z
         return mu * Z - mu * (mu * Z).sum(axis=1, keepdims=True)
 
-    def jacobian_transpose_dot(self, state, v):
-        """``Jᵀ v`` without forming ``J``: O(n (q + r) m)."""
+    def lagrangian_gradient(self, theta, state, v):
+        """Return ``∇f + Jᵀ v`` with one pass over ``X1``: O(n (q + r) m)."""
         _, mu = state
         Z = self.U @ v.reshape(self.r, self.m, order="F")
-        A = self._mean_jacobian_apply(mu, Z)
-        return (self.X1.T @ (self.w[:, None] * A)).ravel(order="F")
+        residual = mu - self.Y + self._mean_jacobian_apply(mu, Z)
+        grad = self.X1.T @ (self.w[:, None] * residual)
+        grad[self.penalized] += self.alpha * self.unpack(theta)[self.penalized]
+        return grad.ravel(order="F")
 
     def _block_weights(self, mu, k, j):
         """Return the row weights of block ``(k, j)`` of ``∂μ/∂η``."""
@@ -135,9 +137,7 @@ class Problem:
 
 
 def _kkt_residuals(problem, theta, state, multipliers):
-    grad = problem.gradient(theta, state) + problem.jacobian_transpose_dot(
-        state, multipliers
-    )
+    grad = problem.lagrangian_gradient(theta, state, multipliers)
     violation = np.abs(problem.constraints(state)).max(initial=0.0)
     return np.abs(grad).max(initial=0.0), violation
 
@@ -254,8 +254,8 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
             + multipliers_ @ constraint_
             + 0.5 * rho_ * constraint_ @ constraint_
         )
-        grad_ = problem.gradient(theta_, state_) + problem.jacobian_transpose_dot(
-            state_, multipliers_ + rho_ * constraint_
+        grad_ = problem.lagrangian_gradient(
+            theta_, state_, multipliers_ + rho_ * constraint_
         )
         return value_, scipy.linalg.solve_triangular(factor, grad_, lower=True)
 
