@@ -495,8 +495,9 @@ class OrthogonalGLM(_OrthogonalGLMBase):
     multipliers_ : ndarray
         Lagrange multipliers of the constraints ``S̃ᵀ W μ / Σw = 0`` (objective
         the mean loss): shape ``(n_protected_encoded,)``, or
-        ``(n_classes - 1, n_protected_encoded)`` for multinomial. Zero for
-        redundant (collinear) protected columns.
+        ``(n_classes - 1, n_protected_encoded)`` for multinomial. With
+        collinear protected columns the multipliers are not unique; the
+        multipliers of a basis of their span, mapped back, are reported.
     constraint_violation_ : float
         ``max |S̃ᵀ W μ| / Σw`` on the training data at the solution.
     n_iter_ : int
@@ -527,7 +528,13 @@ class OrthogonalGLM(_OrthogonalGLMBase):
     multipliers are reported on the original scale. The constrained problem is
     always feasible (a constant prediction satisfies it). When the predictors
     lie in the span of the protected columns only the intercept-only model is
-    feasible, and a warning says so.
+    feasible, and a warning says so; collinear predictors or protected columns
+    give a :class:`~orthokit._linalg.CollinearityWarning`, and perfectly
+    separable classes a ``ConvergenceWarning`` (set ``alpha > 0``).
+
+    The evaluation model is fitted on the training data; on new data the
+    protected effects are near zero but not exactly zero, as for any
+    in-sample correction.
 
     Examples
     --------
