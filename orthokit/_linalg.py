@@ -501,3 +501,120 @@ def rls_weighted_update(
         new_cov = new_cov + process_noise * eye
         new_info = _symmetrize(xp.linalg.inv(new_cov))
     return new_info, new_cov, new_coef
+
+
+# --------------------------------------------------------------------------------
+# Constrained optimization helpers (OrthogonalGLM).
+
+
+def whitening_basis(gram, names=None):
+    """Return ``T`` such that ``(S̃ T)ᵀ W (S̃ T) = I`` for a centred Gram matrix.
+
+    The columns ``S̃ T`` are an orthonormal basis (in the weighted inner product
+    that produced ``gram``) of the span of the centred protected columns. Using
+    them instead of ``S̃`` gives equality constraints with the same feasible set
+    but unit scale and no redundancy, which keeps a KKT system well conditioned.
+    Constant columns are an error; collinear ones give a
+    :class:`CollinearityWarning` and a basis of the smaller rank.
+
+    Parameters
+    ----------
+    gram : ndarray of shape (k, k)
+        ``S̃ᵀ W S̃ / sum(w)``: weighted centred second moments.
+    names : sequence of str, optional
+        Column names used in messages.
+
+    Returns
+    -------
+    basis : ndarray of shape (k, r)
+        ``r`` is the numerical rank of ``gram``.
+
+    Raises
+    ------
+    ValueError
+        If a column has (numerically) zero variance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> T = whitening_basis(np.array([[4.0, 0.0], [0.0, 0.25]]))
+    >>> np.round(np.abs(T), 12).tolist()
+    [[0.5, 0.0], [0.0, 2.0]]
+    """
+    k = gram.shape[0]
+    names = list(names) if names is not None else [f"s{j}" for j in range(k)]
+    diag = np.diag(gram).copy()
+    constant = diag <= CONSTANT_RTOL * max(diag.max(initial=0.0), 1.0)
+    if constant.any():
+        bad = [names[j] for j in np.flatnonzero(constant)]
+        raise ValueError(
+            f"protected column(s) {bad} are constant; a constant column carries no "
+            "information about the predictions. Drop it."
+        )
+    scale = np.sqrt(diag)
+    corr = gram / np.outer(scale, scale)
+    eigvals, eigvecs = np.linalg.eigh(corr)
+    keep = eigvals > RANK_RTOL * eigvals.max()
+    if not keep.all():
+        involved = np.abs(eigvecs[:, ~keep]).max(1)
+        bad = [names[j] for j in np.flatnonzero(involved > 1e-6)]
+        warnings.warn(
+            f"protected columns {bad} are collinear (rank {int(keep.sum())} < {k}); "
+            "their redundant constraints are dropped.",
+            CollinearityWarning,
+            stacklevel=3,
+        )
+    return (eigvecs[:, keep] / np.sqrt(eigvals[keep])) / scale[:, None]
+
+
+def solve_kkt(hessian, jacobian, gradient, constraint):
+    """Solve the Newton-KKT system of an equality-constrained problem.
+
+    Returns the step ``p`` and the new multipliers ``λ`` of
+
+    ::
+
+        [H  Jᵀ] [p]   [−g]
+        [J  0 ] [λ] = [−c]
+
+    by a least-squares (SVD) solve, which gives the minimum-norm answer when
+    the system is singular (collinear predictors, redundant constraints)
+    instead of failing or returning NaN.
+
+    Parameters
+    ----------
+    hessian : ndarray of shape (q, q)
+    jacobian : ndarray of shape (r, q)
+    gradient : ndarray of shape (q,)
+    constraint : ndarray of shape (r,)
+
+    Returns
+    -------
+    step : ndarray of shape (q,)
+    multipliers : ndarray of shape (r,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> # minimise (x² + y²)/2 subject to x + y = 1, from the origin
+    >>> step, lam = solve_kkt(np.eye(2), np.ones((1, 2)), np.zeros(2),
+    ...                       np.array([-1.0]))
+    >>> np.round(step, 12).tolist(), np.round(lam, 12).tolist()
+    ([0.5, 0.5], [-0.5])
+    """
+    q, r = hessian.shape[0], jacobian.shape[0]
+    kkt = np.zeros((q + r, q + r))
+    kkt[:q, :q] = hessian
+    kkt[q:, :q] = jacobian
+    kkt[:q, q:] = jacobian.T
+    rhs = -np.concatenate([gradient, constraint])
+    # Equilibrate rows and columns so that the rank cut-off is scale free.
+    scale = 1.0 / np.sqrt(np.maximum(np.abs(kkt).max(axis=1), 1e-300))
+    solution = scipy.linalg.lstsq(
+        kkt * scale[:, None] * scale[None, :],
+        rhs * scale,
+        cond=1e-13,
+        lapack_driver="gelsd",
+    )[0]
+    solution = solution * scale
+    return solution[:q], solution[q:]

@@ -81,6 +81,24 @@ SETTINGS = {
             "random_state": 0,
         },
     ],
+    "OrthogonalGLM": [
+        # A small ridge: the checks' data are separable, where the unpenalized
+        # likelihood has no finite maximum.
+        {"protected": [0], "family": "multinomial", "solver": "newton", "alpha": 0.01},
+        {"protected": [0], "family": "gaussian", "protected_as_predictors": True},
+    ],
+    "OrthogonalLogisticRegression": [
+        {"protected": [0], "alpha": 0.01},
+        {
+            "protected": [0],
+            "solver": "newton",
+            "protected_as_predictors": True,
+            "alpha": 0.01,
+        },
+    ],
+    "OrthogonalPoissonRegressor": [
+        {"protected": [0], "solver": "newton"},
+    ],
 }
 
 # Checks an estimator is known to fail, with the reason.
@@ -105,6 +123,16 @@ EXPECTED_FAILURES = {
     "ARMEDRegressor": {
         "check_do_not_raise_errors_in_init_or_set_params": _ARMED_KWARGS,
     },
+    "OrthogonalGLM": {
+        "check_classifiers_train": (
+            "multinomial on the check's 2-feature blobs with column 0 protected: the "
+            "only feasible model is (numerically) constant, with probabilities "
+            "0.5 +- 1e-18, where argmax(predict_proba), the sign of "
+            "decision_function and predict break exact ties differently"
+        ),
+    },
+    "OrthogonalLogisticRegression": {},
+    "OrthogonalPoissonRegressor": {},
 }
 
 

@@ -1,1 +1,15 @@
 """Generalized linear models with orthogonality constraints."""
+
+from orthokit.linear_model._glm import (
+    OrthogonalGLM,
+    OrthogonalLogisticRegression,
+    OrthogonalPoissonRegressor,
+    make_posthoc_pipeline,
+)
+
+__all__ = [
+    "OrthogonalGLM",
+    "OrthogonalLogisticRegression",
+    "OrthogonalPoissonRegressor",
+    "make_posthoc_pipeline",
+]

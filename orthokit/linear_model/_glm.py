@@ -1,0 +1,848 @@
+"""OrthogonalGLM: GLMs whose predictions carry no linear trace of protected columns."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, d2_tweedie_score, r2_score
+from sklearn.pipeline import make_pipeline
+from sklearn.utils import ClassifierTags, RegressorTags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
+
+from orthokit._base import ProtectedColumnsMixin
+from orthokit._linalg import RANK_RTOL, CollinearityWarning, whitening_basis
+from orthokit._protected import check_array_like
+from orthokit._sklearn import (
+    Interval,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+    validate_data,
+)
+from orthokit.linear_model._families import FAMILIES
+from orthokit.linear_model._solvers import Problem, _solve_mdmm, _solve_newton
+
+
+class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
+    """Everything but the constructor; subclasses say which family to fit."""
+
+    _parameter_constraints: dict = {
+        "protected": [list, tuple, str, "array-like", Integral, None],
+        "solver": [StrOptions({"mdmm", "newton"})],
+        "protected_as_predictors": ["boolean"],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "damping": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        protected=None,
+        *,
+        solver="mdmm",
+        protected_as_predictors=False,
+        alpha=0.0,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-8,
+        damping=1.0,
+    ):
+        self.protected = protected
+        self.solver = solver
+        self.protected_as_predictors = protected_as_predictors
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.damping = damping
+
+    def _family_name(self, n_classes=None):
+        raise NotImplementedError
+
+    def _is_classifier(self):
+        return FAMILIES[self._family_name()].is_classifier
+
+    # ----------------------------------------------------------------- fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the constrained GLM.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Numeric predictors and the protected columns.
+        y : array-like of shape (n_samples,)
+            Class labels (binomial, multinomial), counts (poisson) or values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights; the constraint then holds in the weighted
+            inner product (the weighted evaluation model finds zero effects).
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
+        S, source, columns = self._split_protected(X, reset=True)
+        n_samples = S.shape[0]
+        weights = _check_weights(sample_weight, n_samples)
+        Y, family = self._encode_y(y, n_samples, weights)
+        predictors = self._predictors(S, source, columns)
+        if n_samples <= S.shape[1]:
+            raise ValueError(
+                f"X has {n_samples} sample(s) but {S.shape[1]} encoded protected "
+                "columns: more protected columns than rows. At least one more row "
+                "than protected columns is needed."
+            )
+        names = self.protected_.encoded_names_
+        self.predictor_names_ = np.asarray(
+            self.protected_.feature_names_
+            + (list(names) if self.protected_as_predictors else []),
+            dtype=object,
+        )
+        w = weights / weights.sum()
+
+        # Standardize the predictors (centre only with an intercept).
+        if self.fit_intercept:
+            x_mean = w @ predictors
+            x_scale = np.sqrt(w @ (predictors - x_mean) ** 2)
+        else:
+            x_mean = np.zeros(predictors.shape[1])
+            x_scale = np.sqrt(w @ predictors**2)
+        x_scale[x_scale <= 1e-12 * max(x_scale.max(initial=0.0), 1.0)] = 1.0
+        X_std = (predictors - x_mean) / x_scale
+        X1 = (
+            np.hstack([np.ones((n_samples, 1)), X_std]) if self.fit_intercept else X_std
+        )
+
+        # Orthonormal (weighted) basis of the centred protected columns.
+        s_centred = S - w @ S
+        basis_map = whitening_basis((s_centred * w[:, None]).T @ s_centred, names)
+        basis = s_centred @ basis_map
+        self._check_design(X_std, basis, w)
+
+        penalized = np.ones(X1.shape[1], dtype=bool)
+        if self.fit_intercept:
+            penalized[0] = False
+        problem = Problem(X1, Y, weights, basis, family, self.alpha, penalized)
+        theta = np.zeros((X1.shape[1], Y.shape[1]))
+        if self.fit_intercept:
+            theta[0] = family.start(w @ Y)
+        theta = theta.ravel(order="F")
+        if self.solver == "newton":
+            solution = _solve_newton(
+                problem, theta, max_iter=self.max_iter, tol=self.tol
+            )
+        elif self.solver == "mdmm":
+            solution = _solve_mdmm(
+                problem, theta, max_iter=self.max_iter, tol=self.tol,
+                damping=self.damping,
+            )  # fmt: skip
+        else:  # pragma: no cover - guarded by _parameter_constraints
+            raise ValueError(f"unknown solver {self.solver!r}")
+        self.n_iter_ = int(solution.n_iter)
+
+        Theta = problem.unpack(solution.theta)
+        slopes = (Theta[1:] if self.fit_intercept else Theta) / x_scale[:, None]
+        intercepts = (Theta[0] if self.fit_intercept else 0.0) - x_mean @ slopes
+        multipliers = basis_map @ solution.multipliers.reshape(
+            basis_map.shape[1], -1, order="F"
+        )
+        mu = family.mean(predictors @ slopes + intercepts)
+        self.constraint_violation_ = float(
+            np.abs(s_centred.T @ (w[:, None] * mu)).max(initial=0.0)
+        )
+        self._set_coefficients(slopes, intercepts, multipliers)
+        separated = False
+        if family.is_classifier:
+            # Every training row classified correctly: the data are linearly
+            # separable and the unpenalized likelihood has no finite maximum.
+            scores = np.column_stack([1 - mu.sum(axis=1), mu])
+            truth = np.column_stack([1 - Y.sum(axis=1), Y]).argmax(axis=1)
+            separated = self.alpha == 0 and np.all(
+                (scores.argmax(axis=1) == truth)[w > 0]
+            )
+        self._warn_convergence(solution, separated)
+        return self
+
+    def _encode_y(self, y, n_samples, weights):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D, got an array of shape {y.shape}.")
+        if y.shape[0] != n_samples:
+            raise ValueError(f"y has {y.shape[0]} rows but X has {n_samples}.")
+        if self._is_classifier():
+            check_classification_targets(y)
+            self.classes_, codes = np.unique(y, return_inverse=True)
+            n_classes = len(self.classes_)
+            if n_classes < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in "
+                    f"the data, but y contains only one class: {self.classes_[0]!r}."
+                )
+            family = FAMILIES[self._family_name(n_classes)]
+            if family.name == "binomial":
+                return (codes == 1).astype(np.float64)[:, None], family
+            Y = (codes[:, None] == np.arange(1, n_classes)).astype(np.float64)
+            return Y, family
+        family = FAMILIES[self._family_name()]
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"y must be numeric for family={family.name!r}, got dtype {y.dtype}."
+            ) from None
+        if not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinity.")
+        if family.name == "poisson":
+            if (y < 0).any():
+                raise ValueError(
+                    "y must be non-negative counts for family='poisson'; found "
+                    f"{int((y < 0).sum())} negative value(s), e.g. {y[y < 0][0]}."
+                )
+            if weights @ y <= 0:
+                raise ValueError(
+                    "y is zero everywhere; a Poisson model of all-zero counts has "
+                    "no finite solution."
+                )
+        return y[:, None], family
+
+    def _predictors(self, S, source, columns):
+        features = np.asarray(source[:, columns], dtype=np.float64)
+        if self.protected_as_predictors:
+            return np.hstack([features, S])
+        return features
+
+    def _check_design(self, X_std, basis, w):
+        """Warn about collinear predictors and about a degenerate feasible set."""
+        if X_std.shape[1] == 0:
+            return
+        gram = (X_std * w[:, None]).T @ X_std
+        diag = np.diag(gram)
+        live = diag > 1e-12
+        eigvals = np.linalg.eigvalsh(gram[np.ix_(live, live)]) if live.any() else []
+        rank = int(
+            np.sum(eigvals > RANK_RTOL * max(np.max(eigvals, initial=0), 1e-300))
+        )
+        if self.alpha == 0 and rank < X_std.shape[1]:
+            warnings.warn(
+                f"the predictors are collinear (rank {rank} < {X_std.shape[1]}, "
+                "constant columns included); the coefficients are not unique and "
+                "the minimum-norm step is used. Drop redundant predictors or set "
+                "alpha > 0.",
+                CollinearityWarning,
+                stacklevel=3,
+            )
+        residual = X_std - basis @ (basis.T @ (w[:, None] * X_std))
+        if np.abs(residual).max() <= 1e-8:
+            warnings.warn(
+                "every predictor is a linear function of the protected columns, so "
+                "the only model whose predictions satisfy the orthogonality "
+                "constraints is the constant (intercept-only) one: all slopes are 0.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _set_coefficients(self, slopes, intercepts, multipliers):
+        family = self._fitted_family
+        if family == "multinomial":
+            self.coef_ = np.vstack([np.zeros(slopes.shape[0]), slopes.T])
+            self.intercept_ = np.concatenate([[0.0], intercepts])
+            self.multipliers_ = multipliers.T
+        elif family == "binomial":
+            self.coef_ = slopes.T
+            self.intercept_ = np.asarray(intercepts, dtype=float)
+            self.multipliers_ = multipliers[:, 0]
+        else:
+            self.coef_ = slopes[:, 0]
+            self.intercept_ = float(intercepts[0])
+            self.multipliers_ = multipliers[:, 0]
+
+    @property
+    def _fitted_family(self):
+        if hasattr(self, "classes_"):
+            return self._family_name(len(self.classes_))
+        return self._family_name()
+
+    def _warn_convergence(self, solution, separated):
+        if solution.diverged or separated:
+            warnings.warn(
+                "every training row is classified correctly or the coefficients "
+                "diverge (|coef| > 1e3 on the standardized scale): the data are "
+                "separable, so the likelihood has no finite "
+                f"maximum. Stopped after {solution.n_iter} iterations with constraint "
+                f"violation {self.constraint_violation_:.2e}. Set alpha > 0.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        elif not solution.converged:
+            warnings.warn(
+                f"solver={self.solver!r} stopped after {solution.n_iter} iterations "
+                f"without converging: constraint violation "
+                f"{self.constraint_violation_:.2e}, Lagrangian gradient "
+                f"{solution.stationarity:.2e} (tol={self.tol}). Increase max_iter "
+                "or try solver='newton'.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    # ------------------------------------------------------------- predict
+
+    @available_if(lambda self: self._is_classifier())
+    def decision_function(self, X):
+        """Linear predictor ``β₀ + Xβ``.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Same columns as in fit (protected values are ignored unless
+            ``protected_as_predictors=True``).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One column per class for multinomial models.
+        """
+        eta = self._linear_predictor(X)
+        if eta.ndim == 2 and eta.shape[1] == 2:
+            return eta[:, 1]
+        return eta
+
+    def _linear_predictor(self, X):
+        check_is_fitted(self)
+        if self.protected_as_predictors:
+            S, source, columns = self._split_protected(X, reset=False)
+        else:
+            X = check_array_like(X)
+            validate_data(self, X, skip_check_array=True, reset=False)
+            source, columns = self.protected_.features(X)
+            S = None
+        predictors = self._predictors(S, source, columns)
+        eta = predictors @ self.coef_.T + self.intercept_
+        if self._fitted_family == "binomial":
+            return eta[:, 0]
+        return eta
+
+    def predict(self, X):
+        """Predict class labels (classifiers) or the mean ``h(η)`` (regressors).
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        eta = self._linear_predictor(X)
+        family = self._fitted_family
+        if family == "binomial":
+            return self.classes_[(eta > 0).astype(int)]
+        if family == "multinomial":
+            return self.classes_[np.argmax(eta, axis=1)]
+        return FAMILIES[family].mean(eta)
+
+    @available_if(lambda self: self._is_classifier())
+    def predict_proba(self, X):
+        """Class probabilities (binomial and multinomial families).
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        eta = self._linear_predictor(X)
+        family = self._fitted_family
+        if family == "binomial":
+            p = FAMILIES["binomial"].mean(eta)
+            return np.column_stack([1 - p, p])
+        p = FAMILIES["multinomial"].mean(eta[:, 1:])
+        return np.column_stack([1 - p.sum(axis=1), p])
+
+    @available_if(lambda self: self._is_classifier())
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (classifiers), D² of the Poisson deviance, or R² (gaussian).
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+        """
+        prediction = self.predict(X)
+        family = self._fitted_family
+        if family in ("binomial", "multinomial"):
+            return accuracy_score(y, prediction, sample_weight=sample_weight)
+        if family == "poisson":
+            return d2_tweedie_score(y, prediction, sample_weight=sample_weight, power=1)
+        return r2_score(y, prediction, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = False
+        tags.input_tags.categorical = True
+        tags.target_tags.required = True
+        tags.target_tags.positive_only = self._family_name() == "poisson"
+        if self._is_classifier():
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = tags.classifier_tags or ClassifierTags()
+            # The constraint deliberately removes what the protected columns
+            # explain, so accuracy on data driven by them can be poor.
+            tags.classifier_tags.poor_score = True
+            tags.regressor_tags = None
+        else:
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = tags.regressor_tags or RegressorTags()
+            tags.classifier_tags = None
+        return tags
+
+
+class OrthogonalGLM(_OrthogonalGLMBase):
+    """Generalized linear model whose predictions are orthogonal to protected columns.
+
+    Fits ``μ = h(β₀ + Xβ)`` (canonical link ``h``) by maximum likelihood under
+    the equality constraints ``S̃ᵀ W μ = 0``, one per encoded protected column
+    (and, for a multinomial model, per class but one), where ``S̃`` are the
+    centred protected columns. By the score equations of a canonical-link GLM,
+    an evaluation model that regresses the training predictions on
+    ``[1, S]`` with the same family then finds protected coefficients of
+    exactly zero: the predictions carry no linear trace of the protected
+    attributes. Predictions need only the features, not the protected values.
+
+    Parameters
+    ----------
+    protected : str, int or list of str or int
+        Names (for data frames) or positions of the protected columns of ``X``.
+        Numeric columns are used as they are; boolean, categorical, string and
+        object columns are one-hot encoded with the first level dropped. The
+        other columns of ``X`` are the predictors and must be numeric (one-hot
+        encode categorical features first, e.g. with a ``ColumnTransformer``).
+    family : {"binomial", "multinomial", "poisson", "gaussian"}, default="binomial"
+        Distribution of the target, with its canonical link (logit, softmax,
+        log, identity). Binomial and multinomial models are classifiers.
+    solver : {"mdmm", "newton"}, default="mdmm"
+        ``"mdmm"``: the modified differential multiplier method (descent on the
+        coefficients of the augmented Lagrangian, ascent on one multiplier per
+        constraint). ``"newton"``: Newton steps on the KKT system with a line
+        search on an augmented-Lagrangian merit function; reaches feasibility
+        near machine precision in a few iterations.
+    protected_as_predictors : bool, default=False
+        Also use the encoded protected columns as predictors. The constraint
+        still holds, so what they contribute is only what the features cannot.
+        If ``False`` their values are ignored at prediction time (but the
+        columns must be present).
+    alpha : float, default=0.0
+        Ridge penalty ``α/2 ‖β‖²`` on the standardized slopes (the intercept is
+        not penalized).
+    fit_intercept : bool, default=True
+        Fit an unconstrained intercept.
+    max_iter : int, default=1000
+        Maximum number of Newton steps (``"newton"``) or of L-BFGS steps on
+        the coefficients in total (``"mdmm"``).
+    tol : float, default=1e-8
+        Convergence when both the largest constraint ``|Uᵀ W μ| / Σw`` (on
+        whitened protected columns) and the largest entry of the gradient of
+        the Lagrangian (standardized scale) are below ``tol``.
+    damping : float, default=1.0
+        Initial damping ``c`` of MDMM's quadratic term (grown tenfold while the
+        violation does not shrink); unused by ``"newton"``.
+
+    Attributes
+    ----------
+    coef_ : ndarray
+        Coefficients on the original scale of the predictors: shape
+        ``(1, n_predictors)`` for binomial, ``(n_classes, n_predictors)`` for
+        multinomial (the first class is the reference, its row is zero) and
+        ``(n_predictors,)`` otherwise.
+    intercept_ : ndarray or float
+        Intercept(s), shaped like the first axis of ``coef_`` (a float for the
+        regression families).
+    multipliers_ : ndarray
+        Lagrange multipliers of the constraints ``S̃ᵀ W μ / Σw = 0`` (objective
+        the mean loss): shape ``(n_protected_encoded,)``, or
+        ``(n_classes - 1, n_protected_encoded)`` for multinomial. With
+        collinear protected columns the multipliers are not unique; the
+        multipliers of a basis of their span, mapped back, are reported.
+    constraint_violation_ : float
+        ``max |S̃ᵀ W μ| / Σw`` on the training data at the solution.
+    n_iter_ : int
+        Iterations the solver used (see ``max_iter``).
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (binomial and multinomial families).
+    predictor_names_ : ndarray of str
+        Names of the predictors, in the order of the columns of ``coef_``.
+    protected_ : ProtectedColumns
+        The resolved protected columns: positions, categories, encoded names.
+    n_features_in_ : int
+        Number of columns of ``X`` seen in fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X`` seen in fit, when they are all strings.
+
+    See Also
+    --------
+    OrthogonalLogisticRegression : The classifier with the family chosen from
+        the number of classes.
+    OrthogonalPoissonRegressor : The Poisson regressor.
+    make_posthoc_pipeline : Dimension reduction of embeddings, then the model.
+
+    Notes
+    -----
+    The predictors are standardized internally (weighted mean and standard
+    deviation) and the constraints use an orthonormal basis of the centred
+    protected columns, which has the same feasible set; coefficients and
+    multipliers are reported on the original scale. The constrained problem is
+    always feasible (a constant prediction satisfies it). When the predictors
+    lie in the span of the protected columns only the intercept-only model is
+    feasible, and a warning says so; collinear predictors or protected columns
+    give a :class:`~orthokit._linalg.CollinearityWarning`, and perfectly
+    separable classes a ``ConvergenceWarning`` (set ``alpha > 0``).
+
+    The evaluation model is fitted on the training data; on new data the
+    protected effects are near zero but not exactly zero, as for any
+    in-sample correction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from orthokit.linear_model import OrthogonalGLM
+    >>> rng = np.random.default_rng(0)
+    >>> sex = rng.integers(0, 2, size=500)
+    >>> x = rng.normal(size=(500, 2)) + sex[:, None]
+    >>> y = (x[:, 0] + x[:, 1] + rng.normal(size=500) > 1).astype(int)
+    >>> X = pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "sex": sex})
+    >>> glm = OrthogonalGLM(protected=["sex"], solver="newton").fit(X, y)
+    >>> bool(glm.constraint_violation_ < 1e-10)
+    True
+    >>> p = glm.predict_proba(X)[:, 1]
+    >>> bool(abs(np.cov(sex, p)[0, 1]) < 1e-10)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_OrthogonalGLMBase._parameter_constraints,
+        "family": [StrOptions(set(FAMILIES))],
+    }
+
+    def __init__(
+        self,
+        protected=None,
+        *,
+        family="binomial",
+        solver="mdmm",
+        protected_as_predictors=False,
+        alpha=0.0,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-8,
+        damping=1.0,
+    ):
+        super().__init__(
+            protected,
+            solver=solver,
+            protected_as_predictors=protected_as_predictors,
+            alpha=alpha,
+            fit_intercept=fit_intercept,
+            max_iter=max_iter,
+            tol=tol,
+            damping=damping,
+        )
+        self.family = family
+
+    def _family_name(self, n_classes=None):
+        """Return the family to fit (``n_classes`` is known in a classifier's fit)."""
+        if n_classes is not None and self.family == "binomial" and n_classes > 2:
+            raise ValueError(
+                f"family='binomial' needs 2 classes but y has {n_classes}; use "
+                "family='multinomial'."
+            )
+        return self.family
+
+
+class OrthogonalLogisticRegression(ClassifierMixin, _OrthogonalGLMBase):
+    """Logistic regression with predictions orthogonal to protected columns.
+
+    :class:`OrthogonalGLM` with the binomial family for two classes and the
+    multinomial family (one constraint block per class but one) for more.
+    See :class:`OrthogonalGLM` for the method, parameters and attributes.
+
+    Parameters
+    ----------
+    protected : str, int or list of str or int
+        Names or positions of the protected columns of ``X``.
+    solver : {"mdmm", "newton"}, default="mdmm"
+        Constrained solver.
+    protected_as_predictors : bool, default=False
+        Also use the encoded protected columns as predictors.
+    alpha : float, default=0.0
+        Ridge penalty on the standardized slopes.
+    fit_intercept : bool, default=True
+        Fit an unconstrained intercept.
+    max_iter : int, default=1000
+        Maximum number of solver iterations.
+    tol : float, default=1e-8
+        Tolerance on the constraint violation and the Lagrangian gradient.
+    damping : float, default=1.0
+        Initial MDMM damping.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (1, n_predictors) or (n_classes, n_predictors)
+        Coefficients on the original scale (first class zero for several).
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts.
+    multipliers_ : ndarray
+        Lagrange multipliers of the constraints.
+    constraint_violation_ : float
+        ``max |S̃ᵀ W μ| / Σw`` on the training data.
+    n_iter_ : int
+        Solver iterations.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    predictor_names_ : ndarray of str
+        Names of the predictors.
+    protected_ : ProtectedColumns
+        The resolved protected columns.
+    n_features_in_ : int
+        Number of columns of ``X`` seen in fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X`` seen in fit, when they are all strings.
+
+    See Also
+    --------
+    OrthogonalGLM : The general model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from orthokit.linear_model import OrthogonalLogisticRegression
+    >>> rng = np.random.default_rng(0)
+    >>> s = rng.integers(0, 2, size=300)
+    >>> X = np.column_stack([rng.normal(size=300) + s, s])
+    >>> y = rng.choice(["a", "b", "c"], size=300)
+    >>> clf = OrthogonalLogisticRegression(protected=[1], solver="newton").fit(X, y)
+    >>> clf.predict_proba(X).shape, bool(clf.constraint_violation_ < 1e-10)
+    ((300, 3), True)
+    """
+
+    def _family_name(self, n_classes=None):
+        return "multinomial" if n_classes is not None and n_classes > 2 else "binomial"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # ClassifierMixin resets the classifier tags after the base class.
+        tags.classifier_tags.poor_score = True
+        return tags
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+        """
+        return _OrthogonalGLMBase.score(self, X, y, sample_weight)
+
+
+class OrthogonalPoissonRegressor(RegressorMixin, _OrthogonalGLMBase):
+    """Poisson regression (log link) with predictions orthogonal to protected columns.
+
+    :class:`OrthogonalGLM` with ``family="poisson"``; :meth:`score` is D² of
+    the Poisson deviance.
+
+    Parameters
+    ----------
+    protected : str, int or list of str or int
+        Names or positions of the protected columns of ``X``.
+    solver : {"mdmm", "newton"}, default="mdmm"
+        Constrained solver.
+    protected_as_predictors : bool, default=False
+        Also use the encoded protected columns as predictors.
+    alpha : float, default=0.0
+        Ridge penalty on the standardized slopes.
+    fit_intercept : bool, default=True
+        Fit an unconstrained intercept.
+    max_iter : int, default=1000
+        Maximum number of solver iterations.
+    tol : float, default=1e-8
+        Tolerance on the constraint violation and the Lagrangian gradient.
+    damping : float, default=1.0
+        Initial MDMM damping.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_predictors,)
+        Coefficients on the original scale.
+    intercept_ : float
+        Intercept.
+    multipliers_ : ndarray of shape (n_protected_encoded,)
+        Lagrange multipliers of the constraints.
+    constraint_violation_ : float
+        ``max |S̃ᵀ W μ| / Σw`` on the training data.
+    n_iter_ : int
+        Solver iterations.
+    predictor_names_ : ndarray of str
+        Names of the predictors.
+    protected_ : ProtectedColumns
+        The resolved protected columns.
+    n_features_in_ : int
+        Number of columns of ``X`` seen in fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X`` seen in fit, when they are all strings.
+
+    See Also
+    --------
+    OrthogonalGLM : The general model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from orthokit.linear_model import OrthogonalPoissonRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(400, 2))
+    >>> s = 0.5 * x[:, 0] + rng.normal(size=400)
+    >>> y = rng.poisson(np.exp(0.3 * x[:, 0] + 0.3 * x[:, 1]))
+    >>> X = np.column_stack([x, s])
+    >>> reg = OrthogonalPoissonRegressor(protected=[2], solver="newton").fit(X, y)
+    >>> bool(abs(np.sum((s - s.mean()) * reg.predict(X))) / 400 < 1e-10)
+    True
+    """
+
+    def _family_name(self, n_classes=None):
+        return "poisson"
+
+    def score(self, X, y, sample_weight=None):
+        """D² of the Poisson deviance (1 is perfect, 0 the mean-only model).
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+        """
+        return _OrthogonalGLMBase.score(self, X, y, sample_weight)
+
+
+def _check_weights(sample_weight, n_samples):
+    if sample_weight is None:
+        return np.ones(n_samples)
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.ndim == 0:
+        return np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), got {weights.shape}."
+        )
+    if not np.isfinite(weights).all():
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if (weights < 0).any():
+        raise ValueError("sample_weight must be non-negative; found negative values.")
+    if weights.sum() <= 0:
+        raise ValueError("sample_weight sums to zero; at least one positive weight.")
+    return weights
+
+
+def make_posthoc_pipeline(reducer, estimator):
+    """Reduce embedding features, pass the protected columns, fit the GLM.
+
+    The post-hoc correction of pretrained representations (the paper's §4.2):
+    ``reducer`` (e.g. ``PCA`` or ``TruncatedSVD``) is applied to every column
+    of ``X`` except the protected ones, which pass through untouched so that
+    the orthogonal GLM still finds them. The returned pipeline is
+    ``make_pipeline(ColumnTransformer(...), estimator)``, with the
+    estimator's ``protected`` re-pointed at the passed-through columns (the
+    first columns of the reduced data).
+
+    Parameters
+    ----------
+    reducer : estimator
+        A transformer for the embedding columns (cloned).
+    estimator : OrthogonalGLM
+        The model (cloned); its ``protected`` names or positions refer to the
+        columns of the raw ``X``.
+
+    Returns
+    -------
+    Pipeline
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from sklearn.decomposition import PCA
+    >>> from orthokit.linear_model import OrthogonalGLM, make_posthoc_pipeline
+    >>> rng = np.random.default_rng(0)
+    >>> sex = rng.integers(0, 2, size=300)
+    >>> emb = rng.normal(size=(300, 20)) + sex[:, None]
+    >>> X = pd.DataFrame(emb, columns=[f"e{j}" for j in range(20)]).assign(sex=sex)
+    >>> y = (emb[:, 0] + emb[:, 1] > 1).astype(int)
+    >>> pipe = make_posthoc_pipeline(
+    ...     PCA(n_components=5), OrthogonalGLM(protected=["sex"], solver="newton")
+    ... ).fit(X, y)
+    >>> glm = pipe[-1]
+    >>> list(glm.predictor_names_)
+    ['pca0', 'pca1', 'pca2', 'pca3', 'pca4']
+    >>> bool(glm.constraint_violation_ < 1e-10)
+    True
+    """
+    protected = estimator.protected
+    if protected is None:
+        raise ValueError("estimator.protected must name the protected columns.")
+    spec = [protected] if isinstance(protected, str | Integral) else list(protected)
+    by_name = all(isinstance(s, str) for s in spec)
+    columns = ColumnTransformer(
+        [("protected", "passthrough", spec)],
+        remainder=clone(reducer),
+        verbose_feature_names_out=False,
+    )
+    model = clone(estimator)
+    if by_name:
+        columns.set_output(transform="pandas")
+    else:
+        model.set_params(protected=list(range(len(spec))))
+    return make_pipeline(columns, model)
