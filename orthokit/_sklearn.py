@@ -5,7 +5,7 @@ private; importing them here only means a future rename is fixed in one place.
 """
 
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "_fit_context",
     "check_is_fitted",
     "validate_data",
+    "validate_params",
 ]

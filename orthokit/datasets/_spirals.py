@@ -1,12 +1,25 @@
 """The spiral simulations of the ARMED paper (seed 001, ALGORITHMS.md §6)."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
+from orthokit._sklearn import Interval, validate_params
 
+
+@validate_params(
+    {
+        "simulation": [Integral],
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_per_cluster": [Interval(Integral, 1, None, closed="left")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "return_cluster_params": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_spirals(
     simulation=1,
     *,

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from orthokit._sklearn import StrOptions, validate_params
+
 ADULT_COLUMNS = [
     "age", "workclass", "fnlwgt", "education", "education_num", "marital_status",
     "occupation", "relationship", "race", "sex", "capital_gain", "capital_loss",
@@ -48,6 +50,14 @@ def _bunch(frame, target, protected, features, description, return_X_y):
     )
 
 
+@validate_params(
+    {
+        "split": [StrOptions({"train", "test", "all"})],
+        "drop_missing": ["boolean"],
+        "return_X_y": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_adult(*, split="train", drop_missing=True, return_X_y=False):
     """Load the UCI Adult (Census Income 1994) data set shipped with orthokit.
 
@@ -123,6 +133,10 @@ def load_adult(*, split="train", drop_missing=True, return_X_y=False):
     )  # fmt: skip
 
 
+@validate_params(
+    {"filters": ["boolean"], "return_X_y": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def load_compas(*, filters=True, return_X_y=False):
     """Load ProPublica's COMPAS two-year recidivism data shipped with orthokit.
 

@@ -1,7 +1,11 @@
 """Short generated biographies: a text task with a protected attribute (gender)."""
 
+from numbers import Integral, Real
+
 import numpy as np
 import pandas as pd
+
+from orthokit._sklearn import Interval, validate_params
 
 _FEMALE = [
     "Mary", "Anna", "Emma", "Olivia", "Sophia", "Laura", "Grace", "Chloe", "Julia",
@@ -33,6 +37,14 @@ _TEMPLATES = [
 ]
 
 
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "association": [Interval(Real, 0, 1, closed="both")],
+        "random_state": ["random_state", np.random.Generator],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_biographies(n_samples=2000, *, association=0.75, random_state=0):
     """Generate short biographies with a gender attribute and an occupation task.
 

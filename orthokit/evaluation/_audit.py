@@ -81,6 +81,11 @@ def _read(args):
         ) from None
     if frame.empty:
         raise ValueError(f"file {args.csv!r} has a header but no rows.")
+    # pandas renames a repeated header ("p", "p.1"); an audit must not pick one.
+    header = [str(c) for c in pd.read_csv(args.csv, header=None, nrows=1).iloc[0]]
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise ValueError(f"file {args.csv!r} has duplicated column names {repeated}.")
     protected = [c.strip() for c in args.protected.split(",") if c.strip()]
     if not protected:
         raise ValueError("--protected must name at least one column.")

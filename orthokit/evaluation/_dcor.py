@@ -30,6 +30,7 @@ import pandas as pd
 from scipy.special import gammaln
 from sklearn.metrics import pairwise_distances
 
+from orthokit._linalg import power_of_two_scale
 from orthokit._protected import _is_polars, check_array_like, check_finite
 from orthokit.evaluation._glm import encode_protected
 
@@ -290,6 +291,11 @@ def distance_correlation(
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
     x = _as_features(features)
     s, _ = encode_protected(protected, x.shape[0])
+    # Distance correlation is invariant to scaling each side as a whole; an
+    # exact power-of-two scale keeps values of 1e300 or 1e-300 from
+    # overflowing or underflowing in the squared distances.
+    x = x * power_of_two_scale(x.reshape(-1, 1))[0]
+    s = s * power_of_two_scale(s.reshape(-1, 1))[0]
     rng = np.random.default_rng(random_state)
     if by is not None:
         by = np.asarray(by)

@@ -13,7 +13,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
+from sklearn.exceptions import NotFittedError
 
+from orthokit._linalg import power_of_two_scale
 from orthokit._protected import ProtectedColumns, _is_polars, check_array_like
 from orthokit.evaluation._report import OrthogonalityReport
 
@@ -44,6 +47,12 @@ def _as_outputs(predictions):
     if isinstance(predictions, OrthogonalityReport):
         raise TypeError("predictions is already a report.")
     names = None
+    if (
+        isinstance(predictions, pd.DataFrame)
+        or _is_polars(predictions)
+        or scipy.sparse.issparse(predictions)
+    ):
+        check_array_like(predictions, "predictions")
     if _is_polars(predictions):
         predictions = predictions.to_pandas()
     if isinstance(predictions, pd.Series):
@@ -147,7 +156,7 @@ def encode_protected(protected, n_samples, argument="protected"):
                 f"{argument} column {name!r} is constant (every value is "
                 f"{S[0, j]:.4g}); its effect cannot be estimated. Drop it."
             )
-    design = np.column_stack([np.ones(n_samples), S])
+    design = np.column_stack([np.ones(n_samples), S * power_of_two_scale(S)])
     rank = np.linalg.matrix_rank(design)
     if rank < design.shape[1]:
         raise ValueError(
@@ -162,20 +171,29 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output):
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
-    if np.ptp(y) == 0:
+    # Constant up to rounding (e.g. an orthogonal model with no feasible slope
+    # predicts 0.5 +- 1e-16): statsmodels would report perfect separation.
+    if np.ptp(y) <= 1e-12 * np.abs(y).max():
         raise ValueError(
-            f"predictions {output!r} are constant (every value is {y[0]:.4g}); a "
+            f"predictions {output!r} are constant (every value is {y[0]:.4g}, to "
+            "rounding); a "
             "constant prediction cannot depend on the protected columns, and the "
             "evaluation GLM has nothing to fit."
         )
-    design = np.column_stack([np.ones(len(y)), S])
+    # Exact power-of-two rescaling keeps columns (and Gaussian responses) of
+    # size 1e300 or 1e-300 from overflowing or underflowing inside statsmodels;
+    # coefficients, errors and intervals are scaled back, statistics unchanged.
+    s_pow = power_of_two_scale(S)
+    y_pow = power_of_two_scale(y[:, None])[0] if family == "gaussian" else 1.0
+    unscale = s_pow / y_pow
+    design = np.column_stack([np.ones(len(y)), S * s_pow])
     use_t = family == "gaussian" or dispersion == "estimated"
     scale = "X2" if dispersion == "estimated" else None
     context = f"evaluation GLM (family={family!r}) of {output!r} on {names}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = sm.GLM(y, design, family=_family(family)).fit(
+            result = sm.GLM(y * y_pow, design, family=_family(family)).fit(
                 scale=scale, use_t=use_t
             )
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
@@ -195,15 +213,15 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output):
         {
             "output": output,
             "term": names,
-            "coef": np.asarray(result.params)[1:],
-            "std_err": np.asarray(result.bse)[1:],
+            "coef": np.asarray(result.params)[1:] * unscale,
+            "std_err": np.asarray(result.bse)[1:] * unscale,
             "statistic": np.asarray(result.tvalues)[1:],
             "p_value": np.asarray(result.pvalues)[1:],
-            "ci_lower": ci[1:, 0],
-            "ci_upper": ci[1:, 1],
+            "ci_lower": ci[1:, 0] * unscale,
+            "ci_upper": ci[1:, 1] * unscale,
         }
     )
-    return table, ("t" if use_t else "z"), float(result.scale)
+    return table, ("t" if use_t else "z"), float(result.scale) / y_pow**2
 
 
 def _validate_options(family, scale, dispersion, alpha, max_effect):
@@ -392,8 +410,8 @@ def _predictions_of(estimator, X, response_method):
             continue
         try:
             values = method(X)
-        except AttributeError:  # e.g. predict_proba of a hinge-loss classifier
-            if response_method == "auto":
+        except AttributeError as exc:  # e.g. predict_proba of a hinge classifier
+            if response_method == "auto" and not isinstance(exc, NotFittedError):
                 continue
             raise
         if name == "predict_proba":

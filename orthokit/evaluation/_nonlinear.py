@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.utils import check_random_state
 
+from orthokit._linalg import power_of_two_scale
 from orthokit.evaluation._glm import _as_outputs, encode_protected
 
 _MAX_ROWS = 5000  # a subsample keeps the check to seconds on large data
@@ -44,6 +45,11 @@ def _nonlinear_table(y, S, names, output, n_permutations, random_state):
             f"n_permutations must be a positive integer, got {n_permutations!r}."
         )
     rng = check_random_state(random_state)
+    # The forest's splits are invariant to rescaling each column and the
+    # importance is relative to the variance: exact power-of-two scales keep
+    # values of 1e300 or 1e-300 finite and nonzero in the forest's float32.
+    y = y * power_of_two_scale(y[:, None])[0]
+    S = S * power_of_two_scale(S)
     n = len(y)
     rows = rng.permutation(n)[:_MAX_ROWS]
     y, S = y[rows], S[rows]

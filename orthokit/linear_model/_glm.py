@@ -15,7 +15,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from orthokit._base import ProtectedColumnsMixin
-from orthokit._linalg import RANK_RTOL, CollinearityWarning, whitening_basis
+from orthokit._linalg import (
+    RANK_RTOL,
+    CollinearityWarning,
+    power_of_two_scale,
+    whitening_basis,
+)
 from orthokit._protected import check_array_like
 from orthokit._sklearn import (
     Interval,
@@ -114,23 +119,31 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         )
         w = weights / weights.sum()
 
-        # Standardize the predictors (centre only with an intercept).
+        # Standardize the predictors (centre only with an intercept). Exact
+        # power-of-two rescaling first keeps columns of size 1e300 or 1e-300
+        # from overflowing or underflowing in the squares.
+        x_pow = power_of_two_scale(predictors)
+        scaled = predictors * x_pow
         if self.fit_intercept:
-            x_mean = w @ predictors
-            x_scale = np.sqrt(w @ (predictors - x_mean) ** 2)
+            x_mean = w @ scaled
+            x_scale = np.sqrt(w @ (scaled - x_mean) ** 2)
         else:
             x_mean = np.zeros(predictors.shape[1])
-            x_scale = np.sqrt(w @ predictors**2)
+            x_scale = np.sqrt(w @ scaled**2)
         x_scale[x_scale <= 1e-12 * max(x_scale.max(initial=0.0), 1.0)] = 1.0
-        X_std = (predictors - x_mean) / x_scale
+        X_std = (scaled - x_mean) / x_scale
+        x_mean, x_scale = x_mean / x_pow, x_scale / x_pow
         X1 = (
             np.hstack([np.ones((n_samples, 1)), X_std]) if self.fit_intercept else X_std
         )
 
         # Orthonormal (weighted) basis of the centred protected columns.
+        s_pow = power_of_two_scale(S)
+        s_scaled = S * s_pow - w @ (S * s_pow)
+        basis_map = whitening_basis((s_scaled * w[:, None]).T @ s_scaled, names)
+        basis = s_scaled @ basis_map
+        basis_map = basis_map * s_pow[:, None]  # maps the centred S in its units
         s_centred = S - w @ S
-        basis_map = whitening_basis((s_centred * w[:, None]).T @ s_centred, names)
-        basis = s_centred @ basis_map
         self._check_design(X_std, basis, w)
 
         penalized = np.ones(X1.shape[1], dtype=bool)
@@ -234,7 +247,9 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         gram = (X_std * w[:, None]).T @ X_std
         diag = np.diag(gram)
         live = diag > 1e-12
-        eigvals = np.linalg.eigvalsh(gram[np.ix_(live, live)]) if live.any() else []
+        eigvals = (
+            np.linalg.eigvalsh(gram[np.ix_(live, live)]) if live.any() else np.zeros(0)
+        )
         rank = int(
             np.sum(eigvals > RANK_RTOL * max(np.max(eigvals, initial=0), 1e-300))
         )

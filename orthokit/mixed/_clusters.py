@@ -92,31 +92,41 @@ def features(X, position, name_of_column):
         frame = X if isinstance(X, pd.DataFrame) else X.to_pandas()
         frame = frame.drop(columns=frame.columns[position])
         names = [str(c) for c in frame.columns]
-        out = np.empty(frame.shape, dtype=np.float32)
+        out = np.empty(frame.shape, dtype=np.float64)
         for j, column in enumerate(names):
             values = frame.iloc[:, j]
-            if not pd.api.types.is_numeric_dtype(values.dtype) or (
-                pd.api.types.is_bool_dtype(values.dtype)
-            ):
-                if not pd.api.types.is_bool_dtype(values.dtype):
-                    raise ValueError(
-                        f"X column {column!r} is not numeric (dtype {values.dtype}); "
-                        "encode it first (e.g. with OneHotEncoder in a "
-                        "ColumnTransformer)."
-                    )
-            out[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            try:
+                # Numbers held in object columns are numbers, as in _protected.
+                if not (
+                    pd.api.types.is_numeric_dtype(values.dtype) or values.dtype == object
+                ):
+                    raise TypeError
+                out[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"X column {column!r} is not numeric (dtype {values.dtype}); "
+                    "encode it first (e.g. with OneHotEncoder in a "
+                    "ColumnTransformer)."
+                ) from None
     else:
         array = np.asarray(X)
         keep = [j for j in range(array.shape[1]) if j != position]
         names = [f"x{j}" for j in keep]
         try:
-            out = array[:, keep].astype(np.float32)
+            out = array[:, keep].astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(
                 f"X must be numeric apart from its cluster column: {exc}."
             ) from None
     check_finite(out, names, "X")
-    return out, names
+    too_large = np.abs(out).max(axis=0, initial=0.0) > np.finfo(np.float32).max
+    if too_large.any():
+        raise ValueError(
+            f"X column {names[np.flatnonzero(too_large)[0]]!r} has values beyond "
+            "the range of float32 (3.4e38), the precision of the network; "
+            "rescale it."
+        )
+    return out.astype(np.float32), names
 
 
 def encode_clusters(labels, clusters, name, *, allow_unseen):

@@ -800,6 +800,11 @@ class ARMEDRegressor(RegressorMixin, _ARMEDBase):
             raise ValueError(f"y must be numeric: {exc}.") from None
         y2 = y.reshape(len(y), -1)
         check_finite(y2, [f"y{j}" for j in range(y2.shape[1])], "y")
+        if np.abs(y2).max(initial=0.0) > np.finfo(np.float32).max:
+            raise ValueError(
+                "y has values beyond the range of float32 (3.4e38), the precision "
+                "of the network; rescale it."
+            )
         if reset:
             self.n_outputs_ = y2.shape[1]
             self._y_is_1d = y.ndim == 1

@@ -210,7 +210,10 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
             self._protected_scale = power_of_two_scale(S)
         S = S * self._protected_scale
         if self.preserve_target:
-            S = np.hstack([S, self._encode_target(y, S.shape[0], reset=reset)])
+            target = self._encode_target(y, S.shape[0], reset=reset)
+            if reset:
+                self._target_scale = power_of_two_scale(target)
+            S = np.hstack([S, target * self._target_scale])
         chunk = Moments.from_data(S, source)
         if not isinstance(columns, slice) or columns != slice(None):
             chunk.mean_f, chunk.csf = chunk.mean_f[columns], chunk.csf[:, columns]
@@ -233,7 +236,9 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         self._protected_scale = power_of_two_scale(S_head)
         if self.preserve_target:
             y_levels = np.unique(np.asarray(dask.compute(y)[0]))
-            self._encode_target(y_levels, len(y_levels), reset=True)
+            self._target_scale = power_of_two_scale(
+                self._encode_target(y_levels, len(y_levels), reset=True)
+            )
         blocks = row_blocks(X)
         y_blocks = (
             aligned_blocks(y, X) if self.preserve_target else [None] * len(blocks)
@@ -270,7 +275,7 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         self.coef_ = coef[:n_protected] * scale[:, None]
         self.protected_mean_ = self._moments.mean_s[:n_protected] / scale
         if self.preserve_target:
-            self.target_coef_ = coef[n_protected:]
+            self.target_coef_ = coef[n_protected:] * self._target_scale[:, None]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -12,7 +12,13 @@ from orthokit._dask import (
     protected_levels,
     row_blocks,
 )
-from orthokit._linalg import Moments, rls_init, rls_weighted_update, solve_gram
+from orthokit._linalg import (
+    Moments,
+    power_of_two_scale,
+    rls_init,
+    rls_weighted_update,
+    solve_gram,
+)
 from orthokit._sklearn import Interval, StrOptions, _fit_context
 
 #: Rows per internal update: bounds the float64 copies of a float32 chunk and
@@ -219,7 +225,9 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         # Reject constant protected columns and warn on collinear ones, exactly as
         # OrthogonalProjector does; the ridge would hide both.
         solve_gram(
-            Moments.from_data(regressors, regressors[:, :0]).css,
+            Moments.from_data(
+                regressors * power_of_two_scale(regressors), regressors[:, :0]
+            ).css,
             np.zeros((regressors.shape[1], 0)),
             self._regressor_names(),
         )
@@ -296,11 +304,15 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
 
     def _start(self, regressors, source, columns):
         """Set the standardization from the first batch and the initial state."""
-        offset = regressors.mean(axis=0)
-        scale = regressors.std(axis=0)
+        # Moments of exactly rescaled columns: values of 1e300 or 1e-300 would
+        # overflow or underflow in the squares.
+        power = power_of_two_scale(regressors)
+        offset = (regressors * power).mean(axis=0)
+        scale = (regressors * power).std(axis=0)
         # A column constant in the first batch (always so for a single row) keeps
         # its units; only its offset is removed.
         tiny = scale <= 1e-8 * np.maximum(np.abs(offset), 1.0)
+        offset, scale = offset / power, scale / power
         scale[tiny] = 1.0
         self.regressor_offset_ = offset
         self.regressor_scale_ = scale
