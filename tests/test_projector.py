@@ -5,8 +5,6 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -356,33 +354,3 @@ def test_adult_equals_fairlearn_correlation_remover(adult_numeric):
     )
     scale = np.abs(theirs).max(axis=0)
     assert np.max(np.abs(ours - theirs) / scale) <= 1e-8
-
-
-# --- properties -----------------------------------------------------------------
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    seed=st.integers(0, 10_000),
-    n=st.integers(8, 60),
-    k=st.integers(1, 3),
-    d=st.integers(1, 4),
-    scale=st.sampled_from([1e-3, 1.0, 1e4]),
-)
-def test_property_orthogonal_idempotent_scale_invariant(seed, n, k, d, scale):
-    rng = np.random.default_rng(seed)
-    S = rng.normal(size=(n, k))
-    F = rng.normal(size=(n, d)) + S @ rng.normal(size=(k, d))
-    X = np.hstack([S, F])
-    protected = list(range(k))
-    out = OrthogonalProjector(protected=protected).fit_transform(X)
-    Sc = S - S.mean(0)
-    assert np.abs(Sc.T @ out).max() <= 1e-9 * max(1.0, np.abs(F).max()) * n
-    again = OrthogonalProjector(protected=protected).fit_transform(np.hstack([S, out]))
-    np.testing.assert_allclose(again, out, atol=1e-9 * max(1.0, np.abs(out).max()))
-    rescaled = np.hstack([S * scale + 5.0, F])
-    np.testing.assert_allclose(
-        OrthogonalProjector(protected=protected).fit_transform(rescaled),
-        out,
-        atol=1e-8 * max(1.0, np.abs(out).max()),
-    )

@@ -36,7 +36,6 @@ import polars as pl
 import pytest
 import scipy.sparse
 from scipy.special import expit
-from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 
@@ -535,7 +534,12 @@ CASES = [
         PROBABILITIES,
         kinds={"probabilities"},
     ),
-    Case("single_class_y", lambda X, y: (X, np.ones_like(y)), "(?i)one class|single|1 class|constant", kinds={"classifier"}),  # fmt: skip
+    Case(
+        "single_class_y",
+        lambda X, y: (X, np.ones_like(y)),
+        "(?i)one class|single|1 class|constant",
+        kinds={"classifier"},
+    ),  # fmt: skip
     Case(
         "negative_counts",
         lambda X, y: (X, _first(y, -1.0)),
@@ -558,9 +562,7 @@ CASES = [
         lambda X, y: (X.assign(f2=np.round(X.f2 * 10).astype(int)), y),
         kinds=DATA,
     ),
-    Case(
-        "bool_protected", lambda X, y: (X.assign(race=X.race.eq("W")), y), kinds=DATA
-    ),
+    Case("bool_protected", lambda X, y: (X.assign(race=X.race.eq("W")), y), kinds=DATA),
     Case(
         "category_protected",
         lambda X, y: (X.astype({"race": "category"}), y),

@@ -49,7 +49,7 @@ def _as_outputs(predictions):
     names = None
     if (
         isinstance(predictions, pd.DataFrame)
-        or _is_polars(predictions)
+        or (_is_polars(predictions) and hasattr(predictions, "columns"))
         or scipy.sparse.issparse(predictions)
     ):
         check_array_like(predictions, "predictions")

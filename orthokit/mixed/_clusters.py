@@ -98,7 +98,8 @@ def features(X, position, name_of_column):
             try:
                 # Numbers held in object columns are numbers, as in _protected.
                 if not (
-                    pd.api.types.is_numeric_dtype(values.dtype) or values.dtype == object
+                    pd.api.types.is_numeric_dtype(values.dtype)
+                    or values.dtype == object
                 ):
                     raise TypeError
                 out[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
