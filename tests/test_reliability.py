@@ -738,7 +738,8 @@ def test_every_entry_meets_every_kind_of_case():
 
 
 @pytest.mark.parametrize("entry, case", PAIRS)
-def test_bad_input(entry, case, tmp_path):
+def test_bad_input(entry, case, tmp_path, record_property):
+    record_property("entry", entry.name)
     torch = pytest.importorskip("torch") if "cluster" in entry.tags else None
     if torch is not None:
         torch.set_num_threads(1)
@@ -829,7 +830,8 @@ PARAMETER_PAIRS = [
 
 
 @pytest.mark.parametrize("entry, parameter, value", PARAMETER_PAIRS)
-def test_bad_parameter(entry, parameter, value):
+def test_bad_parameter(entry, parameter, value, record_property):
+    record_property("entry", entry.name)
     with pytest.raises((ValueError, TypeError), match=parameter):
         entry.call(**{**entry.valid, parameter: value})
 
