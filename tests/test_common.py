@@ -39,11 +39,34 @@ SETTINGS = {
         {"protected": [0], "keep_protected": True},
         {"protected": [0], "preserve_target": True},
     ],
+    # A tiny R-MDN network, sized from the data; no validation split, so the
+    # checks' small data sets are used whole.
+    "MetadataNormClassifier": [
+        {
+            "metadata": [0],
+            "max_epochs": 20,
+            "lr": 0.05,
+            "batch_size": 32,
+            "train_split": None,
+            "verbose": 0,
+            "random_state": 0,
+        },
+    ],
 }
 
 # Checks an estimator is known to fail, with the reason.
 EXPECTED_FAILURES = {
     "OrthogonalProjector": {},
+    "MetadataNormClassifier": {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet sets history_, initialized_ and virtual_params_ in "
+            "__init__."
+        ),
+        "check_set_params": (
+            "skorch validates callbacks and predict_nonlinearity when they are set, "
+            "so setting them to arbitrary values raises."
+        ),
+    },
 }
 
 
