@@ -44,7 +44,7 @@ SETTINGS = {
     "MetadataNormClassifier": [
         {
             "metadata": [0],
-            "max_epochs": 20,
+            "max_epochs": 5,
             "lr": 0.05,
             "batch_size": 32,
             "train_split": None,

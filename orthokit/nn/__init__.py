@@ -5,8 +5,8 @@ This subpackage needs the optional dependencies torch and skorch
 """
 
 try:
-    import torch  # noqa: F401
     import skorch  # noqa: F401
+    import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "orthokit.nn needs torch and skorch: pip install 'orthokit[torch]'."

@@ -98,7 +98,7 @@ class _MetadataLayer(nn.Module):
         return flat
 
     def _design(self, flat, metadata, target, *, need_target):
-        """Return ``(S, M)``: metadata ``b x k`` and design ``[1, S, y]`` or ``[1, S]``."""
+        """Return ``(S, M)``: metadata ``b x k`` and design ``[1, S(, y)]``."""
         b = flat.shape[0]
         S = _as_columns(metadata, b, "metadata", flat, self.n_metadata)
         blocks = [torch.ones_like(S[:, :1]), S]

@@ -48,7 +48,9 @@ def make_norm(norm, n_features, n_metadata, n_targets, **norm_params):
     if norm == "none":
         return []
     if norm == "batchnorm":
-        return [nn.BatchNorm1d(shape[0]) if len(shape) == 1 else nn.BatchNorm2d(shape[0])]
+        return [
+            nn.BatchNorm1d(shape[0]) if len(shape) == 1 else nn.BatchNorm2d(shape[0])
+        ]
     if norm == "mdn":
         return [MetadataNorm(shape, n_metadata, n_targets=n_targets, **norm_params)]
     if norm == "pmdn":

@@ -4,12 +4,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
+from sklearn.utils import column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import unpack_data
 from skorch.utils import is_dataset
-from sklearn.utils import column_or_1d
-from sklearn.utils.multiclass import check_classification_targets
 
 from orthokit._protected import ProtectedColumns, check_array_like, check_finite
 from orthokit._sklearn import check_is_fitted, validate_data
@@ -249,9 +249,7 @@ class MetadataNormClassifier(NeuralNetClassifier):
         args, kwargs = self.get_params_for_optimizer("optimizer", named)
         self.optimizer_ = self.optimizer(*args, **kwargs)
         named_betas = [
-            (name, p)
-            for name, p in self.get_all_learnable_params()
-            if id(p) in betas
+            (name, p) for name, p in self.get_all_learnable_params() if id(p) in betas
         ]
         if named_betas:
             args, kwargs = self.get_params_for_optimizer("optimizer_beta", named_betas)
