@@ -10,7 +10,7 @@ mean and sd over seeds; the 5-stage continual variant (confounder ranges move
 apart by 0.125 per stage) with ACCd/BWTd/FWTd for the baseline and R-MDN; and
 the time per training step of each layer against the BatchNorm CNN.
 
-The default run is light (600 training images, 3 epochs, lr 2e-3) so it ends
+The default run is light (400 training images, 2 epochs, lr 2e-3) so it ends
 in under 10 minutes on a shared 2-core CPU; ``--full`` runs the papers'
 protocol (2000 training images, 100 epochs, lr 1e-4 decayed 0.8x every 20
 epochs, as seed 003 Suppl. F.1), which takes hours on a CPU.
@@ -34,7 +34,7 @@ from benchmarks._image_models import (
 )
 from orthokit.datasets import make_confounded_images, make_continual_confounded_images
 
-LIGHT = {"n_train": 300, "n_test": 300, "epochs": 3, "lr": 2e-3, "decay": None}
+LIGHT = {"n_train": 200, "n_test": 200, "epochs": 2, "lr": 2e-3, "decay": None}
 FULL = {"n_train": 1000, "n_test": 1000, "epochs": 100, "lr": 1e-4, "decay": (20, 0.8)}
 
 # Seed 003, Table 7: |accuracy - 83.3| in points and dcor^2 (group 1 / group 2),
