@@ -9,6 +9,7 @@ relative to the size of X.
 """
 
 import argparse
+import os
 import time
 import tracemalloc
 
@@ -69,6 +70,8 @@ def main():
     tracemalloc.stop()
 
     size_gb = X.nbytes / 1e9
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"OPENBLAS_NUM_THREADS={threads}; best of {args.repeats} (fairlearn: 1 run)")
     print(
         f"X: {args.rows:,} x {args.features} float64 ({size_gb:.2f} GB), {k} protected"
     )

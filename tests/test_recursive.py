@@ -384,3 +384,17 @@ def test_no_warning_on_clean_stream():
         for row in X[:50]:
             rr.partial_fit(row[None, :])
         rr.transform(X)
+
+
+def test_categories_declared_for_a_stream_that_starts_with_one_level():
+    rng = np.random.default_rng(5)
+    n = 600
+    site = np.where(np.arange(n) < 100, "a", rng.choice(["a", "b", "c"], size=n))
+    frame = pd.DataFrame({"site": site, "f": rng.normal(size=n) + (site == "b")})
+    levels = {"site": ["a", "b", "c"]}
+    stream = RecursiveResidualizer(protected=["site"], categories=levels)
+    for start in range(0, n, 50):
+        stream.partial_fit(frame.iloc[start : start + 50])
+    batch = RecursiveResidualizer(protected=["site"], categories=levels).fit(frame)
+    np.testing.assert_allclose(stream.coef_, batch.coef_, rtol=1e-6, atol=1e-8)
+    assert stream.protected_.encoded_names_ == ["site_b", "site_c"]

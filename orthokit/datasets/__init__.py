@@ -1,5 +1,9 @@
 """Loaders of shipped public data sets and simulators from the papers."""
 
+from orthokit.datasets._images import (
+    make_confounded_images,
+    make_continual_confounded_images,
+)
 from orthokit.datasets._spirals import make_spirals
 from orthokit.datasets._tabular import ADULT_PAPER_FEATURES, load_adult, load_compas
 from orthokit.datasets._text import make_biographies
@@ -9,5 +13,7 @@ __all__ = [
     "load_adult",
     "load_compas",
     "make_biographies",
+    "make_confounded_images",
+    "make_continual_confounded_images",
     "make_spirals",
 ]

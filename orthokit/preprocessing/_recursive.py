@@ -74,6 +74,10 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
     keep_protected : bool, default=False
         Append the (encoded) protected columns to the output instead of
         dropping them.
+    categories : dict, default=None
+        Levels of categorical protected columns by name, the first being the
+        reference level. Declare them when the first batch of a stream does not
+        show every level; by default the first batch fixes the levels.
 
     Attributes
     ----------
@@ -162,6 +166,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "preserve_target": ["boolean"],
         "keep_protected": ["boolean"],
+        "categories": [dict, None],
     }
 
     def __init__(
@@ -175,6 +180,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         batch_size=None,
         preserve_target=False,
         keep_protected=False,
+        categories=None,
     ):
         self.protected = protected
         self.forgetting_factor = forgetting_factor
@@ -184,6 +190,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         self.batch_size = batch_size
         self.preserve_target = preserve_target
         self.keep_protected = keep_protected
+        self.categories = categories
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -244,7 +251,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         import dask
 
         names = [p for p in np.atleast_1d(self.protected) if isinstance(p, str)]
-        categories = protected_levels(X, names)
+        categories = protected_levels(X, names, self.categories)
         blocks = row_blocks(X)
         y_blocks = [None] * len(blocks)
         if self.preserve_target:

@@ -1,0 +1,434 @@
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+
+from orthokit._linalg import rls_init, rls_update  # noqa: E402
+from orthokit.datasets import (  # noqa: E402
+    make_confounded_images,
+    make_continual_confounded_images,
+)
+from orthokit.nn import (  # noqa: E402
+    MetadataMLP,
+    MetadataNorm,
+    MetadataNormClassifier,
+    MetadataSequential,
+    Orthogonalize,
+    PenaltyMetadataNorm,
+    RecursiveMetadataNorm,
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+
+
+def _make_layer(kind, shape, n_metadata=2, n_targets=0):
+    if kind == "mdn":
+        return MetadataNorm(shape, n_metadata, n_targets=n_targets)
+    if kind == "pmdn":
+        return PenaltyMetadataNorm(shape, n_metadata, n_targets=n_targets)
+    if kind == "rmdn":
+        return RecursiveMetadataNorm(shape, n_metadata, n_targets=n_targets)
+    return Orthogonalize()
+
+
+def _train(layer, x, S, target=None):
+    if isinstance(layer, MetadataNorm):
+        layer.set_metadata_kernel(S, target)
+    layer.train()
+    return layer(x, S, target)
+
+
+KINDS = ["mdn", "pmdn", "rmdn", "orth"]
+SHAPES = [(6,), (3, 4, 4), (5, 2)]  # dense, conv maps, token sequence
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_any_trailing_shape(kind, shape):
+    x = torch.randn(12, *shape)
+    S = torch.randn(12, 2)
+    layer = _make_layer(kind, shape)
+    out = _train(layer, x, S)
+    assert out.shape == x.shape
+    layer.eval()
+    assert layer(x, S).shape == x.shape
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 50])
+def test_rmdn_equals_ridge_on_all_data(batch_size):
+    # forgetting 1 and no process noise: RLS is ridge regression on all data.
+    n, delta = 50, 0.01
+    S = torch.randn(n, 2, dtype=torch.float64)
+    F = 1.5 * S[:, :1] - S[:, 1:] + 0.1 * torch.randn(n, 4, dtype=torch.float64)
+    layer = RecursiveMetadataNorm(4, 2, forgetting=1.0, delta=delta, process_noise=0)
+    layer.double()
+    for start in range(0, n, batch_size):
+        layer(F[start : start + batch_size], S[start : start + batch_size])
+    M = torch.cat([torch.ones(n, 1, dtype=torch.float64), S], 1)
+    ridge = torch.linalg.solve(M.T @ M + delta * torch.eye(3, dtype=M.dtype), M.T @ F)
+    assert torch.allclose(layer.coef, ridge, atol=1e-10)
+    assert int(layer.num_batches_tracked) == -(-n // batch_size)
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+@pytest.mark.parametrize("batch_size", [1, 2, 7])
+def test_rls_update_torch_matches_numpy(per_sample, batch_size):
+    rng = np.random.default_rng(0)
+    M = np.column_stack([np.ones(21), rng.normal(size=(21, 2))])
+    F = rng.normal(size=(21, 3))
+    state_np = rls_init(3, 3, 0.1)
+    state_t = rls_init(3, 3, 0.1, like=torch.zeros(1))
+    for start in range(0, 21, batch_size):
+        rows = slice(start, start + batch_size)
+        kwargs = {"forgetting": 0.95, "per_sample": per_sample, "process_noise": 1e-3}
+        state_np = rls_update(*state_np, M[rows], F[rows], **kwargs)
+        state_t = rls_update(
+            *state_t, torch.tensor(M[rows]), torch.tensor(F[rows]).float(), **kwargs
+        )
+    for a, b in zip(state_np, state_t, strict=True):
+        assert b.dtype == torch.float64
+        np.testing.assert_allclose(b.numpy(), a, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["mdn", "rmdn", "pmdn"])
+def test_label_part_is_never_subtracted(kind):
+    # Features = 3*s + 5*y: the s effect goes, the label effect stays.
+    n = 400
+    y = torch.randint(0, 2, (n,)).float()
+    S = torch.randn(n, 1) + y[:, None]
+    F = 3 * S + 5 * y[:, None] + 0.01 * torch.randn(n, 2)
+    layer = _make_layer(kind, 2, n_metadata=1, n_targets=1)
+    if kind == "pmdn":
+        optimizer = torch.optim.Adam(layer.parameters(), lr=0.05)
+        for _ in range(1500):
+            optimizer.zero_grad()
+            layer(F, S, y)
+            (layer.penalty_ / n).backward()
+            optimizer.step()
+    else:
+        _train(layer, F, S, y)
+    layer.eval()
+    out = layer(F, S)
+    slope = np.polyfit(y.numpy(), out[:, 0].detach().numpy(), 1)[0]
+    assert slope == pytest.approx(5.0, abs=0.05)
+    coef = {"mdn": "running_coef", "rmdn": "coef", "pmdn": "beta"}[kind]
+    assert getattr(layer, coef)[1, 0].item() == pytest.approx(3.0, abs=0.05)
+
+
+def test_mdn_full_batch_is_ols_and_scales_by_actual_batch():
+    n = 40
+    S = torch.randn(n, 2)
+    F = S @ torch.tensor([[2.0], [-1.0]]) + 0.1 * torch.randn(n, 1)
+    layer = MetadataNorm(1, 2).set_metadata_kernel(S)
+    out = layer(F, S)
+    centred = S - S.mean(0)
+    assert torch.allclose(centred.T @ out, torch.zeros(2, 1), atol=1e-4)
+    # The same rows twice in a batch of 2n: N/b halves, beta stays the OLS one.
+    doubled = MetadataNorm(1, 2).set_metadata_kernel(S)
+    doubled(torch.cat([F, F]), torch.cat([S, S]))
+    assert torch.allclose(doubled.running_coef, layer.running_coef, atol=1e-5)
+
+
+def test_orthogonalize_removes_span_of_metadata():
+    S = torch.randn(20, 3)
+    out = Orthogonalize()(torch.relu(torch.randn(20, 8)), S)
+    design = torch.cat([torch.ones(20, 1), S], 1)
+    assert torch.allclose(design.T @ out, torch.zeros(4, 8), atol=1e-5)
+
+
+def test_orthogonalize_collinear_metadata_keeps_rank():
+    S = torch.randn(10, 1)
+    x = torch.randn(10, 3)
+    twice = Orthogonalize()(x, torch.cat([S, 2 * S], 1))
+    once = Orthogonalize()(x, S)
+    assert torch.allclose(twice, once, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["mdn", "pmdn", "rmdn"])
+def test_state_dict_round_trip(kind, tmp_path):
+    x, S, y = torch.randn(30, 3, 2), torch.randn(30, 2), torch.randint(0, 2, (30,))
+    layer = _make_layer(kind, (3, 2), n_targets=1)
+    with torch.no_grad():
+        if kind == "pmdn":
+            layer.beta.normal_()
+        _train(layer, x, S, y)
+    path = tmp_path / "layer.pt"
+    torch.save(layer.state_dict(), path)
+    fresh = _make_layer(kind, (3, 2), n_targets=1)
+    fresh.load_state_dict(torch.load(path))
+    layer.eval()
+    fresh.eval()
+    assert torch.equal(layer(x, S), fresh(x, S))
+    assert pickle.loads(pickle.dumps(fresh)).state_dict().keys() == (
+        layer.state_dict().keys()
+    )
+
+
+def test_rmdn_state_stays_float64_under_dtype_casts():
+    layer = RecursiveMetadataNorm(4, 1).float()
+    assert {layer.info.dtype, layer.cov.dtype, layer.coef.dtype} == {torch.float64}
+    out = layer.train()(torch.randn(5, 4), torch.randn(5, 1))
+    assert out.dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("kind", "x_rows", "s_rows", "match"),
+    [
+        ("mdn", 8, 7, "metadata has 7 rows but the features have batch size 8"),
+        ("pmdn", 8, 9, "metadata has 9 rows"),
+        ("rmdn", 4, 3, "metadata has 3 rows"),
+        ("orth", 8, 6, "metadata has 6 rows"),
+    ],
+)
+def test_batch_size_mismatch(kind, x_rows, s_rows, match):
+    layer = _make_layer(kind, 3)
+    if kind == "mdn":
+        layer.set_metadata_kernel(torch.randn(20, 2))
+    with pytest.raises(ValueError, match=match):
+        layer(torch.randn(x_rows, 3), torch.randn(s_rows, 2))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nan_metadata(kind):
+    layer = _make_layer(kind, 3)
+    if kind == "mdn":
+        layer.set_metadata_kernel(torch.randn(20, 2))
+    S = torch.randn(8, 2)
+    S[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="metadata contains NaN or infinity"):
+        layer(torch.randn(8, 3), S)
+
+
+@pytest.mark.parametrize(("rows", "k"), [(3, 2), (2, 1), (1, 1)])
+def test_orthogonalize_needs_more_rows_than_columns(rows, k):
+    with pytest.raises(ValueError, match=rf"b > k \+ 1\); got b={rows}, k={k}"):
+        Orthogonalize()(torch.randn(rows, 4), torch.randn(rows, k))
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: RecursiveMetadataNorm(3, 2).eval(), "has seen no training batch"),
+        (lambda: MetadataNorm(3, 2).eval(), "has seen no training batch"),
+        (lambda: MetadataNorm(3, 2), "call set_metadata_kernel"),
+        (lambda: RecursiveMetadataNorm(3, 2, n_targets=1), "pass target="),
+        (lambda: RecursiveMetadataNorm(4, 2), "built for n_features=4"),
+        (lambda: PenaltyMetadataNorm(3, 1), "built for 1"),
+    ],
+)
+def test_layer_misuse(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()(torch.randn(5, 3), torch.randn(5, 2))
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: RecursiveMetadataNorm(3, 0), "n_metadata must be an int >= 1"),
+        (lambda: MetadataNorm((3, 0), 1), "n_features must be a positive int"),
+        (lambda: RecursiveMetadataNorm(3, 1, forgetting=0), "forgetting must be"),
+        (lambda: MetadataNorm(3, 1, momentum=2), "momentum must be"),
+    ],
+)
+def test_bad_construction(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_sequential_passes_metadata_only_to_metadata_layers():
+    model = MetadataSequential(
+        torch.nn.Linear(3, 5), RecursiveMetadataNorm(5, 1), torch.nn.ReLU()
+    )
+    out = model(torch.randn(7, 3), torch.randn(7, 1))
+    assert out.shape == (7, 5)
+    assert int(model[1].num_batches_tracked) == 1
+
+
+# -- the skorch estimator --------------------------------------------------------
+
+
+def _tabular(n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    site = rng.normal(size=n) + y
+    signal = rng.normal(size=n) + 1.5 * y
+    X = pd.DataFrame(
+        {"site": site, "a": signal + site, "b": rng.normal(size=n)}
+    ).astype("float32")
+    return X, y
+
+
+@pytest.mark.parametrize("norm", ["none", "batchnorm", "mdn", "pmdn", "rmdn"])
+def test_classifier_with_named_metadata(norm):
+    X, y = _tabular()
+    clf = MetadataNormClassifier(
+        metadata=["site"],
+        module__norm=norm,
+        max_epochs=15,
+        lr=0.02,
+        batch_size=32,
+        train_split=None,
+        verbose=0,
+        random_state=0,
+    ).fit(X, y)
+    assert clf.metadata_columns_.encoded_names_ == ["site"]
+    assert clf.module_[0].in_features == 2
+    assert clf.score(X, y) > 0.7
+    assert list(clf.classes_) == [0, 1]
+
+
+def test_classifier_string_labels_and_dict_input():
+    data = make_confounded_images(20, random_state=0)
+    labels = np.array(["a", "b"])[data.y]
+    X = {
+        "X": data.images.reshape(40, -1),
+        "metadata": data.confounder[:, None],
+    }
+    clf = MetadataNormClassifier(
+        module__norm="mdn", max_epochs=2, train_split=None, verbose=0
+    ).fit(X, labels)
+    assert set(clf.predict(X)) <= {"a", "b"}
+    assert clf.predict_proba(X).shape == (40, 2)
+    mdn = clf.module_[1]
+    assert float(mdn.n_samples) == 40.0 and mdn.n_targets == 1
+
+
+def test_pmdn_alternating_optimisation_and_progress(capsys):
+    X, y = _tabular()
+    clf = MetadataNormClassifier(
+        metadata=[0],
+        module__norm="pmdn",
+        max_epochs=2,
+        train_split=None,
+        lr_beta=0.1,
+        random_state=0,
+    ).fit(X, y)
+    layer = clf.module_[2]
+    assert isinstance(layer, PenaltyMetadataNorm)
+    network_params = {
+        id(p) for g in clf.optimizer_.param_groups for g_ in [g] for p in g_["params"]
+    }
+    assert id(layer.beta) not in network_params
+    assert [id(p) for p in clf.optimizer_beta_.param_groups[0]["params"]] == [
+        id(layer.beta)
+    ]
+    assert clf.optimizer_beta_.param_groups[0]["lr"] == 0.1
+    assert layer.beta.abs().sum().item() > 0
+    assert layer.beta.grad is None
+    penalties = clf.history[:, "train_penalty"]
+    assert len(penalties) == 2 and penalties[1] < penalties[0]
+    assert "train_penalty" in capsys.readouterr().out
+
+
+def test_grid_search_over_norm_and_lr():
+    X, y = _tabular(n=120)
+    clf = MetadataNormClassifier(
+        metadata=["site"], max_epochs=3, train_split=None, verbose=0, random_state=0
+    )
+    grid = GridSearchCV(
+        clf, {"module__norm": ["rmdn", "mdn"], "lr": [0.01, 0.05]}, cv=2
+    ).fit(X, y)
+    assert len(grid.cv_results_["params"]) == 4
+    assert grid.best_params_["module__norm"] in {"rmdn", "mdn"}
+
+
+def test_partial_fit_carries_rmdn_state():
+    X, y = _tabular()
+    clf = MetadataNormClassifier(
+        metadata=["site"], max_epochs=1, batch_size=40, train_split=None, verbose=0
+    )
+    clf.partial_fit(X[:120], y[:120])
+    clf.partial_fit(X[120:], y[120:])
+    assert int(clf.module_[1].num_batches_tracked) == 6
+
+
+@pytest.mark.parametrize(
+    ("X", "match"),
+    [
+        ({"X": np.zeros((4, 2))}, "X must be a dict"),
+        ({"X": np.zeros((4, 2)), "metadata": np.zeros((3, 1))}, "n_samples=4"),
+        (
+            {"X": np.zeros((4, 2)), "metadata": np.array([[0.0], [np.nan], [1], [2]])},
+            "metadata .* contains NaN",
+        ),
+    ],
+)
+def test_classifier_bad_dict_input(X, match):
+    clf = MetadataNormClassifier(train_split=None, verbose=0)
+    with pytest.raises((ValueError, TypeError), match=match):
+        clf.fit(X, np.array([0, 1, 0, 1]))
+
+
+def test_import_orthokit_does_not_import_torch():
+    code = "import sys, orthokit; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+# -- the image generators --------------------------------------------------------
+
+
+def test_confounded_images():
+    data = make_confounded_images(50, random_state=1)
+    assert data.images.shape == (100, 1, 32, 32) and data.images.dtype == np.float32
+    assert data.y.tolist() == [0] * 50 + [1] * 50
+    for group, (low, high) in enumerate([(1, 4), (3, 6)]):
+        for values in (data.confounder, data.main_effect):
+            chosen = values[data.y == group]
+            assert chosen.min() >= low and chosen.max() <= high
+    assert data.max_accuracy == pytest.approx(5 / 6)
+    again = make_confounded_images(50, random_state=1)
+    assert np.array_equal(again.images, data.images)
+
+
+@pytest.mark.parametrize(
+    ("shift", "stage", "main_lows", "confounder_lows"),
+    [
+        ("confounder", 4, (1.0, 3.0), (0.5, 3.5)),
+        ("main", 2, (1.25, 2.75), (1.0, 3.0)),
+        ("both", 1, (1.125, 2.875), (0.875, 3.125)),
+    ],
+)
+def test_continual_stage_ranges(shift, stage, main_lows, confounder_lows):
+    stages = make_continual_confounded_images(400, shift=shift, random_state=0)
+    data = stages[stage]
+    for values, lows in (
+        (data.main_effect, main_lows),
+        (data.confounder, confounder_lows),
+    ):
+        for group in (0, 1):
+            chosen = values[data.y == group]
+            assert chosen.min() >= lows[group] and chosen.max() <= lows[group] + 3
+            assert chosen.min() < lows[group] + 0.05
+    assert len(stages) == 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_per_group": 0}, "n_per_group must be an int >= 1"),
+        ({"shift": "size"}, "shift must be one of"),
+        ({"n_stages": 0}, "n_stages must be an int >= 1"),
+    ],
+)
+def test_generator_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_continual_confounded_images(**kwargs)
+
+
+def test_metadata_mlp_unknown_norm():
+    with pytest.raises(ValueError, match="norm must be one of"):
+        MetadataMLP(norm="layernorm")
