@@ -145,6 +145,40 @@ def check_finite(values, names, argument):
     raise ValueError(f"{argument} {what} contains NaN or infinity.")
 
 
+def check_float32_range(values, names, argument):
+    """Raise a ValueError naming the columns of ``values`` that overflow float32.
+
+    For the torch estimators, which compute in float32: a finite value beyond
+    3.4e38 would silently become infinite.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n, m)
+    names : sequence of str
+        Name of each column.
+    argument : str
+        Name of the argument, for the message.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_float32_range(np.array([[1.0, 1e300]]), ["a", "b"], "X")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: X column 'b' has values beyond the range of float32 (3.4e38), ...
+    """
+    if values.size == 0 or values.dtype == np.float32:
+        return
+    too_large = np.abs(values).max(axis=0) > np.finfo(np.float32).max
+    if too_large.any():
+        raise ValueError(
+            f"{argument} column {names[np.flatnonzero(too_large)[0]]!r} has values "
+            "beyond the range of float32 (3.4e38), the precision of the network; "
+            "rescale it."
+        )
+
+
 def check_array_like(X, argument="X"):
     """Convert list input to an array and reject sparse or malformed input.
 

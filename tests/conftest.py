@@ -33,4 +33,6 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"{entry:50s} {passed:3d} / {total:3d}")
         passed = sum(p for p, _ in counts.values())
         total = sum(t for _, t in counts.values())
-        terminalreporter.write_line(f"{'all entry points':50s} {passed:3d} / {total:3d}")
+        terminalreporter.write_line(
+            f"{'all entry points':50s} {passed:3d} / {total:3d}"
+        )

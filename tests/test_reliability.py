@@ -173,6 +173,12 @@ def _armed(name):
     return getattr(mixed, name)
 
 
+def _nn(name):
+    import orthokit.nn
+
+    return getattr(orthokit.nn, name)
+
+
 class AuditFailed(ValueError):
     """``orthokit audit`` exited with status 2 (bad input); its stderr."""
 
@@ -343,11 +349,21 @@ ENTRIES = [
         traits=frozenset({"probabilities"}),
         stages=frozenset({"fit"}),
     ),
-    # orthokit.nn: the torch layers (MDN, P-MDN, R-MDN, orthogonalization) are
-    # being written on another branch. Add them here when they are merged, as
-    # Entry(..., kind="transformer" or "function", ...) so that they meet every
-    # case: fit = one training step on a tensor of the numeric columns, apply = the
-    # forward pass in eval mode.
+    _estimator(
+        "MetadataNormClassifier.predict_proba",
+        lambda: _nn("MetadataNormClassifier")(
+            metadata=["sex", "race"],
+            max_epochs=2,
+            batch_size=64,
+            train_split=None,
+            verbose=0,
+            random_state=0,
+        ),
+        "classifier",
+        "predict_proba",
+        traits={"torch"},
+    ),
+    # The torch layers of orthokit.nn take tensors, not frames: see LAYERS.
 ]
 
 
@@ -459,7 +475,9 @@ CASES = [
         ),
         "fewer rows|1 class|one class|3 sample|more protected|at least|collinear",
         kinds=DATA,
-        skip={"cluster"},  # one cluster column: no "more columns than rows"
+        # one cluster column: no "more columns than rows"; a network may be
+        # trained on 3 rows (its metadata layers then see a short batch)
+        skip={"cluster", "torch"},
     ),
     Case(
         "constant_protected",
@@ -490,6 +508,7 @@ CASES = [
         by_tag={
             "probabilities": PROBABILITIES,
             "cluster": "'f1'.*float32",
+            "torch": "'f1'.*float32",
             # scikit-learn's PCA overflows (its SVD or its output); not ours
             "sklearn_pipeline": "'pca0'.*NaN|Eigenvalues did not converge",
         },
@@ -508,6 +527,7 @@ CASES = [
         lambda X, y: (_numeric_protected(X, 1e300), y),
         None,
         kinds=DATA,
+        by_tag={"torch": "'race'.*float32"},  # the network computes in float32
     ),
     Case(
         "tiny_numeric_protected",
@@ -520,7 +540,7 @@ CASES = [
         lambda X, y: (X, y * 1e300),
         None,
         kinds={"regressor", "preserve_target"},
-        by_tag={"cluster": "y has values beyond the range of float32"},
+        by_tag={"cluster": "y.*beyond the range of float32"},
     ),
     Case(
         "tiny_y",
@@ -740,7 +760,8 @@ def test_every_entry_meets_every_kind_of_case():
 @pytest.mark.parametrize("entry, case", PAIRS)
 def test_bad_input(entry, case, tmp_path, record_property):
     record_property("entry", entry.name)
-    torch = pytest.importorskip("torch") if "cluster" in entry.tags else None
+    torch_used = {"cluster", "torch"} & entry.tags
+    torch = pytest.importorskip("torch") if torch_used else None
     if torch is not None:
         torch.set_num_threads(1)
     if entry.kind == "cli":
@@ -839,3 +860,136 @@ def test_bad_parameter(entry, parameter, value, record_property):
 @pytest.mark.parametrize("entry", PARAMETER_ENTRIES, ids=lambda e: e.name)
 def test_valid_parameters_work(entry):
     assert entry.call(**entry.valid) is not None
+
+
+# ------------------------------------------------------ torch layers (tensors)
+
+
+@dataclass
+class Layer:
+    """A torch layer of ``orthokit.nn``: build it, prepare it, call it."""
+
+    name: str
+    build: callable
+    prepare: callable = lambda layer, S: layer  # e.g. the metadata kernel
+
+
+def _layer(name, **kwargs):
+    return lambda: _nn(name)(**kwargs)
+
+
+LAYERS = [
+    Layer(
+        "MetadataNorm",
+        _layer("MetadataNorm", n_features=4, n_metadata=2),
+        lambda layer, S: layer.set_metadata_kernel(S),
+    ),
+    Layer(
+        "PenaltyMetadataNorm", _layer("PenaltyMetadataNorm", n_features=4, n_metadata=2)
+    ),
+    Layer(
+        "RecursiveMetadataNorm",
+        _layer("RecursiveMetadataNorm", n_features=4, n_metadata=2),
+    ),
+    Layer("Orthogonalize", _layer("Orthogonalize")),
+]
+
+
+def _tensors(n=64):
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    S = torch.randn(n, 2, generator=generator)
+    x = torch.randn(n, 4, generator=generator) + S @ torch.ones(2, 4)
+    return x, S
+
+
+def _spoil_first(tensor, value):
+    tensor = tensor.clone()
+    tensor[0, 0] = value
+    return tensor
+
+
+@dataclass
+class LayerCase:
+    """A bad batch ``(x, metadata)`` for a layer, and what must happen."""
+
+    name: str
+    spoil: callable  # (x, S) -> (x, S)
+    match: str | None = None
+    by_layer: dict = field(default_factory=dict)
+
+
+LAYER_CASES = [
+    LayerCase(
+        "nan_in_metadata",
+        lambda x, S: (x, _spoil_first(S, float("nan"))),
+        "metadata contains NaN",
+    ),
+    LayerCase(
+        "inf_in_metadata",
+        lambda x, S: (x, _spoil_first(S, float("inf"))),
+        "metadata contains NaN or infinity",
+    ),
+    LayerCase(
+        "huge_metadata_beyond_float32",
+        lambda x, S: (x, S.double() * 1e300),
+        "metadata contains NaN or infinity",
+    ),
+    LayerCase("tiny_metadata", lambda x, S: (x, S * 1e-30)),
+    LayerCase("constant_metadata", lambda x, S: (x, S * 0 + 1)),
+    LayerCase("float64_metadata", lambda x, S: (x, S.double())),
+    LayerCase("int_metadata", lambda x, S: (x, (S > 0).long())),
+    LayerCase("numpy_metadata", lambda x, S: (x, S.numpy())),
+    LayerCase(
+        "one_dim_metadata",
+        lambda x, S: (x, S[:, 0]),
+        "metadata has 1 column",
+        by_layer={"Orthogonalize": None},  # takes any number of columns
+    ),
+    LayerCase(
+        "mismatched_batch",
+        lambda x, S: (x, S[:-3]),
+        "rows but the features have batch size|must match|size",
+    ),
+    LayerCase(
+        "wrong_number_of_features",
+        lambda x, S: (x[:, :3], S),
+        "features per sample",
+        by_layer={"Orthogonalize": None},  # works on any width
+    ),
+    LayerCase(
+        "one_row",
+        lambda x, S: (x[:1], S[:1]),
+        None,
+        by_layer={"Orthogonalize": "rows|batch"},
+    ),
+]
+
+LAYER_PAIRS = [
+    pytest.param(layer, case, id=f"{layer.name}-{case.name}")
+    for layer in LAYERS
+    for case in LAYER_CASES
+]
+
+
+@pytest.mark.parametrize("layer, case", LAYER_PAIRS)
+def test_bad_batch(layer, case, record_property):
+    record_property("entry", f"orthokit.nn.{layer.name}")
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    x, S = _tensors()
+    module = layer.prepare(layer.build(), S)
+    bad_x, bad_S = case.spoil(x, S)
+    expected = case.by_layer.get(layer.name, case.match)
+    try:
+        module.train()
+        trained = module(bad_x, bad_S)
+        module.eval()
+        evaluated = module(bad_x, bad_S)
+    except (ValueError, TypeError) as exc:
+        assert expected is not None, f"unexpected {type(exc).__name__}: {exc}"
+        assert re.search(expected, str(exc)), str(exc)
+        return
+    assert expected is None, f"no error raised; expected /{expected}/"
+    assert torch.isfinite(trained).all() and torch.isfinite(evaluated).all()

@@ -8,7 +8,12 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from orthokit._protected import _is_polars, check_finite, column_names
+from orthokit._protected import (
+    _is_polars,
+    check_finite,
+    check_float32_range,
+    column_names,
+)
 
 
 def resolve_cluster_column(X, cluster):
@@ -120,13 +125,7 @@ def features(X, position, name_of_column):
                 f"X must be numeric apart from its cluster column: {exc}."
             ) from None
     check_finite(out, names, "X")
-    too_large = np.abs(out).max(axis=0, initial=0.0) > np.finfo(np.float32).max
-    if too_large.any():
-        raise ValueError(
-            f"X column {names[np.flatnonzero(too_large)[0]]!r} has values beyond "
-            "the range of float32 (3.4e38), the precision of the network; "
-            "rescale it."
-        )
+    check_float32_range(out, names, "X")
     return out.astype(np.float32), names
 
 

@@ -28,7 +28,7 @@ from skorch.utils import is_dataset, to_tensor
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from orthokit._protected import check_array_like, check_finite
+from orthokit._protected import check_array_like, check_finite, check_float32_range
 from orthokit._sklearn import (
     Interval,
     StrOptions,
@@ -847,11 +847,7 @@ class ARMEDRegressor(RegressorMixin, _ARMEDBase):
             raise ValueError(f"y must be numeric: {exc}.") from None
         y2 = y.reshape(len(y), -1)
         check_finite(y2, [f"y{j}" for j in range(y2.shape[1])], "y")
-        if np.abs(y2).max(initial=0.0) > np.finfo(np.float32).max:
-            raise ValueError(
-                "y has values beyond the range of float32 (3.4e38), the precision "
-                "of the network; rescale it."
-            )
+        check_float32_range(y2, [f"y{j}" for j in range(y2.shape[1])], "y")
         if reset:
             self.n_outputs_ = y2.shape[1]
             self._y_is_1d = y.ndim == 1

@@ -11,7 +11,12 @@ from skorch.callbacks import PassthroughScoring
 from skorch.dataset import unpack_data
 from skorch.utils import is_dataset
 
-from orthokit._protected import ProtectedColumns, check_array_like, check_finite
+from orthokit._protected import (
+    ProtectedColumns,
+    check_array_like,
+    check_finite,
+    check_float32_range,
+)
 from orthokit._sklearn import check_is_fitted, validate_data
 from orthokit.nn._layers import MetadataNorm, PenaltyMetadataNorm
 from orthokit.nn._modules import MetadataMLP
@@ -25,6 +30,8 @@ def _as_float32(values, name):
     values = np.asarray(values)
     if values.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be numeric, got dtype {values.dtype}.")
+    columns = values.reshape(len(values), -1)
+    check_float32_range(columns, [f"{name}{j}" for j in range(columns.shape[1])], name)
     values = values.astype(np.float32)
     if values.ndim == 1 and name == "metadata":
         values = values[:, None]
@@ -154,6 +161,9 @@ class MetadataNormClassifier(NeuralNetClassifier):
         if fit:
             self.metadata_columns_ = ProtectedColumns(self.metadata).fit(X)
         S, F = self.metadata_columns_.split(X)
+        columns = self.metadata_columns_
+        check_float32_range(F, columns.feature_names_, "X")
+        check_float32_range(S, columns.encoded_names_, "metadata")
         return {"X": F.astype(np.float32), "metadata": S.astype(np.float32)}
 
     def _class_index(self, y):
