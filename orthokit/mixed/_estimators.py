@@ -10,7 +10,6 @@ thin wrappers that read the cluster column and hand skorch a dict of tensors.
 import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
-from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,7 +22,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNet
 from skorch.dataset import Dataset, unpack_data
-from skorch.setter import optimizer_setter
 from skorch.utils import is_dataset, to_tensor
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
@@ -36,6 +34,7 @@ from orthokit._sklearn import (
     check_is_fitted,
     validate_data,
 )
+from orthokit._skorch import SkopsStateMixin
 from orthokit.mixed._clusters import (
     cluster_labels,
     encode_clusters,
@@ -58,7 +57,7 @@ def _check_layer_sizes(sizes, name, *, allow_empty):
     return tuple(int(s) for s in sizes)
 
 
-class _ARMEDBase(NeuralNet):
+class _ARMEDBase(SkopsStateMixin, NeuralNet):
     """Everything the ARMED classifier and regressor share."""
 
     # skorch reads these; they are fixed by the method rather than parameters.
@@ -363,51 +362,6 @@ class _ARMEDBase(NeuralNet):
                 param.grad = grad
             self.adversary_optimizer_.step()
         return {"loss": loss, "y_pred": y_pred}
-
-    # -- persistence ----------------------------------------------------------
-
-    def __getstate__(self):
-        """Skorch's state, with pandas attributes as plain dicts.
-
-        skops (the safe format for files from others) cannot store pandas
-        objects; a dict of lists and the ``tight`` layout restore them exactly.
-        skorch's optimizer setters (``functools.partial`` objects, which skops
-        rightly refuses to trust) are rebuilt on loading instead.
-        """
-        state = super().__getstate__()
-        state.pop("virtual_params_", None)
-        for key, value in state.items():
-            if isinstance(value, pd.Series | pd.DataFrame):
-                frame = value.to_frame("_") if isinstance(value, pd.Series) else value
-                state[key] = {
-                    "__pandas__": type(value).__name__,
-                    "name": getattr(value, "name", None),
-                    "frame": frame.to_dict(orient="tight"),
-                    "dtypes": [str(frame.index.dtype), str(frame.columns.dtype)],
-                }
-        return state
-
-    def __setstate__(self, state):
-        """Restore what :meth:`__getstate__` stored, pandas attributes included."""
-        for key, value in state.items():
-            if isinstance(value, dict) and "__pandas__" in value:
-                frame = pd.DataFrame.from_dict(value["frame"], orient="tight")
-                frame.index = frame.index.astype(value["dtypes"][0])
-                frame.columns = frame.columns.astype(value["dtypes"][1])
-                if value["__pandas__"] == "Series":
-                    frame = frame.iloc[:, 0].rename(value["name"])
-                state[key] = frame
-        super().__setstate__(state)
-        if "virtual_params_" not in vars(self):
-            self.virtual_params_ = {}
-            for name in getattr(self, "_optimizers", []):
-                patterns = [name + "__param_groups__*__*", name + "__*"]
-                setter = partial(
-                    optimizer_setter, optimizer_attr=name + "_", optimizer_name=name
-                )
-                self._register_virtual_param(
-                    patterns + (["lr"] if name == "optimizer" else []), setter
-                )
 
     # -- fitting --------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from orthokit._protected import (
     check_float32_range,
 )
 from orthokit._sklearn import check_is_fitted, validate_data
+from orthokit._skorch import SkopsStateMixin
 from orthokit.nn._layers import MetadataNorm, PenaltyMetadataNorm
 from orthokit.nn._modules import MetadataMLP
 
@@ -38,7 +39,7 @@ def _as_float32(values, name):
     return values
 
 
-class MetadataNormClassifier(NeuralNetClassifier):
+class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
     """A skorch classifier whose module gets the batch metadata (and labels).
 
     The module is called as ``module(X=features, metadata=S, target=labels)``
