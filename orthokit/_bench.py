@@ -137,7 +137,7 @@ def load_bench_data(name, *, quick=False, random_state=0):
     --------
     >>> data = load_bench_data("compas", quick=True)
     >>> data.X.shape, data.protected_names
-    ((2000, 12), ['race_Caucasian', 'race_Hispanic', 'race_Other', 'sex_Male'])
+    ((2000, 11), ['race_Caucasian', 'race_Hispanic', 'race_Other', 'sex_Male'])
     """
     from orthokit.datasets import (
         ADULT_PAPER_FEATURES,
@@ -164,9 +164,10 @@ def load_bench_data(name, *, quick=False, random_state=0):
         protected = pd.DataFrame(
             {
                 "race": pd.Categorical(
-                    race, categories=[c for c in dict.fromkeys(
-                        ["African-American", *sorted(race.unique())]
-                    )],
+                    race,
+                    categories=list(
+                        dict.fromkeys(["African-American", *sorted(race.unique())])
+                    ),
                 ),
                 "sex": frame["sex"],
             }
@@ -581,7 +582,7 @@ def _markdown(frame, digits=3):
 
 
 def table3(summary):
-    """The paper's Table 3 beside ours: accuracy without and with the correction.
+    """Put the paper's Table 3 beside ours: accuracy without and with correction.
 
     Protected columns are predictors in both; "without" is logistic
     regression on features and protected columns, "with" is
