@@ -574,10 +574,13 @@ def _markdown(frame, digits=3):
             return "–" if np.isnan(value) else f"{value:.{digits}g}"
         return str(value)
 
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |"]
+    def escape(text):
+        return str(text).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(escape(c) for c in frame.columns) + " |"]
     lines.append("|" + "---|" * frame.shape[1])
     for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+        lines.append("| " + " | ".join(escape(cell(v)) for v in row) + " |")
     return "\n".join(lines)
 
 
