@@ -30,7 +30,6 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import time  # noqa: E402
-import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -39,6 +38,7 @@ import statsmodels.api as sm  # noqa: E402
 from scipy.special import expit  # noqa: E402
 
 from orthokit.datasets import ADULT_PAPER_FEATURES, load_adult, load_compas  # noqa: E402
+from orthokit.evaluation import check_orthogonality  # noqa: E402
 from orthokit.linear_model import OrthogonalGLM  # noqa: E402
 
 PROTECTED = ["sex", "race"]
@@ -61,14 +61,11 @@ def markdown(frame, digits=3):
 
 def evaluation_model(probability, S):
     """Binomial GLM of predicted probabilities on [1, S], dispersion 1."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fractional responses
-        result = sm.GLM(
-            np.asarray(probability, dtype=float),
-            sm.add_constant(S),
-            family=sm.families.Binomial(),
-        ).fit(scale=1.0)
-    return result.params.drop("const"), result.pvalues.drop("const")
+    table = check_orthogonality(
+        np.asarray(probability, dtype=float), S, family="binomial"
+    ).to_frame()
+    table = table.set_index("term")
+    return table["coef"], table["p_value"]
 
 
 def adult(split="train"):

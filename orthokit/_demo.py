@@ -1,19 +1,30 @@
 """The main job (`orthokit demo`): features leak sex and race; the fix stops it.
 
-It runs on the Adult data shipped with the package.
+It runs on the Adult data shipped with the package: first the leak of the
+features (correlation, a linear probe), then the papers' evaluation model of
+an income model's predictions before and after the correction, with a plot.
 """
 
+import os
+import tempfile
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from orthokit.datasets import load_adult
+from orthokit.evaluation import check_orthogonality
+from orthokit.linear_model import OrthogonalLogisticRegression
 from orthokit.preprocessing import OrthogonalProjector
+
+DEFAULT_PLOT = os.path.join(tempfile.gettempdir(), "orthokit-demo.png")
 
 
 def leak_table(train, test, protected):
@@ -76,5 +87,98 @@ def run_demo(plot=None):
         "every feature is uncorrelated with every protected column in sample and a\n"
         "linear probe is near chance on held-out rows. Features keep their units."
     )
+    reports, accuracy = evaluation_table(train, test, adult.target, protected)
+    _print_evaluation(reports, accuracy)
+    print(_save_plot(reports, DEFAULT_PLOT if plot is None else plot))
     print(f"\n(done in {time.perf_counter() - start:.1f} s)")
     return 0
+
+
+def _income_models(protected):
+    features = ColumnTransformer(
+        [("features", "drop", protected)], remainder="passthrough"
+    )
+    logistic = LogisticRegression(max_iter=2000)
+    return {
+        "uncorrected LR": make_pipeline(features, StandardScaler(), logistic),
+        "OrthogonalProjector + LR": make_pipeline(
+            OrthogonalProjector(protected=protected), StandardScaler(), logistic
+        ),
+        "OrthogonalLogisticRegression": OrthogonalLogisticRegression(
+            protected=protected,
+            solver="newton",
+            alpha=1e-4,
+            protected_as_predictors=True,
+        ),
+    }
+
+
+def evaluation_table(train, test, target, protected):
+    """Fit income models on ``train``; evaluate their ``test`` predictions.
+
+    Returns one :class:`~orthokit.evaluation.OrthogonalityReport` and one
+    held-out accuracy per model: the evaluation model is a binomial GLM of the
+    held-out predicted probabilities on the encoded protected columns (the
+    papers' Table 2 style).
+    """
+    reports, accuracy = {}, {}
+    for name, model in _income_models(protected).items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # quasi-separated one-hot levels
+            model.fit(train, target.loc[train.index])
+        probability = model.predict_proba(test)[:, 1]
+        accuracy[name] = np.mean((probability > 0.5) == target.loc[test.index])
+        reports[name] = check_orthogonality(
+            probability, test[protected], family="binomial"
+        )
+    return reports, accuracy
+
+
+def _print_evaluation(reports, accuracy):
+    cells = {
+        name: {
+            row.term: f"{row.coef:+.3f} ({'<0.001' if row.p_value < 0.001 else f'{row.p_value:.3f}'})"  # noqa: E501
+            for row in report.to_frame().itertuples()
+        }
+        for name, report in reports.items()
+    }
+    table = pd.DataFrame(cells)
+    table.loc["verdict"] = [
+        "PASS" if r.passed else f"FAIL ({len(r.failed_terms)} of {len(r.table)})"
+        for r in reports.values()
+    ]
+    table.loc["held-out accuracy"] = [f"{accuracy[n]:.3f}" for n in reports]
+    print(
+        "\nEvaluation model (binomial GLM of the held-out predicted probabilities\n"
+        "of an income model on sex and race; coefficient (p-value), as in the\n"
+        "papers' tables):\n"
+    )
+    print(table.to_string())
+    print(
+        "\nThe projector makes the features (and so the model's linear score)\n"
+        "uncorrelated with sex and race, but the probabilities are a nonlinear\n"
+        "function of that score, whose spread still differs between groups.\n"
+        "OrthogonalLogisticRegression constrains the predicted probabilities\n"
+        "themselves (here with sex and race also as predictors, as in the\n"
+        "paper's Table 3): exactly zero effects in sample, near zero held out."
+    )
+
+
+def _save_plot(reports, path):
+    try:
+        import matplotlib
+    except ImportError:
+        return "(pip install matplotlib for the coefficient plot)"
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from orthokit.evaluation import plot_reports
+
+    _, ax = plt.subplots(figsize=(8, 4.5))
+    plot_reports(list(reports.values()), labels=list(reports), ax=ax)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    ax.set_title("Adult, held-out predictions: before and after")
+    ax.figure.tight_layout()
+    ax.figure.savefig(path, dpi=110)
+    plt.close(ax.figure)
+    return f"\nCoefficient plot (before/after, 95% intervals): {path}"

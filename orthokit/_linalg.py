@@ -154,6 +154,39 @@ def power_of_two_scale(S):
     return np.ldexp(1.0, -np.frexp(largest)[1])
 
 
+def _correlation_spectrum(gram, names, consequence):
+    """Scale a centred Gram matrix to correlations; return its eigen-decomposition.
+
+    Constant columns are an error; collinear ones give a
+    :class:`CollinearityWarning` whose message ends with ``consequence``.
+    Returns ``(scale, eigvals, eigvecs, keep)``, ``keep`` marking the
+    eigenvalues above the rank threshold.
+    """
+    k = gram.shape[0]
+    names = list(names) if names is not None else [f"s{j}" for j in range(k)]
+    diag = np.diag(gram).copy()
+    constant = diag <= CONSTANT_RTOL * max(diag.max(initial=0.0), 1.0)
+    if constant.any():
+        bad = [names[j] for j in np.flatnonzero(constant)]
+        raise ValueError(
+            f"protected column(s) {bad} are constant; a constant column carries no "
+            "information and cannot be regressed out or constrained. Drop it."
+        )
+    scale = np.sqrt(diag)
+    eigvals, eigvecs = np.linalg.eigh(gram / np.outer(scale, scale))
+    keep = eigvals > RANK_RTOL * eigvals.max()
+    if not keep.all():
+        involved = np.abs(eigvecs[:, ~keep]).max(1)
+        bad = [names[j] for j in np.flatnonzero(involved > 1e-6)]
+        warnings.warn(
+            f"protected columns {bad} are collinear (rank {int(keep.sum())} < {k}); "
+            + consequence,
+            CollinearityWarning,
+            stacklevel=4,
+        )
+    return scale, eigvals, eigvecs, keep
+
+
 def solve_gram(gram, rhs, names=None):
     """Solve ``gram @ B = rhs`` for a centred Gram matrix of protected columns.
 
@@ -189,35 +222,18 @@ def solve_gram(gram, rhs, names=None):
     >>> np.round(coef, 12).tolist(), rank
     ([[2.0, 0.5]], 1)
     """
-    k = gram.shape[0]
-    names = list(names) if names is not None else [f"s{j}" for j in range(k)]
-    diag = np.diag(gram).copy()
-    constant = diag <= CONSTANT_RTOL * max(diag.max(initial=0.0), 1.0)
-    if constant.any():
-        bad = [names[j] for j in np.flatnonzero(constant)]
-        raise ValueError(
-            f"protected column(s) {bad} are constant; a constant column cannot be "
-            "regressed out. Drop it."
-        )
-    scale = np.sqrt(diag)
-    corr = gram / np.outer(scale, scale)
+    scale, eigvals, eigvecs, keep = _correlation_spectrum(
+        gram,
+        names,
+        "using the minimum-norm solution, which removes their common span once.",
+    )
     scaled_rhs = rhs / scale[:, None]
-    eigvals, eigvecs = np.linalg.eigh(corr)
-    rank = int(np.sum(eigvals > RANK_RTOL * eigvals.max()))
-    if rank == k:
+    if keep.all():
+        corr = gram / np.outer(scale, scale)
         coef = scipy.linalg.cho_solve(scipy.linalg.cho_factor(corr), scaled_rhs)
     else:
-        involved = np.abs(eigvecs[:, eigvals <= RANK_RTOL * eigvals.max()]).max(1)
-        bad = [names[j] for j in np.flatnonzero(involved > 1e-6)]
-        warnings.warn(
-            f"protected columns {bad} are collinear (rank {rank} < {k}); using the "
-            "minimum-norm solution, which removes their common span once.",
-            CollinearityWarning,
-            stacklevel=3,
-        )
-        keep = eigvals > RANK_RTOL * eigvals.max()
-        inv = (eigvecs[:, keep] / eigvals[keep]) @ eigvecs[:, keep].T
-        coef = inv @ scaled_rhs
+        coef = (eigvecs[:, keep] / eigvals[keep]) @ (eigvecs[:, keep].T @ scaled_rhs)
+    rank = int(keep.sum())
     return coef / scale[:, None], rank
 
 
@@ -541,29 +557,9 @@ def whitening_basis(gram, names=None):
     >>> np.round(np.abs(T), 12).tolist()
     [[0.5, 0.0], [0.0, 2.0]]
     """
-    k = gram.shape[0]
-    names = list(names) if names is not None else [f"s{j}" for j in range(k)]
-    diag = np.diag(gram).copy()
-    constant = diag <= CONSTANT_RTOL * max(diag.max(initial=0.0), 1.0)
-    if constant.any():
-        bad = [names[j] for j in np.flatnonzero(constant)]
-        raise ValueError(
-            f"protected column(s) {bad} are constant; a constant column carries no "
-            "information about the predictions. Drop it."
-        )
-    scale = np.sqrt(diag)
-    corr = gram / np.outer(scale, scale)
-    eigvals, eigvecs = np.linalg.eigh(corr)
-    keep = eigvals > RANK_RTOL * eigvals.max()
-    if not keep.all():
-        involved = np.abs(eigvecs[:, ~keep]).max(1)
-        bad = [names[j] for j in np.flatnonzero(involved > 1e-6)]
-        warnings.warn(
-            f"protected columns {bad} are collinear (rank {int(keep.sum())} < {k}); "
-            "their redundant constraints are dropped.",
-            CollinearityWarning,
-            stacklevel=3,
-        )
+    scale, eigvals, eigvecs, keep = _correlation_spectrum(
+        gram, names, "their redundant constraints are dropped."
+    )
     return (eigvecs[:, keep] / np.sqrt(eigvals[keep])) / scale[:, None]
 
 

@@ -12,6 +12,12 @@ def _demo(args):
     return run_demo(plot=args.plot)
 
 
+def _add_bench_parser(commands):
+    from orthokit._bench import add_bench_parser
+
+    return add_bench_parser(commands)
+
+
 def build_parser():
     """Return the argument parser of the ``orthokit`` command."""
     parser = argparse.ArgumentParser(
@@ -25,6 +31,7 @@ def build_parser():
     demo.add_argument("--plot", default=None, help="Write a before/after plot here.")
     demo.set_defaults(handler=_demo)
     add_audit_parser(commands)
+    _add_bench_parser(commands)
     return parser
 
 

@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 
 from orthokit._linalg import CollinearityWarning
 from orthokit.datasets import ADULT_PAPER_FEATURES, load_adult, load_compas
+from orthokit.evaluation import check_orthogonality
 from orthokit.linear_model import (
     OrthogonalGLM,
     OrthogonalLogisticRegression,
@@ -35,16 +36,13 @@ SM_FAMILIES = {
 def evaluation_model(prediction, S, family):
     """GLM of the predictions on [1, S] (ALGORITHMS.md §2), dispersion 1.
 
-    Until ``orthokit.evaluation.check_orthogonality`` is merged.
+    ``check_orthogonality``'s table as ``(coefficients, p-values)`` arrays.
     """
-    design = sm.add_constant(np.asarray(S, dtype=float), has_constant="add")
-    with warnings.catch_warnings():
-        # fractional binomial responses and non-integer Poisson means
-        warnings.simplefilter("ignore")
-        result = sm.GLM(prediction, design, family=SM_FAMILIES[family]()).fit(
-            scale=1.0 if family != "gaussian" else None
-        )
-    return np.asarray(result.params)[1:], np.asarray(result.pvalues)[1:]
+    report = check_orthogonality(
+        np.asarray(prediction, dtype=float), np.asarray(S, dtype=float), family=family
+    )
+    table = report.to_frame()
+    return table["coef"].to_numpy(), table["p_value"].to_numpy()
 
 
 def simulate(family, n=400, p=3, k=2, rho=0.5, seed=0):

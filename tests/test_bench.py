@@ -1,0 +1,164 @@
+"""The cross-validated suite (`orthokit bench`): tables, backends, bad input."""
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orthokit._bench import (
+    METHODS,
+    load_bench_data,
+    run_suite,
+    summarize,
+    table3,
+)
+from orthokit.cli import main
+
+TINY = {
+    "datasets": ["compas"],
+    "methods": ["logistic regression", "OrthogonalProjector + LR",
+                "OrthogonalLogisticRegression"],
+    "folds": 2,
+    "repeats": 1,
+    "quick": True,
+    "progress": False,
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_cli_quick_run_writes_tables_and_plot(tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["bench", "--quick", "--folds", "2", "--repeats", "1", "--out", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "28/28 tasks" in captured.err  # the progress bar
+    assert sorted(p.name for p in out.iterdir()) == [
+        "folds.csv", "suite.csv", "suite.md", "tradeoff.png",
+    ]  # fmt: skip
+    folds = pd.read_csv(out / "folds.csv")
+    assert folds.shape[0] == 2 * len(METHODS) * 2
+    assert list(folds["method"].unique()) == list(METHODS)
+    summary = pd.read_csv(out / "suite.csv").set_index(["dataset", "method"])
+    # Held out, every fold of the uncorrected model with the protected columns
+    # shows a significant protected effect; no fold of the constrained GLMs does.
+    for dataset in ("adult", "compas"):
+        assert summary.loc[(dataset, "logistic regression + protected"),
+                           "folds p<0.05"] == 2  # fmt: skip
+        for method in ("OrthogonalLogisticRegression",
+                       "OrthogonalLogisticRegression + protected"):  # fmt: skip
+            assert summary.loc[(dataset, method), "folds p<0.05"] == 0
+        assert 0.5 < summary.loc[(dataset, "logistic regression"), "accuracy"] < 0.9
+    markdown = (out / "suite.md").read_text()
+    assert "## The paper's Table 3" in markdown
+    assert "| adult |" in markdown and "0.854 → 0.833" in markdown
+    assert "fairlearn ExponentiatedGradient(DP)" in markdown
+
+
+@pytest.mark.slow
+def test_dask_backend_gives_the_local_results():
+    local = run_suite(**TINY, n_jobs=1)
+    dask = run_suite(**TINY, n_jobs=1, backend="dask")
+    assert local.shape == (6, dask.shape[1])
+    pd.testing.assert_frame_equal(
+        local.drop(columns="fit_seconds"), dask.drop(columns="fit_seconds")
+    )
+
+
+@pytest.mark.slow
+def test_dask_backend_on_an_existing_scheduler():
+    distributed = pytest.importorskip("dask.distributed")
+    local = run_suite(**TINY, n_jobs=1)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        remote = run_suite(**TINY, backend="dask", scheduler=cluster.scheduler_address)
+    pd.testing.assert_frame_equal(
+        local.drop(columns="fit_seconds"), remote.drop(columns="fit_seconds")
+    )
+
+
+def test_missing_fairlearn_is_a_clear_message(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "fairlearn", None)
+    assert main(["bench", "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "needs the package 'fairlearn', which is not installed" in err
+    assert list(tmp_path.iterdir()) == []
+    # Our own methods run without it.
+    rows = run_suite(**{**TINY, "methods": ["OrthogonalLogisticRegression"]})
+    assert rows.shape[0] == 2
+
+
+def test_summary_and_table3_from_known_rows():
+    rows = pd.DataFrame(
+        {
+            "dataset": ["adult"] * 4,
+            "method": ["logistic regression + protected"] * 2
+            + ["OrthogonalLogisticRegression + protected"] * 2,
+            "accuracy": [0.80, 0.82, 0.78, 0.80],
+            "auc": [0.9, 0.9, 0.8, 0.8],
+            "fit_seconds": [1.0, 3.0, 2.0, 2.0],
+            "coef[sex_Male]": [1.0, 0.8, 0.01, -0.03],
+            "p[sex_Male]": [1e-5, 1e-4, 0.5, 0.7],
+        }
+    )
+    summary = summarize(rows)
+    assert summary["accuracy"].round(6).tolist() == [0.81, 0.79]
+    assert summary["fit s"].tolist() == [2.0, 2.0]
+    assert summary["max |coef|"].round(6).tolist() == [0.9, 0.02]
+    assert summary["folds p<0.05"].tolist() == [2, 0]
+    assert summary["sex_Male"].tolist() == ["0.900 (<0.001)", "-0.010 (0.600)"]
+    table = table3(summary)
+    assert table["data"].tolist() == ["adult"]
+    assert table["cost"].round(6).tolist() == [-0.02]
+    assert table["paper without → with"].tolist() == ["0.854 → 0.833"]
+    assert table["paper cost"].tolist() == [-0.021]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"suite": "tabular"}, ValueError, "suite must be one of"),
+        ({"backend": "spark"}, ValueError, "backend must be 'loky' or 'dask'"),
+        ({"folds": 1}, ValueError, "folds must be an integer >= 2"),
+        ({"repeats": 0}, ValueError, "repeats must be an integer >= 1"),
+        ({"folds": 2.5}, ValueError, "folds must be an integer >= 2"),
+        ({"methods": ["svm"]}, ValueError, r"unknown methods \['svm'\]"),
+        ({"scheduler": "tcp://x:1"}, ValueError, "only used with backend='dask'"),
+        ({"datasets": ["iris"]}, ValueError, "unknown data set 'iris'"),
+    ],
+)
+def test_run_suite_rejects_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        run_suite(**{**TINY, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--folds", "1"], "invalid integer >= 2 value: '1'"),
+        (["--folds", "x"], "invalid integer >= 2 value: 'x'"),
+        (["--suite", "tabular"], "invalid choice: 'tabular'"),
+        (["--backend", "spark"], "invalid choice: 'spark'"),
+    ],
+)
+def test_cli_rejects_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_scheduler_needs_dask_backend(capsys):
+    assert main(["bench", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "--scheduler needs --backend dask" in capsys.readouterr().err
+
+
+def test_compas_keeps_every_row_and_merges_rare_races():
+    data = load_bench_data("compas")
+    assert data.X.shape == (6172, 11)
+    assert data.protected == [7, 8, 9, 10]
+    assert "Native American" in data.description and "Asian" in data.description
+    # the encoded protected columns are 0/1 indicators of the groups
+    assert set(np.unique(data.X[:, data.protected])) == {0.0, 1.0}
+    assert len(set(data.groups)) == 8
