@@ -6,6 +6,7 @@ an income model's predictions before and after the correction, with a plot.
 """
 
 import os
+import sys
 import tempfile
 import time
 import warnings
@@ -54,7 +55,19 @@ def leak_table(train, test, protected):
 
 
 def run_demo(plot=None):
-    """Run the demo; print the before/after tables. Returns the exit code 0."""
+    """Run the demo; print the before/after tables. Returns the exit code.
+
+    0 on success; 2 (with a message on stderr) when ``plot`` names a file in a
+    folder that does not exist, checked before any work is done.
+    """
+    folder = os.path.dirname(os.path.abspath(plot)) if plot is not None else None
+    if folder is not None and not os.path.isdir(folder):
+        print(
+            f"orthokit demo: error: cannot write plot {plot!r}: folder {folder!r} "
+            "does not exist.",
+            file=sys.stderr,
+        )
+        return 2
     start = time.perf_counter()
     adult = load_adult()
     frame = adult.frame.drop(columns=["income", "native_country", "fnlwgt"])

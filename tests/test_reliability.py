@@ -1049,15 +1049,17 @@ CLI_CASES = [
         ],
         "cannot write plot",
     ),  # fmt: skip
-    pytest.param(
+    (
         "orthokit demo",
         lambda p: ["demo", "--plot", str(pathlib.Path(p).parent / "no" / "x.png")],
-        "plot",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="run_demo(plot=...) ignores --plot (exit 0, no file): to be "
-            "implemented in orthokit/_demo.py, which another branch is editing",
-        ),
+        "cannot write plot .* does not exist",
+    ),
+    ("orthokit bench", lambda p: ["bench", "--folds", "1"], "--folds"),
+    ("orthokit bench", lambda p: ["bench", "--suite", "bogus"], "invalid choice"),
+    (
+        "orthokit bench",
+        lambda p: ["bench", "--scheduler", "tcp://localhost:1"],
+        "--scheduler needs --backend dask",
     ),
 ]
 
