@@ -19,6 +19,8 @@ statsmodels or torch traceback, NaN/inf output or a hang fail.
 ``PARAMETER_ENTRIES`` x ``PARAMETER_CASES`` does the same for functions that
 take parameters rather than data (the dataset loaders and simulators): each
 parameter is declared with its type, and every bad value of that type is tried.
+``LAYERS`` x ``LAYER_CASES`` tries bad tensors on the torch layers of
+``orthokit.nn``, and ``CLI_CASES`` bad command lines on ``orthokit``.
 
 The terminal summary (``conftest.py``) counts the cases each entry point passed;
 ``tests/README.md`` explains how to add an entry point or a case.
