@@ -484,3 +484,21 @@ def test_invariant_to_recoding_the_protected_columns(mixing, shift):
     other = OrthogonalGLM([3, 4], solver="newton").fit(recoded, y)
     np.testing.assert_allclose(other.coef_, glm.coef_, atol=1e-7)
     assert other.constraint_violation_ < 1e-9
+
+
+def test_too_few_predictors_for_the_constraints_warns():
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "sex": rng.choice(["F", "M"], n),
+            "race": rng.choice(["A", "B", "W"], n),
+        }
+    )
+    y = (X["a"] + X["b"] + rng.normal(size=n) > 0).astype(int)
+    model = OrthogonalLogisticRegression(protected=["sex", "race"])
+    with pytest.warns(UserWarning, match="2 predictor.*3 orthogonality constraint"):
+        model.fit(X, y)
+    assert np.abs(model.coef_).max() < 1e-5
