@@ -620,6 +620,13 @@ class ARMEDClassifier(ClassifierMixin, _ARMEDBase):
         + """
     Notes
     -----
+    Every linear layer starts with Glorot-uniform weights and zero biases, as
+    the authors' Keras layers do (torch's default leaves the narrow (4, 4, 4)
+    network stuck near chance on the spirals in many seeds). Training batches
+    are sliced from whole tensors (``iterator_train=TensorBatches``) instead
+    of skorch's per-sample ``DataLoader`` collation; the adversary takes its
+    step from the same backward pass as the network.
+
     A cluster with a single sample is accepted: its random effects stay near
     their prior (the KL term shrinks them). A single cluster is rejected.
     Labels of mixed types in the cluster column (e.g. ``1`` and ``"1"``)
