@@ -67,7 +67,8 @@ def test_dask_backend_gives_the_local_results():
 
 @pytest.mark.slow
 def test_dask_backend_on_an_existing_scheduler():
-    distributed = pytest.importorskip("dask.distributed")
+    import dask.distributed as distributed
+
     local = run_suite(**TINY, n_jobs=1)
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None

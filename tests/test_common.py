@@ -75,7 +75,7 @@ SETTINGS = {
             "hidden_layer_sizes": (16,),
             "adversary_layer_sizes": (4,),
             "linear_slopes": True,
-            "max_epochs": 10,
+            "max_epochs": 30,
             "lr": 0.05,
             "batch_size": 64,
             "random_state": 0,
@@ -115,11 +115,6 @@ SETTINGS = {
 }
 
 # Checks an estimator is known to fail, with the reason.
-_ARMED_BLOBS = (
-    "column 0 is the cluster column, so every sample of the check's blobs is its "
-    "own cluster and a 10-epoch net with an adversary over hundreds of clusters "
-    "does not reach the check's 0.83 accuracy."
-)
 _ARMED_KWARGS = (
     "**kwargs carries skorch's prefixed parameters (optimizer__*, callbacks__*); "
     "the check tries to set a parameter literally named 'kwargs'."
@@ -129,9 +124,6 @@ EXPECTED_FAILURES = {
     "RecursiveResidualizer": {},
     "ARMEDClassifier": {
         "check_do_not_raise_errors_in_init_or_set_params": _ARMED_KWARGS,
-        "check_classifiers_train": _ARMED_BLOBS,
-        "check_classifiers_train(readonly_memmap=True)": _ARMED_BLOBS,
-        "check_classifiers_train(readonly_memmap=True,X_dtype=float32)": _ARMED_BLOBS,
     },
     "ARMEDRegressor": {
         "check_do_not_raise_errors_in_init_or_set_params": _ARMED_KWARGS,

@@ -1,11 +1,10 @@
+import dask.array as da  # a dev dependency
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
 
 from orthokit import OrthogonalProjector
-
-da = pytest.importorskip("dask.array")  # a dev dependency: always installed in CI
-dd = pytest.importorskip("dask.dataframe")
 
 
 def make_data(n=20_000, seed=0):

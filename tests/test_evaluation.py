@@ -155,7 +155,8 @@ def test_several_outputs_each_get_a_model():
 
 
 def test_polars_and_numpy_inputs_give_the_same_report():
-    pl = pytest.importorskip("polars")
+    import polars as pl
+
     rng, S = _sample(seed=7)
     p = rng.uniform(size=400)
     pandas_report = check_orthogonality(p, S)
@@ -301,7 +302,8 @@ def test_nonlinear_check_finds_a_nonlinear_effect():
 
 
 def test_report_str_repr_and_plot(tmp_path):
-    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib
+
     matplotlib.use("Agg")
     rng, S = _sample(seed=9)
     male = (S["sex"] == "M").to_numpy()

@@ -460,3 +460,21 @@ def test_poisson_simulation_of_appendix_g1(seed):
     coef, pvalues = evaluation_model(glm.predict(X), X[:, 5:], "poisson")
     assert np.abs(coef).max() < 1e-6
     assert pvalues.min() > 0.999
+
+
+def test_too_few_predictors_for_the_constraints_warns():
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "sex": rng.choice(["F", "M"], n),
+            "race": rng.choice(["A", "B", "W"], n),
+        }
+    )
+    y = (X["a"] + X["b"] + rng.normal(size=n) > 0).astype(int)
+    model = OrthogonalLogisticRegression(protected=["sex", "race"])
+    with pytest.warns(UserWarning, match="2 predictor.*3 orthogonality constraint"):
+        model.fit(X, y)
+    assert np.abs(model.coef_).max() < 1e-5

@@ -5,9 +5,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
-torch = pytest.importorskip("torch")
-
+import torch
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from orthokit._linalg import rls_init, rls_update  # noqa: E402

@@ -40,10 +40,16 @@ def make_spirals(
     - Simulation 2: ``r ~ N(0, 1)``: clusters with ``r < 0`` have their
       spirals swapped (a severe random effect).
     - Simulation 3: simulation 1 plus two confounded probes
-      ``x3, x4 ~ N(ρ_c, 0.2)`` where ``ρ_c ~ N(0, 0.1)`` per cluster also sets
-      its class balance, ``P(y = 1) = 0.5 + ρ_c`` (clipped to [0.05, 0.95]).
-      The paper's text (``ρ = 0.2`` giving 20 % of class 0) is inconsistent
-      with a zero-centred ``ρ``; we read ``ρ`` as the departure from balance.
+      ``x3, x4 ~ N(ρ_c, 0.2)`` where ``ρ_c`` per cluster is also the share of
+      class 0 in it (``round(ρ_c · n_per_cluster)`` points). The paper's text
+      draws ``ρ_c ~ N(0, 0.1)`` but reads ``ρ = 0.2`` as "20 % of class 0",
+      which a zero-centred share cannot be; the authors' code
+      (``make_spiral_random_radius_confounder``) draws the share from
+      ``N(0.5, sd)`` clipped to [0.1, 0.9] and centres the probes on it. We
+      follow the code with the paper's sd 0.1: ``ρ_c ~ N(0.5, 0.1)``.
+
+    Simulations 1 and 2 have exactly half of each cluster in each class, as
+    in the authors' code.
 
     Parameters
     ----------
@@ -54,8 +60,8 @@ def make_spirals(
         Sd of the Gaussian noise added to ``x1`` and ``x2``.
     random_state : int, RandomState instance or None, default=None
     return_cluster_params : bool, default=False
-        Also return a DataFrame of each cluster's radius (and ``rho`` in
-        simulation 3).
+        Also return a DataFrame of each cluster's radius (and ``rho``, its
+        share of class 0, in simulation 3).
 
     Returns
     -------
@@ -89,11 +95,16 @@ def make_spirals(
         if simulation == 2
         else rng.normal(1.0, 0.3, n_clusters)
     )
-    rho = rng.normal(0.0, 0.1, n_clusters) if simulation == 3 else None
+    rho = (
+        np.clip(rng.normal(0.5, 0.1, n_clusters), 0.1, 0.9) if simulation == 3 else None
+    )
     n = n_clusters * n_per_cluster
     cluster = np.repeat(np.arange(n_clusters), n_per_cluster)
-    p_one = np.clip(0.5 + rho[cluster], 0.05, 0.95) if rho is not None else 0.5
-    y = (rng.uniform(size=n) < p_one).astype(np.int64)
+    share0 = rho if rho is not None else np.full(n_clusters, 0.5)
+    n_zero = np.rint(share0 * n_per_cluster).astype(np.int64)
+    y = np.concatenate(
+        [rng.permutation(np.arange(n_per_cluster) >= k) for k in n_zero]
+    ).astype(np.int64)
     t = rng.uniform(0.0, 2 * np.pi, n)
     phase = np.where(y == 1, np.pi, 0.0)
     scale = t * radius[cluster] / (2 * np.pi)

@@ -262,12 +262,24 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
                 CollinearityWarning,
                 stacklevel=3,
             )
-        residual = X_std - basis @ (basis.T @ (w[:, None] * X_std))
+        jacobian = basis.T @ (w[:, None] * X_std)
+        residual = X_std - basis @ jacobian
         if np.abs(residual).max() <= 1e-8:
             warnings.warn(
                 "every predictor is a linear function of the protected columns, so "
                 "the only model whose predictions satisfy the orthogonality "
                 "constraints is the constant (intercept-only) one: all slopes are 0.",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif np.linalg.matrix_rank(jacobian, tol=1e-8) == X_std.shape[1]:
+            # The linearized constraints S̃ᵀWXβ = 0 (unit-scale columns: an
+            # absolute rank tolerance) admit only β = 0.
+            warnings.warn(
+                f"{X_std.shape[1]} predictor(s) against {basis.shape[1]} "
+                "orthogonality constraint(s): the constraints leave the slopes no "
+                "freedom, so the fitted model is the intercept-only one (every "
+                "slope 0). Use more predictors than encoded protected columns.",
                 UserWarning,
                 stacklevel=3,
             )
@@ -309,8 +321,8 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
                 f"solver={self.solver!r} stopped after {solution.n_iter} iterations "
                 f"without converging: constraint violation "
                 f"{self.constraint_violation_:.2e}, Lagrangian gradient "
-                f"{solution.stationarity:.2e} (tol={self.tol}). Increase max_iter "
-                "or try solver='newton'.",
+                f"{solution.stationarity:.2e} (tol={self.tol}). Increase max_iter"
+                + (" or try solver='newton'." if self.solver == "mdmm" else "."),
                 ConvergenceWarning,
                 stacklevel=3,
             )

@@ -6,14 +6,27 @@ mean-field Gaussian posterior, and the Z-predictor that gives soft cluster
 memberships for clusters not seen in training.
 """
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 # σ = softplus(ρ) + 1e-5 keeps every posterior sd strictly positive.
 _MIN_SD = 1e-5
+
+
+def glorot_init_(module):
+    """Glorot-uniform weights and zero biases for every ``nn.Linear``.
+
+    The ARMED authors' Keras layers start this way. torch's default
+    (``U(±1/√fan_in)`` for weights and biases) shrinks the signal through the
+    paper's narrow (4, 4, 4) ReLU layers, and on the spirals it often leaves
+    the network stuck near chance for many epochs.
+    """
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    return module
 
 
 def _mlp(n_in, hidden_layer_sizes, n_out):
@@ -25,10 +38,6 @@ def _mlp(n_in, hidden_layer_sizes, n_out):
     return nn.Sequential(*layers)
 
 
-def _inverse_softplus(value):
-    return value + math.log(-math.expm1(-value))
-
-
 class GaussianRandomEffect(nn.Module):
     """Per-cluster weights with a mean-field Gaussian posterior ``N(μ, σ²)``.
 
@@ -37,16 +46,21 @@ class GaussianRandomEffect(nn.Module):
     n_clusters : int
     shape : tuple of int
         Shape of the weights of one cluster.
-    prior_scale : float
+    prior_scale : float or array-like broadcastable to ``shape``
         Sd of the zero-mean Gaussian prior, also the initial posterior sd.
     """
 
     def __init__(self, n_clusters, shape, prior_scale):
         super().__init__()
-        self.prior_scale = float(prior_scale)
+        prior = torch.as_tensor(prior_scale, dtype=torch.float32).expand(*shape)
+        self.prior_scale = prior_scale
+        self.register_buffer("prior_sd", prior.clone())
+        self.register_buffer("log_prior_sd", torch.log(prior).clone())
+        self.register_buffer("half_prior_precision", 0.5 / prior**2)
         self.mean = nn.Parameter(torch.zeros(n_clusters, *shape))
-        rho = _inverse_softplus(max(self.prior_scale - _MIN_SD, 1e-6))
-        self.rho = nn.Parameter(torch.full((n_clusters, *shape), rho))
+        rho = torch.clamp(prior - _MIN_SD, min=1e-6)
+        rho = rho + torch.log(-torch.expm1(-rho))  # inverse softplus
+        self.rho = nn.Parameter(rho.expand(n_clusters, *shape).clone())
 
     @property
     def sd(self):
@@ -56,19 +70,36 @@ class GaussianRandomEffect(nn.Module):
     def weights(self):
         """Return a reparameterized sample (training) or the posterior mean."""
         if self.training:
-            return self.mean + self.sd * torch.randn_like(self.mean)
+            return torch.addcmul(self.mean, self.sd, torch.randn_like(self.mean))
         return self.mean
 
     def kl_divergence(self):
-        """Closed-form ``KL(q‖p)`` summed over every weight of every cluster."""
+        """Closed-form ``KL(q‖p)`` summed over every weight of every cluster.
+
+        ``Σ log σ_p − log σ + (σ² + μ²)/(2σ_p²) − ½``
+        """
         sd = self.sd
-        prior_var = self.prior_scale**2
         return (
-            math.log(self.prior_scale)
+            (self.log_prior_sd - 0.5)
             - torch.log(sd)
-            + (sd**2 + self.mean**2) / (2.0 * prior_var)
-            - 0.5
+            + torch.addcmul(sd * sd, self.mean, self.mean) * self.half_prior_precision
         ).sum()
+
+
+class _EffectView:
+    """One kind of random effect: rows of the merged per-cluster weights."""
+
+    def __init__(self, effect, rows):
+        self._effect = effect
+        self._rows = rows
+
+    @property
+    def mean(self):
+        return self._effect.mean[:, self._rows]
+
+    @property
+    def sd(self):
+        return self._effect.sd[:, self._rows]
 
 
 class ARMEDModule(nn.Module):
@@ -79,6 +110,13 @@ class ARMEDModule(nn.Module):
     a cluster not seen in training: its random effects are the posterior means
     averaged over the Z-predictor's soft memberships (or zero without a
     Z-predictor, i.e. fixed effects only).
+
+    The random intercept, linear slopes and nonlinear slopes of a cluster are
+    the rows of one ``(d, n_outputs)`` weight matrix (one Gaussian posterior,
+    with the prior sd of each row), applied to the per-sample design
+    ``[1, x, h_F(x)]``: one sample, one gather and one batched product per
+    step instead of one per kind of effect. ``random_effects`` gives each
+    kind's rows.
     """
 
     def __init__(
@@ -113,26 +151,44 @@ class ARMEDModule(nn.Module):
         self.z_predictor = (
             _mlp(n_features, adversary_layer_sizes, n_clusters) if z_predictor else None
         )
-        self.random_effects = nn.ModuleDict()
-        if random_intercept:
-            self.random_effects["intercept"] = GaussianRandomEffect(
-                n_clusters, (n_outputs,), intercept_prior_scale
+        self.random_intercept = bool(random_intercept)
+        self.linear_slopes = bool(linear_slopes)
+        self.nonlinear_slopes = bool(nonlinear_slopes)
+        rows, scales, start = {}, [], 0
+        for kind, on, size, scale in (
+            ("intercept", random_intercept, 1, intercept_prior_scale),
+            ("linear", linear_slopes, n_features, slope_prior_scale),
+            ("nonlinear", nonlinear_slopes, width, slope_prior_scale),
+        ):
+            if on:
+                rows[kind] = slice(start, start + size)
+                scales += [float(scale)] * size
+                start += size
+        self._rows = rows
+        self.random_effect = (
+            GaussianRandomEffect(
+                n_clusters,
+                (start, n_outputs),
+                torch.tensor(scales, dtype=torch.float32)[:, None],
             )
-        if linear_slopes:
-            self.random_effects["linear"] = GaussianRandomEffect(
-                n_clusters, (n_features, n_outputs), slope_prior_scale
-            )
-        if nonlinear_slopes:
-            self.random_effects["nonlinear"] = GaussianRandomEffect(
-                n_clusters, (width, n_outputs), slope_prior_scale
-            )
+            if rows
+            else None
+        )
+        glorot_init_(self)
+
+    @property
+    def random_effects(self):
+        """Each kind of random effect (``mean`` and ``sd`` per cluster)."""
+        return {
+            kind: _EffectView(self.random_effect, rows)
+            for kind, rows in self._rows.items()
+        }
 
     def kl_divergence(self):
         """Closed-form KL of every random effect to its prior (a scalar)."""
-        total = self.fixed_head.weight.new_zeros(())
-        for effect in self.random_effects.values():
-            total = total + effect.kl_divergence()
-        return total
+        if self.random_effect is None:
+            return self.fixed_head.weight.new_zeros(())
+        return self.random_effect.kl_divergence()
 
     def _cluster_weights(self, weights, cluster, memberships):
         """Per-sample weights: gather for seen clusters, mix for the others."""
@@ -153,31 +209,32 @@ class ARMEDModule(nn.Module):
             if self.z_predictor is not None
             else features.new_zeros((len(features), 0))
         )
-        memberships = None
-        unseen = cluster < 0
-        if bool(unseen.any()):
-            memberships = F.one_hot(cluster.clamp(min=0), self.n_clusters).to(h.dtype)
-            soft = (
-                F.softmax(z_logit, dim=1)
-                if self.z_predictor is not None
-                else torch.zeros_like(memberships)
-            )
-            memberships = torch.where(unseen[:, None], soft, memberships)
         mixed_logit = fixed_logit
-        effects = self.random_effects
-        if "intercept" in effects:
-            weights = effects["intercept"].weights()
-            mixed_logit = mixed_logit + self._cluster_weights(
-                weights, cluster, memberships
+        if self.random_effect is not None:
+            memberships = None
+            unseen = cluster < 0
+            if bool(unseen.any()):
+                memberships = F.one_hot(cluster.clamp(min=0), self.n_clusters).to(
+                    h.dtype
+                )
+                soft = (
+                    F.softmax(z_logit, dim=1)
+                    if self.z_predictor is not None
+                    else torch.zeros_like(memberships)
+                )
+                memberships = torch.where(unseen[:, None], soft, memberships)
+            parts = []
+            if self.random_intercept:
+                parts.append(features.new_ones((len(features), 1)))
+            if self.linear_slopes:
+                parts.append(features)
+            if self.nonlinear_slopes:
+                parts.append(h)
+            design = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+            weights = self._cluster_weights(
+                self.random_effect.weights(), cluster, memberships
             )
-        if "linear" in effects:
-            weights = effects["linear"].weights()
-            slopes = self._cluster_weights(weights, cluster, memberships)
-            mixed_logit = mixed_logit + torch.einsum("np,npk->nk", features, slopes)
-        if "nonlinear" in effects:
-            weights = effects["nonlinear"].weights()
-            slopes = self._cluster_weights(weights, cluster, memberships)
-            mixed_logit = mixed_logit + torch.einsum("nh,nhk->nk", h, slopes)
+            mixed_logit = fixed_logit + torch.bmm(design[:, None, :], weights)[:, 0]
         adversary_logit = (
             self.adversary(torch.cat(hidden, dim=1))
             if self.adversary is not None
