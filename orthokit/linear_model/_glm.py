@@ -716,7 +716,9 @@ class OrthogonalPoissonRegressor(RegressorMixin, _OrthogonalGLMBase):
     """Poisson regression (log link) with predictions orthogonal to protected columns.
 
     :class:`OrthogonalGLM` with ``family="poisson"``; :meth:`score` is D² of
-    the Poisson deviance.
+    the Poisson deviance. ``y`` must be non-negative; non-integer values are
+    accepted as rates (counts per unit exposure), as in scikit-learn's
+    ``PoissonRegressor``, and negative values are an error.
 
     Parameters
     ----------

@@ -6,6 +6,11 @@ without an intercept column, which the layers add). During training the
 label(s) may be passed as ``target``: they only help estimate the regression
 coefficients, their part is never subtracted, so group differences explained
 by the label survive (ALGORITHMS.md sections 4 and 5).
+
+The metadata and labels are checked for NaN and infinity (a clear ValueError);
+the features ``x`` are not, as in any torch layer, because the check would
+force a device synchronisation on every batch: NaN features give NaN outputs.
+``MetadataNormClassifier`` checks its input data before training.
 """
 
 import math
