@@ -357,3 +357,54 @@ def test_make_spirals(simulation, n_columns):
 def test_make_spirals_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_spirals(**kwargs)
+
+
+def test_z_predictor_trained_after_the_network_leaves_it_unchanged(spirals):
+    X, y = spirals
+    with_z = ARMEDClassifier(cluster="cluster", **FAST).fit(X, y)
+    without = ARMEDClassifier(cluster="cluster", unseen_clusters="fixed", **FAST)
+    without.fit(X, y)
+    np.testing.assert_array_equal(with_z.predict_proba(X), without.predict_proba(X))
+    state = without.module_.state_dict()
+    for name, value in with_z.module_.state_dict().items():
+        if not name.startswith("z_predictor."):
+            torch.testing.assert_close(value, state[name], rtol=0, atol=0)
+    assert np.isfinite(with_z.z_predictor_loss_)
+    assert not hasattr(without, "z_predictor_loss_")
+
+
+def test_fit_z_predictor_learns_separable_clusters():
+    torch.manual_seed(0)
+    centres = torch.tensor([[-4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
+    cluster = torch.arange(3).repeat_interleave(100)
+    features = centres[cluster] + 0.3 * torch.randn(300, 2)
+    module = ARMEDModule(n_features=2, n_clusters=3, n_outputs=1).eval()
+    with torch.no_grad():
+        before = torch.nn.functional.cross_entropy(
+            module.z_predictor(features), cluster
+        ).item()
+    loss = module.fit_z_predictor(features, cluster, epochs=60, batch_size=64)
+    with torch.no_grad():
+        accuracy = (module.z_predictor(features).argmax(1) == cluster).float().mean()
+    assert loss < before / 2
+    assert accuracy.item() >= 0.95
+    assert not module.training  # its mode is restored
+    no_z = ARMEDModule(n_features=2, n_clusters=3, n_outputs=1, z_predictor=False)
+    assert np.isnan(no_z.fit_z_predictor(features, cluster))
+
+
+@pytest.mark.parametrize(
+    ("params", "fused"),
+    [
+        ({}, True),
+        ({"optimizer__foreach": True}, None),
+        ({"optimizer__fused": False}, False),
+        ({"optimizer": torch.optim.SGD}, None),
+    ],
+)
+def test_fused_adam_unless_the_user_chooses(spirals, params, fused):
+    X, y = spirals
+    clf = ARMEDClassifier(cluster="cluster", **{**FAST, "max_epochs": 1, **params})
+    clf.fit(X, y)
+    for optimizer in (clf.optimizer_, clf.adversary_optimizer_):
+        assert optimizer.defaults.get("fused") == fused

@@ -29,6 +29,17 @@ def glorot_init_(module):
     return module
 
 
+def fast_adam_options(params):
+    """``{"fused": True}`` where torch has a fused Adam for ``params``' device.
+
+    The fused kernel updates every parameter tensor in one call: the same
+    update as the per-tensor loop, without its Python overhead (which
+    dominates the small ARMED nets).
+    """
+    devices = {p.device.type for p in params}
+    return {"fused": True} if devices and devices <= {"cpu", "cuda"} else {}
+
+
 def _mlp(n_in, hidden_layer_sizes, n_out):
     layers, width = [], n_in
     for size in hidden_layer_sizes:
@@ -109,7 +120,9 @@ class ARMEDModule(nn.Module):
     adversary_logit, z_logit)``. ``cluster`` holds cluster indices, ``-1`` for
     a cluster not seen in training: its random effects are the posterior means
     averaged over the Z-predictor's soft memberships (or zero without a
-    Z-predictor, i.e. fixed effects only).
+    Z-predictor, i.e. fixed effects only). In training mode every cluster
+    index must be a seen one and ``z_logit`` is empty: the Z-predictor is
+    trained on its own (:meth:`fit_z_predictor`).
 
     The random intercept, linear slopes and nonlinear slopes of a cluster are
     the rows of one ``(d, n_outputs)`` weight matrix (one Gaussian posterior,
@@ -148,9 +161,14 @@ class ARMEDModule(nn.Module):
             if adversary
             else None
         )
-        self.z_predictor = (
-            _mlp(n_features, adversary_layer_sizes, n_clusters) if z_predictor else None
-        )
+        self.z_predictor = None
+        if z_predictor:
+            # Drawn from a fork of torch's random state: with or without a
+            # Z-predictor, the rest of the network starts (and trains) alike.
+            with torch.random.fork_rng(devices=[]):
+                self.z_predictor = glorot_init_(
+                    _mlp(n_features, adversary_layer_sizes, n_clusters)
+                )
         self.random_intercept = bool(random_intercept)
         self.linear_slopes = bool(linear_slopes)
         self.nonlinear_slopes = bool(nonlinear_slopes)
@@ -174,7 +192,9 @@ class ARMEDModule(nn.Module):
             if rows
             else None
         )
-        glorot_init_(self)
+        for part in (self.fixed_layers, self.fixed_head, self.adversary):
+            if part is not None:
+                glorot_init_(part)
 
     @property
     def random_effects(self):
@@ -204,16 +224,19 @@ class ARMEDModule(nn.Module):
             h = F.relu(layer(h))
             hidden.append(h)
         fixed_logit = self.fixed_head(h)
+        # The Z-predictor shares nothing with the rest and is trained after
+        # the network (ARMEDClassifier.fit): training steps skip it, and
+        # every training sample belongs to a seen cluster.
         z_logit = (
             self.z_predictor(features)
-            if self.z_predictor is not None
+            if self.z_predictor is not None and not self.training
             else features.new_zeros((len(features), 0))
         )
         mixed_logit = fixed_logit
         if self.random_effect is not None:
             memberships = None
             unseen = cluster < 0
-            if bool(unseen.any()):
+            if not self.training and bool(unseen.any()):
                 memberships = F.one_hot(cluster.clamp(min=0), self.n_clusters).to(
                     h.dtype
                 )
@@ -241,3 +264,50 @@ class ARMEDModule(nn.Module):
             else features.new_zeros((len(features), 0))
         )
         return mixed_logit, fixed_logit, adversary_logit, z_logit
+
+    def fit_z_predictor(
+        self, features, cluster, *, epochs=30, batch_size=1024, lr=0.02
+    ):
+        """Train the Z-predictor on its own, with Adam on large mini-batches.
+
+        It classifies the cluster from the features and shares no weight
+        with the rest of the network, so training it after the network gives
+        the same network, and large batches cost a few hundred steps instead
+        of one extra small step per batch of the network's training.
+
+        Parameters
+        ----------
+        features : Tensor of shape (n_samples, n_features)
+        cluster : Tensor of shape (n_samples,)
+            Cluster indices (all seen).
+        epochs : int, default=30
+        batch_size : int, default=1024
+        lr : float, default=0.02
+
+        Returns
+        -------
+        loss : float
+            Cross-entropy of the Z-predictor on all of ``features`` afterwards
+            (nan without a Z-predictor).
+        """
+        if self.z_predictor is None:
+            return float("nan")
+        params = list(self.z_predictor.parameters())
+        optimizer = torch.optim.Adam(params, lr=lr, **fast_adam_options(params))
+        was_training = self.z_predictor.training
+        self.z_predictor.train()
+        n = len(features)
+        try:
+            for _ in range(epochs):
+                order = torch.randperm(n, device=features.device)
+                for start in range(0, n, batch_size):
+                    index = order[start : start + batch_size]
+                    optimizer.zero_grad(set_to_none=True)
+                    F.cross_entropy(
+                        self.z_predictor(features[index]), cluster[index]
+                    ).backward()
+                    optimizer.step()
+        finally:
+            self.z_predictor.train(was_training)
+        with torch.no_grad():
+            return float(F.cross_entropy(self.z_predictor(features), cluster))
