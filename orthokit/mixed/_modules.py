@@ -37,7 +37,10 @@ def fast_adam_options(params):
     dominates the small ARMED nets).
     """
     devices = {p.device.type for p in params}
-    return {"fused": True} if devices and devices <= {"cpu", "cuda"} else {}
+    # torch has had a fused Adam on CUDA since 2.0 and on the CPU since 2.4.
+    version = tuple(int(part) for part in torch.__version__.split(".")[:2])
+    supported = {"cpu", "cuda"} if version >= (2, 4) else {"cuda"}
+    return {"fused": True} if devices and devices <= supported else {}
 
 
 def _mlp(n_in, hidden_layer_sizes, n_out):
