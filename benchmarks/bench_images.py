@@ -11,9 +11,9 @@ confounder ranges move apart by 0.125 per stage, best accuracy 75%) with
 ACCd/BWTd/FWTd for the baseline and R-MDN; and the time per training step of
 each layer against the BatchNorm CNN.
 
-Default (light, about 8 minutes on one shared CPU core): the images are
+Default (light, 5-8 minutes on one shared CPU core): the images are
 the authors' 32x32 ones mean-pooled 2x2 to 16x16 (same kernels and
-confounding, about 9x less compute; the CNN is unchanged but for its input
+confounding, about 9x fewer multiply-adds; the CNN is unchanged but for its input
 size), and every batch size gets a fixed number of Adam steps with a cosine
 decay of the learning rate to 1%: 200 steps at batch 16 (lr 1e-3), 100 at 64
 (2e-3), 40 at 256 (3e-3) and 25 at 1000 (3e-3); the continual run trains 100
