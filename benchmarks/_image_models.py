@@ -1,5 +1,6 @@
 """The seeds' CNN for the confounded-image benchmark, and its training loop."""
 
+import math
 import time
 
 import dcor
@@ -15,21 +16,38 @@ _NORM = {"baseline": "none"}
 
 
 class ConfoundedCNN(nn.Module):
-    """conv 16 (5x5), conv 32 (5x5), dense 84, dense 1; a norm after each of the
-    first three (before the ReLU, as in seeds 000 and 003)."""
+    """conv 16 (5x5), conv 32 (5x5), dense 84, dense 1 (seeds 000 and 003).
 
-    def __init__(self, method, norm_params=None):
+    BatchNorm, MDN, P-MDN (LayerNorm + P-MDN) and R-MDN sit after both
+    convolutions and the pre-logits layer, before the ReLU, as in the papers.
+    Orthogonalize sits after the ReLU of the same three layers: seed 004
+    (Corollaries 6/7) only protects the activated output when the projection
+    comes after the activation. ``pre_logits`` holds the 84 features that feed
+    the output layer's ReLU (for Orthogonalize: the projected activations),
+    where the papers measure dcor².
+    """
+
+    def __init__(self, method, norm_params=None, image_size=32):
         super().__init__()
         norm = _NORM.get(method, method)
         params = norm_params or {}
+        self.after_relu = norm == "orthogonalize"
+        s1, s2 = image_size - 4, image_size - 8
         self.conv1 = nn.Conv2d(1, 16, 5)
-        self.norm1 = nn.ModuleList(make_norm(norm, (16, 28, 28), 1, 1, **params))
+        self.norm1 = nn.ModuleList(make_norm(norm, (16, s1, s1), 1, 1, **params))
         self.conv2 = nn.Conv2d(16, 32, 5)
-        self.norm2 = nn.ModuleList(make_norm(norm, (32, 24, 24), 1, 1, **params))
-        self.fc = nn.Linear(32 * 24 * 24, 84)
+        self.norm2 = nn.ModuleList(make_norm(norm, (32, s2, s2), 1, 1, **params))
+        self.fc = nn.Linear(32 * s2 * s2, 84)
         self.norm3 = nn.ModuleList(make_norm(norm, 84, 1, 1, **params))
         self.out = nn.Linear(84, 1)
         self.pre_logits = None
+
+    def _block(self, layers, x, metadata, target):
+        if not self.after_relu:
+            x = torch.relu(self._run(layers, x, metadata, target))
+        else:
+            x = self._run(layers, torch.relu(x), metadata, target)
+        return x
 
     @staticmethod
     def _run(layers, x, metadata, target):
@@ -41,24 +59,34 @@ class ConfoundedCNN(nn.Module):
         return x
 
     def forward(self, x, metadata, target=None):
-        x = torch.relu(self._run(self.norm1, self.conv1(x), metadata, target))
-        x = torch.relu(self._run(self.norm2, self.conv2(x), metadata, target))
-        x = self._run(self.norm3, self.fc(x.flatten(1)), metadata, target)
+        x = self._block(self.norm1, self.conv1(x), metadata, target)
+        x = self._block(self.norm2, self.conv2(x), metadata, target)
+        x = self.fc(x.flatten(1))
+        if self.after_relu:
+            x = self._run(self.norm3, torch.relu(x), metadata, target)
+            self.pre_logits = x.detach()
+            return self.out(x).squeeze(1)
+        x = self._run(self.norm3, x, metadata, target)
         self.pre_logits = x.detach()
         return self.out(torch.relu(x)).squeeze(1)
 
 
-def _batches(n, batch_size, rng, min_rows=3):
-    order = rng.permutation(n)
-    chunks = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    # Orthogonalize needs b > k + 1 rows; a tiny remainder batch is dropped.
-    return [c for c in chunks if len(c) >= min_rows]
+def _tensors(data):
+    images = torch.as_tensor(data.images)
+    metadata = torch.as_tensor(data.confounder, dtype=torch.float32)[:, None]
+    target = torch.as_tensor(data.y, dtype=torch.float32)
+    return images, metadata, target
 
 
 class Trainer:
-    """Adam on the task loss; P-MDN's beta on its penalty with a second Adam."""
+    """Adam on the task loss; P-MDN's beta on its penalty with a second Adam.
 
-    def __init__(self, model, lr, lr_beta=0.045, decay=None):
+    ``total_steps`` gives a cosine decay of both learning rates to 1% over
+    that many optimizer steps (stepped per batch); ``decay=(every, gamma)``
+    a step decay per epoch (seed 003's protocol) instead.
+    """
+
+    def __init__(self, model, lr, lr_beta=0.045, decay=None, total_steps=None):
         self.model = model
         self.pmdn = [m for m in model.modules() if isinstance(m, PenaltyMetadataNorm)]
         betas = {id(m.beta) for m in self.pmdn}
@@ -69,13 +97,23 @@ class Trainer:
             if self.pmdn
             else None
         )
-        self.schedulers = []
+        optimizers = [o for o in (self.optimizer, self.optimizer_beta) if o]
+        self.epoch_schedulers, self.step_schedulers = [], []
         if decay is not None:
-            step, gamma = decay
-            for opt in filter(None, (self.optimizer, self.optimizer_beta)):
-                self.schedulers.append(
-                    torch.optim.lr_scheduler.StepLR(opt, step, gamma=gamma)
-                )
+            every, gamma = decay
+            self.epoch_schedulers = [
+                torch.optim.lr_scheduler.StepLR(o, every, gamma=gamma)
+                for o in optimizers
+            ]
+        if total_steps is not None:
+
+            def factor(t):
+                t = min(t, total_steps)
+                return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t / total_steps))
+
+            self.step_schedulers = [
+                torch.optim.lr_scheduler.LambdaLR(o, factor) for o in optimizers
+            ]
         self.loss = nn.BCEWithLogitsLoss()
 
     def set_kernels(self, metadata, target):
@@ -86,6 +124,7 @@ class Trainer:
     def step(self, x, metadata, target):
         self.model.train()
         if self.pmdn:
+            # P-MDN step 1: forward with the labels, step only beta on the penalty.
             self.model(x, metadata, target)
             penalty = sum(m.penalty_ for m in self.pmdn)
             grads = torch.autograd.grad(penalty, [m.beta for m in self.pmdn])
@@ -93,22 +132,41 @@ class Trainer:
                 m.beta.grad = g
             self.optimizer_beta.step()
             self.optimizer_beta.zero_grad(set_to_none=True)
+        # Step 2 (every method): the task loss steps the network. The labels
+        # go in as ``target`` so MDN/R-MDN use them to estimate beta; P-MDN's
+        # output never subtracts its label part, and its beta gets no step here.
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss(self.model(x, metadata, target), target)
         loss.backward()
         for m in self.pmdn:
             m.beta.grad = None
         self.optimizer.step()
+        for scheduler in self.step_schedulers:
+            scheduler.step()
         return loss.detach()
 
+    def run_steps(self, data, batch_size, n_steps, rng):
+        """``n_steps`` optimizer steps on batches drawn as shuffled epochs."""
+        images, metadata, target = _tensors(data)
+        n = len(target)
+        batch_size = min(batch_size, n)
+        done = 0
+        while done < n_steps:
+            order = rng.permutation(n)
+            for start in range(0, n - batch_size + 1, batch_size):
+                # full batches only: MDN's N/b scaling and Orthogonalize's
+                # b > k + 1 need no special case for a short last batch.
+                index = torch.as_tensor(order[start : start + batch_size])
+                self.step(images[index], metadata[index], target[index])
+                done += 1
+                if done == n_steps:
+                    break
+
     def epoch(self, data, batch_size, rng):
-        images = torch.as_tensor(data.images)
-        metadata = torch.as_tensor(data.confounder, dtype=torch.float32)[:, None]
-        target = torch.as_tensor(data.y, dtype=torch.float32)
-        for index in _batches(len(target), batch_size, rng):
-            index = torch.as_tensor(index)
-            self.step(images[index], metadata[index], target[index])
-        for scheduler in self.schedulers:
+        """One pass over ``data`` (full batches), then the epoch schedulers."""
+        n = len(data.y)
+        self.run_steps(data, batch_size, max(1, n // min(batch_size, n)), rng)
+        for scheduler in self.epoch_schedulers:
             scheduler.step()
 
 
@@ -116,8 +174,7 @@ class Trainer:
 def evaluate(model, data, batch_size):
     """Accuracy, and dcor^2 of pre-logits vs confounder within each group."""
     model.eval()
-    images = torch.as_tensor(data.images)
-    metadata = torch.as_tensor(data.confounder, dtype=torch.float32)[:, None]
+    images, metadata, _ = _tensors(data)
     n = len(data.y)
     bounds = list(range(0, n, batch_size)) + [n]
     if len(bounds) > 2 and bounds[-1] - bounds[-2] < 3:
@@ -142,9 +199,7 @@ def evaluate(model, data, batch_size):
 
 def time_steps(trainer, data, batch_size, n_steps, rng):
     """Median seconds per training step over ``n_steps`` steps."""
-    images = torch.as_tensor(data.images)
-    metadata = torch.as_tensor(data.confounder, dtype=torch.float32)[:, None]
-    target = torch.as_tensor(data.y, dtype=torch.float32)
+    images, metadata, target = _tensors(data)
     times = []
     for _ in range(n_steps):
         index = torch.as_tensor(rng.choice(len(target), batch_size, replace=False))

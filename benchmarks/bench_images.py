@@ -6,14 +6,23 @@ confounded images (ALGORITHMS.md section 7) at batch sizes 16, 64, 256 and
 1000. Reports test accuracy (83.3% is the best possible without the
 confounder) and dcor^2 between the pre-logits features and the confounder
 within each group (``dcor.u_distance_correlation_sqr``, exact, as the authors),
-mean and sd over seeds; the 5-stage continual variant (confounder ranges move
-apart by 0.125 per stage) with ACCd/BWTd/FWTd for the baseline and R-MDN; and
-the time per training step of each layer against the BatchNorm CNN.
+mean and sd over seeds; the 5-stage continual variant (seed 003 dataset 1:
+confounder ranges move apart by 0.125 per stage, best accuracy 75%) with
+ACCd/BWTd/FWTd for the baseline and R-MDN; and the time per training step of
+each layer against the BatchNorm CNN.
 
-The default run is light (400 training images, 2 epochs, lr 2e-3) so it ends
-in under 10 minutes on a shared 2-core CPU; ``--full`` runs the papers'
-protocol (2000 training images, 100 epochs, lr 1e-4 decayed 0.8x every 20
-epochs, as seed 003 Suppl. F.1), which takes hours on a CPU.
+Default (light, 5-8 minutes on one shared CPU core): the images are
+the authors' 32x32 ones mean-pooled 2x2 to 16x16 (same kernels and
+confounding, about 9x fewer multiply-adds; the CNN is unchanged but for its input
+size), and every batch size gets a fixed number of Adam steps with a cosine
+decay of the learning rate to 1%: 200 steps at batch 16 (lr 1e-3), 100 at 64
+(2e-3), 40 at 256 (3e-3) and 25 at 1000 (3e-3); the continual run trains 100
+steps per stage at batch 16 (lr 1e-3, a fresh Adam per stage as the authors).
+``--steps-scale`` multiplies the steps.
+``--full`` runs the papers' protocol instead (32x32, 2000 training images,
+100 epochs, Adam lr 1e-4 decayed 0.8x every 20 epochs, seed 003 Suppl. F.1;
+hours on a CPU). Threads: torch.set_num_threads(1); run with
+OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1.
 
     PYTHONPATH=. python benchmarks/bench_images.py [--full] [--out FILE]
 """
@@ -24,6 +33,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from benchmarks._image_models import (
     METHODS,
@@ -34,8 +44,36 @@ from benchmarks._image_models import (
 )
 from orthokit.datasets import make_confounded_images, make_continual_confounded_images
 
-LIGHT = {"n_train": 200, "n_test": 200, "epochs": 2, "lr": 2e-3, "decay": None}
-FULL = {"n_train": 1000, "n_test": 1000, "epochs": 100, "lr": 1e-4, "decay": (20, 0.8)}
+# plan: batch size -> (optimizer steps, lr), cosine decay over the steps.
+LIGHT = {
+    "pool": 2,
+    "n_train": 1000,
+    "n_test": 500,
+    "plan": {16: (200, 1e-3), 64: (100, 2e-3), 256: (40, 3e-3), 1000: (25, 3e-3)},
+    "continual": {
+        "n_train": 500,
+        "n_test": 250,
+        "batch_size": 16,
+        "steps": 100,
+        "lr": 1e-3,
+    },
+}
+FULL = {
+    "pool": 1,
+    "n_train": 1000,
+    "n_test": 1000,
+    "epochs": 100,
+    "lr": 1e-4,
+    "decay": (20, 0.8),
+    "continual": {
+        "n_train": 1024,
+        "n_test": 1024,
+        "batch_size": 128,
+        "epochs": 100,
+        "lr": 5e-4,
+        "decay": (20, 0.8),
+    },
+}
 
 # Seed 003, Table 7: |accuracy - 83.3| in points and dcor^2 (group 1 / group 2),
 # batch sizes 2, 16, 64, 256, 1024 (mean; the sds are in the paper).
@@ -89,33 +127,73 @@ PAPER_TABLE1 = {
 }
 
 
-def _shuffled(data, seed):
-    order = np.random.default_rng(seed).permutation(len(data.y))
+def _prepare(data, pool, seed=None):
+    """Mean-pool the images ``pool x pool``; shuffle the rows if ``seed``."""
     out = type(data)(**data)
-    for key in ("images", "y", "confounder", "main_effect"):
-        out[key] = data[key][order]
+    if pool > 1:
+        images = F.avg_pool2d(torch.as_tensor(data.images), pool)
+        out["images"] = images.numpy()
+    if seed is not None:
+        order = np.random.default_rng(seed).permutation(len(data.y))
+        for key in ("images", "y", "confounder", "main_effect"):
+            out[key] = out[key][order]
     return out
+
+
+def orthogonal_reference(n=400_000, seed=0):
+    """Best accuracy of a score linear in (mf, cf) and uncorrelated with cf.
+
+    Orthogonalize makes the logits orthogonal to ``[1, cf]`` over the whole
+    batch (seed 004's guarantee, no label column): the best such linear score
+    is ``mf - a cf`` with ``a = cov(mf, cf) / var(cf)`` (4/7), which uses
+    ``-cf`` within each group. Monte Carlo over the generator's distribution.
+    """
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    mf = 1 + 2 * y + rng.uniform(0, 3, n)
+    cf = 1 + 2 * y + rng.uniform(0, 3, n)
+    score = mf - np.cov(mf, cf)[0, 1] / cf.var(ddof=1) * cf
+    cuts = np.quantile(score, np.linspace(0.01, 0.99, 981))
+    return max(np.mean((score > c) == y) for c in cuts)
+
+
+def _train_static(config, method, batch_size, train, image_size, seed):
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = ConfoundedCNN(method, image_size=image_size)
+    metadata = torch.as_tensor(train.confounder, dtype=torch.float32)[:, None]
+    target = torch.as_tensor(train.y, dtype=torch.float32)
+    if "plan" in config:
+        steps, lr = config["plan"][batch_size]
+        steps = max(1, round(steps * config.get("steps_scale", 1.0)))
+        trainer = Trainer(model, lr, total_steps=steps)
+        trainer.set_kernels(metadata, target)
+        trainer.run_steps(train, batch_size, steps, rng)
+    else:
+        trainer = Trainer(model, config["lr"], decay=config["decay"])
+        trainer.set_kernels(metadata, target)
+        for _ in range(config["epochs"]):
+            trainer.epoch(train, batch_size, rng)
+    return model
 
 
 def run_static(config, methods, batch_sizes, seeds, log):
     results = {}
     for seed in seeds:
-        train = make_confounded_images(config["n_train"], random_state=seed)
-        test = _shuffled(
-            make_confounded_images(config["n_test"], random_state=seed + 1000), seed
+        train = _prepare(
+            make_confounded_images(config["n_train"], random_state=seed),
+            config["pool"],
         )
-        metadata = torch.as_tensor(train.confounder, dtype=torch.float32)[:, None]
-        target = torch.as_tensor(train.y, dtype=torch.float32)
+        test = _prepare(
+            make_confounded_images(config["n_test"], random_state=seed + 1000),
+            config["pool"],
+            seed,
+        )
+        size = train.images.shape[-1]
         for batch_size in batch_sizes:
             for method in methods:
-                torch.manual_seed(seed)
-                rng = np.random.default_rng(seed)
-                model = ConfoundedCNN(method)
-                trainer = Trainer(model, config["lr"], decay=config["decay"])
-                trainer.set_kernels(metadata, target)
                 start = time.perf_counter()
-                for _ in range(config["epochs"]):
-                    trainer.epoch(train, batch_size, rng)
+                model = _train_static(config, method, batch_size, train, size, seed)
                 accuracy, dcors = evaluate(model, test, batch_size)
                 results.setdefault((method, batch_size), []).append((accuracy, *dcors))
                 log(
@@ -140,41 +218,59 @@ def _transfer_metrics(R, best):
     return acc_d, bwt_d, fwt_d
 
 
-def run_continual(config, seeds, batch_size, log):
+def run_continual(config, pool, seeds, shift, log):
+    """Baseline and R-MDN over the 5 stages; R-MDN's state carries across.
+
+    As the authors' code, each stage gets a fresh Adam and learning-rate
+    schedule; the network and the R-MDN buffers carry on.
+    """
     results = {}
+    batch_size = config["batch_size"]
     for seed in seeds:
         stages = make_continual_confounded_images(
-            config["n_train"] // 2, shift="confounder", random_state=seed
+            config["n_train"], shift=shift, random_state=seed
         )
+        stages = [_prepare(s, pool) for s in stages]
         tests = make_continual_confounded_images(
-            config["n_test"] // 2, shift="confounder", random_state=seed + 1000
+            config["n_test"], shift=shift, random_state=seed + 1000
         )
-        tests = [_shuffled(t, seed) for t in tests]
+        tests = [_prepare(t, pool, seed) for t in tests]
         best = np.array([t.max_accuracy for t in tests])
+        size = stages[0].images.shape[-1]
         for method in ("baseline", "rmdn"):
+            start = time.perf_counter()
             torch.manual_seed(seed)
             rng = np.random.default_rng(seed)
-            model = ConfoundedCNN(method)
-            trainer = Trainer(model, config["lr"])
+            model = ConfoundedCNN(method, image_size=size)
             R = np.zeros((len(stages), len(stages)))
+            dcors = np.zeros(len(stages))
             for i, stage in enumerate(stages):
-                for _ in range(config["epochs"]):
-                    trainer.epoch(stage, batch_size, rng)
+                if "steps" in config:
+                    trainer = Trainer(model, config["lr"], total_steps=config["steps"])
+                    trainer.run_steps(stage, batch_size, config["steps"], rng)
+                else:
+                    trainer = Trainer(model, config["lr"], decay=config["decay"])
+                    for _ in range(config["epochs"]):
+                        trainer.epoch(stage, batch_size, rng)
                 for j, test in enumerate(tests):
-                    R[i, j] = evaluate(model, test, 250)[0]
+                    R[i, j], dc = evaluate(model, test, 250)
+                    if j == i:
+                        dcors[i] = np.mean(dc)
             metrics = _transfer_metrics(R, best)
-            results.setdefault(method, []).append((R, metrics))
+            results.setdefault(method, []).append((R, metrics, dcors))
             log(
                 f"continual seed {seed} {method:8s} final-stage acc "
                 f"{np.round(R[-1], 3).tolist()} ACCd {metrics[0]:.3f} "
-                f"BWTd {metrics[1]:.3f} FWTd {metrics[2]:.3f}"
+                f"BWTd {metrics[1]:.3f} FWTd {metrics[2]:.3f} "
+                f"({time.perf_counter() - start:.1f}s)"
             )
-    return results
+    return results, best
 
 
-def run_overhead(methods, batch_sizes, n_steps, log):
-    """Median time per training step; methods interleaved step by step so that
-    load from other processes hits all of them alike."""
+def run_overhead(methods, batch_sizes, n_rounds, log):
+    """Median time per training step on the papers' 32x32 images; methods
+    interleaved step by step so that load from other processes hits all
+    of them alike."""
     data = make_confounded_images(600, random_state=0)
     metadata = torch.as_tensor(data.confounder, dtype=torch.float32)[:, None]
     target = torch.as_tensor(data.y, dtype=torch.float32)
@@ -187,7 +283,7 @@ def run_overhead(methods, batch_sizes, n_steps, log):
             trainers[method].set_kernels(metadata, target)
         times = {method: [] for method in methods}
         rng = np.random.default_rng(0)
-        for _ in range(n_steps + 1):  # the first round warms up
+        for _ in range(n_rounds + 1):  # the first round warms up
             for method in methods:
                 times[method].append(
                     time_steps(trainers[method], data, batch_size, 1, rng)
@@ -205,25 +301,41 @@ def run_overhead(methods, batch_sizes, n_steps, log):
     return per_step
 
 
-def _mean_sd(values):
-    values = np.asarray(values, dtype=float)
+def _mean_sd(values, scale=1.0, digits=3):
+    values = scale * np.asarray(values, dtype=float)
     sd = values.std(ddof=1) if len(values) > 1 else 0.0
-    return f"{np.nanmean(values):.3f} ± {sd:.3f}"
+    return f"{np.nanmean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+def _protocol(config, label, seeds):
+    if "plan" in config:
+        scale = config.get("steps_scale", 1.0)
+        plan = ", ".join(
+            f"bs {b}: {max(1, round(n * scale))} steps lr {lr:g}"
+            for b, (n, lr) in config["plan"].items()
+        )
+        training = f"Adam, fixed steps with cosine decay to 1% ({plan})"
+    else:
+        training = (
+            f"{config['epochs']} epochs, Adam lr {config['lr']} decayed "
+            f"{config['decay'][1]}x every {config['decay'][0]} epochs"
+        )
+    size = 32 // config["pool"]
+    return (
+        f"Protocol: {label}: {size}x{size} images"
+        + (" (the 32x32 ones mean-pooled 2x2)" if config["pool"] > 1 else "")
+        + f", {2 * config['n_train']} training and {2 * config['n_test']} test "
+        f"images; {training}; seeds {list(seeds)}; P-MDN beta lr 0.045 (same "
+        "schedule); R-MDN delta 0.01, forgetting 0.999, process noise 1e-4."
+    )
 
 
 def report(config, label, static, continual, overhead, methods, batch_sizes, seeds):
-    lines = [
-        f"Protocol: {label}: {2 * config['n_train']} training and "
-        f"{2 * config['n_test']} test images, {config['epochs']} epochs, Adam lr "
-        f"{config['lr']}"
-        + (f", decay {config['decay']}" if config["decay"] else "")
-        + f"; seeds {list(seeds)}; P-MDN beta lr 0.045; R-MDN delta 0.01, "
-        "forgetting 0.999, process noise 1e-4.",
-    ]
+    lines = [_protocol(config, label, seeds)]
     if static:
         lines += [
             "",
-            "### Static: test accuracy (83.3% = best without the confounder) and "
+            "### Static: test accuracy % (83.3 = best without the confounder) and "
             "dcor² (pre-logits vs confounder, mean of the two groups), mean ± sd",
             "",
             "| method | "
@@ -237,10 +349,13 @@ def report(config, label, static, continual, overhead, methods, batch_sizes, see
             accs, dcors = [], []
             for b in batch_sizes:
                 rows = np.array(static[method, b])
-                accs.append(_mean_sd(100 * rows[:, 0]))
+                accs.append(_mean_sd(rows[:, 0], 100, 1))
                 dcors.append(_mean_sd(np.nanmean(rows[:, 1:], axis=1)))
             lines.append(f"| {method} | " + " | ".join(accs + dcors) + " |")
         lines += [
+            "",
+            f"Orthogonalize's own ceiling: {100 * orthogonal_reference():.1f}% "
+            "(best score linear in (mf, cf) and uncorrelated with cf).",
             "",
             "### Beside seed 003 Table 7: |accuracy − 83.3| (points) and dcor² "
             "(group 0 / group 1); ours: mean over seeds",
@@ -267,21 +382,27 @@ def report(config, label, static, continual, overhead, methods, batch_sizes, see
                     f"{paper_dcor} |"
                 )
     if continual:
+        results, best = continual
         lines += [
             "",
-            "### Continual (5 stages, confounder ranges move apart 0.125 per "
-            "stage): metrics in accuracy fractions, mean ± sd over seeds",
+            "### Continual (5 stages, dataset 1: confounder ranges move apart "
+            f"0.125 per stage; best accuracy without the confounder "
+            f"{np.round(best, 3).tolist()}): accuracy fractions, mean ± sd "
+            "over seeds",
             "",
-            "| method | final accuracy per stage | ACCd | BWTd | FWTd | "
-            "paper ACCd | paper BWTd | paper FWTd |",
-            "|---|---|---|---|---|---|---|---|",
+            "| method | accuracy on each stage after the last | dcor² on stage i "
+            "after stage i | ACCd | BWTd | FWTd | paper ACCd | paper BWTd | "
+            "paper FWTd |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
-        for method, runs in continual.items():
-            final = np.mean([R[-1] for R, _ in runs], axis=0)
-            metrics = np.array([m for _, m in runs])
+        for method, runs in results.items():
+            final = np.mean([R[-1] for R, _, _ in runs], axis=0)
+            dcors = np.mean([d for _, _, d in runs], axis=0)
+            metrics = np.array([m for _, m, _ in runs])
             paper = PAPER_TABLE1[method]
             lines.append(
                 f"| {method} | {np.round(final, 3).tolist()} | "
+                f"{np.round(dcors, 3).tolist()} | "
                 + " | ".join(_mean_sd(metrics[:, j]) for j in range(3))
                 + f" | {paper[0]} | {paper[1]} | {paper[2]} |"
             )
@@ -289,7 +410,8 @@ def report(config, label, static, continual, overhead, methods, batch_sizes, see
         sizes = sorted({b for _, b in overhead})
         lines += [
             "",
-            "### Time per training step, ratio to the BatchNorm CNN (same run)",
+            "### Time per training step on the papers' 32x32 images, ratio to the "
+            "BatchNorm CNN (same run, interleaved, median)",
             "",
             "| method | " + " | ".join(f"bs {b}" for b in sizes) + " |",
             "|---" * (1 + len(sizes)) + "|",
@@ -307,12 +429,17 @@ def report(config, label, static, continual, overhead, methods, batch_sizes, see
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="the papers' protocol")
-    parser.add_argument("--epochs", type=int, help="override the epochs")
-    parser.add_argument("--n-train", type=int, help="override images per group")
-    parser.add_argument("--lr", type=float, help="override the learning rate")
-    parser.add_argument("--continual-epochs", type=int, default=2)
+    parser.add_argument(
+        "--steps-scale", type=float, default=1.0, help="multiply the light steps"
+    )
+    parser.add_argument("--continual-steps", type=int, help="light: steps per stage")
+    parser.add_argument(
+        "--continual-shift",
+        default="confounder",
+        choices=["confounder", "main", "both"],
+    )
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--overhead-steps", type=int, default=8)
+    parser.add_argument("--overhead-rounds", type=int, default=3)
     parser.add_argument(
         "--batch-sizes", type=int, nargs="+", default=[16, 64, 256, 1000]
     )
@@ -323,32 +450,38 @@ def main(argv=None):
     parser.add_argument("--out", help="also write the markdown tables here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    config = dict(FULL if args.full else LIGHT)
-    label = "full (papers)" if args.full else "light default"
-    for key in ("epochs", "n_train", "lr"):
-        if getattr(args, key):
-            config[key] = getattr(args, key)
-            config["n_test"] = config["n_train"]
-            label += f", {key} set to {getattr(args, key)}"
+    if args.full:
+        config, label = dict(FULL), "full (papers)"
+    else:
+        config, label = dict(LIGHT), "light default"
+        config["continual"] = dict(config["continual"])
+        if args.steps_scale != 1.0:
+            config["steps_scale"] = args.steps_scale
+            label += f", steps x{args.steps_scale:g}"
+        if args.continual_steps:
+            config["continual"]["steps"] = args.continual_steps
+            label += f", {args.continual_steps} steps per stage"
+        unknown = set(args.batch_sizes) - set(config["plan"])
+        if unknown:
+            parser.error(f"light runs have a plan for {sorted(config['plan'])} only")
     seeds = range(args.seeds)
 
     def log(message):
         print(message, flush=True)
 
-    log(f"{label}: {config}  (light runs under-train large batches: few steps)")
+    log(f"{label}: {config}; torch threads {torch.get_num_threads()}")
     start = time.perf_counter()
     static = None
     if not args.no_static:
         static = run_static(config, args.methods, args.batch_sizes, seeds, log)
     continual = None
     if not args.no_continual:
-        continual_config = dict(config)
-        if not args.full:
-            continual_config["epochs"] = args.continual_epochs
-        continual = run_continual(continual_config, seeds, 64, log)
+        continual = run_continual(
+            config["continual"], config["pool"], seeds, args.continual_shift, log
+        )
     overhead = None
     if not args.no_overhead:
-        overhead = run_overhead(args.methods, [16, 64, 256], args.overhead_steps, log)
+        overhead = run_overhead(args.methods, [16, 64, 256], args.overhead_rounds, log)
     text = report(
         config,
         label,

@@ -393,25 +393,36 @@ def test_confounded_images():
 
 
 @pytest.mark.parametrize(
-    ("shift", "stage", "main_lows", "confounder_lows"),
+    ("shift", "stage", "ranges", "main_lows", "confounder_lows", "max_accuracy"),
     [
-        ("confounder", 4, (1.0, 3.0), (0.5, 3.5)),
-        ("main", 2, (1.25, 2.75), (1.0, 3.0)),
-        ("both", 1, (1.125, 2.875), (0.875, 3.125)),
+        # the R-MDN authors' stage 0: U(3, 5) vs U(4, 6), width 2
+        ("confounder", 4, None, (3.0, 4.0), (2.5, 4.5), 0.75),
+        ("main", 2, None, (3.25, 3.75), (3.0, 4.0), 0.625),
+        ("both", 1, None, (3.125, 3.875), (2.875, 4.125), 0.6875),
+        ("main", 4, None, (3.5, 3.5), (3.0, 4.0), 0.5),
+        # the static images' ranges, width 3
+        ("both", 1, ((1, 4), (3, 6)), (1.125, 2.875), (0.875, 3.125), 19 / 24),
     ],
 )
-def test_continual_stage_ranges(shift, stage, main_lows, confounder_lows):
-    stages = make_continual_confounded_images(400, shift=shift, random_state=0)
+def test_continual_stage_ranges(
+    shift, stage, ranges, main_lows, confounder_lows, max_accuracy
+):
+    kwargs = {} if ranges is None else {"ranges": ranges}
+    stages = make_continual_confounded_images(
+        400, shift=shift, random_state=0, **kwargs
+    )
     data = stages[stage]
+    width = 2 if ranges is None else 3
     for values, lows in (
         (data.main_effect, main_lows),
         (data.confounder, confounder_lows),
     ):
         for group in (0, 1):
             chosen = values[data.y == group]
-            assert chosen.min() >= lows[group] and chosen.max() <= lows[group] + 3
+            assert chosen.min() >= lows[group] and chosen.max() <= lows[group] + width
             assert chosen.min() < lows[group] + 0.05
     assert len(stages) == 5
+    assert data.max_accuracy == pytest.approx(max_accuracy)
 
 
 @pytest.mark.parametrize(
@@ -420,6 +431,9 @@ def test_continual_stage_ranges(shift, stage, main_lows, confounder_lows):
         ({"n_per_group": 0}, "n_per_group must be an int >= 1"),
         ({"shift": "size"}, "shift must be one of"),
         ({"n_stages": 0}, "n_stages must be an int >= 1"),
+        ({"ranges": ((3, 5), (4, 7))}, "ranges must be two .* equal widths"),
+        ({"ranges": ((5, 3), (6, 4))}, "ranges must be two .*low < high"),
+        ({"ranges": (3, 5)}, "ranges must be two"),
     ],
 )
 def test_generator_errors(kwargs, match):
