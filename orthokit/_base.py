@@ -18,11 +18,15 @@ class ProtectedColumnsMixin:
     plus scikit-learn's ``n_features_in_`` and ``feature_names_in_``.
     """
 
-    def _split_protected(self, X, *, reset, min_samples=1, categories=None):
+    def _split_protected(
+        self, X, *, reset, min_samples=1, categories=None, check_features=True
+    ):
         """Validate ``X`` and return ``(S, source, columns)``.
 
         ``source[:, columns]`` are the non-protected features (no copy for a
-        float ndarray); ``S`` the encoded protected columns in float64.
+        float ndarray); ``S`` the encoded protected columns in float64. With
+        ``check_features=False`` a float ndarray is not checked for NaN and
+        infinity: the caller must check its own reductions of it.
         """
         if not reset and self._is_plain_numeric(X, min_samples):
             # The lean path of streaming (partial_fit with single rows): the same
@@ -31,7 +35,7 @@ class ProtectedColumnsMixin:
             protected = self.protected_
             S = X[:, protected.protected_index_].astype(np.float64)
             check_finite(S, protected.encoded_names_, "protected")
-            source, columns = protected.features(X)
+            source, columns = protected.features(X, check=check_features)
             return S, source, columns
         X = check_array_like(X)
         if reset and self.protected is None:
@@ -57,7 +61,7 @@ class ProtectedColumnsMixin:
                     "are no features left to correct."
                 )
         S, _ = self.protected_.split(X, numeric_features=False)
-        source, columns = self.protected_.features(X)
+        source, columns = self.protected_.features(X, check=check_features)
         return S, source, columns
 
     def _is_plain_numeric(self, X, min_samples):

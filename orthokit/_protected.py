@@ -419,12 +419,15 @@ class ProtectedColumns:
         source, columns = self.features(X)
         return S, source[:, columns]
 
-    def features(self, X):
+    def features(self, X, *, check=True):
         """Return the non-protected features without copying where possible.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        check : bool, default=True
+            Check a float ndarray for NaN and infinity. A fit that reduces every
+            column anyway may skip it and check its sums instead.
 
         Returns
         -------
@@ -438,7 +441,8 @@ class ProtectedColumns:
         if isinstance(X, np.ndarray) and X.dtype.kind in "fiub":
             if X.dtype.kind != "f":
                 X = X.astype(np.float64)
-            check_finite(X, names, self.argument)
+            if check:
+                check_finite(X, names, self.argument)
             index = self.feature_index_
             contiguous = (
                 index == list(range(index[0], index[-1] + 1)) if index else True

@@ -17,6 +17,7 @@ from orthokit._linalg import (
     power_of_two_scale,
     solve_gram,
 )
+from orthokit._protected import check_finite
 from orthokit._sklearn import _fit_context
 
 
@@ -199,8 +200,14 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
     def _partial_fit(self, X, y, strict):
         """Add a chunk to the statistics, solve; return the validated split."""
         first_call = not hasattr(self, "n_samples_seen_")
-        split = self._split_protected(X, reset=first_call)
+        # NaN or infinity in the features would reach the column sums of the
+        # moments, so the fit checks those instead of making a pass of its own.
+        split = self._split_protected(X, reset=first_call, check_features=False)
         chunk = self._chunk_moments(*split, y, reset=first_call)
+        if not (np.isfinite(chunk.mean_f).all() and np.isfinite(chunk.csf).all()):
+            source, columns = split[1:]
+            names = self.protected_.feature_names_
+            check_finite(source[:, columns], names, "X")
         self._moments = chunk if first_call else self._moments.merge(chunk)
         self._solve(strict)
         return split
