@@ -23,11 +23,18 @@ def _is_frame(X):
     return hasattr(X, "map_partitions")
 
 
-def row_blocks(X):
-    """Delayed row blocks of a dask array (all columns in each) or data frame."""
+def row_blocks(X, y=None):
+    """Delayed row blocks of ``X`` (all columns in each), paired with ``y``'s.
+
+    Returns a list of ``(X_block, y_block)``; ``y_block`` is ``None`` when
+    ``y`` is ``None``, else the rows of ``y`` aligned with the block.
+    """
     if _is_frame(X):
-        return list(X.to_delayed())
-    return list(X.rechunk({1: -1}).to_delayed().ravel())
+        blocks = list(X.to_delayed())
+    else:
+        blocks = list(X.rechunk({1: -1}).to_delayed().ravel())
+    y_blocks = [None] * len(blocks) if y is None else aligned_blocks(y, X)
+    return list(zip(blocks, y_blocks, strict=True))
 
 
 def aligned_blocks(y, X):
@@ -60,8 +67,11 @@ def head(X, n_rows=1000):
     return np.asarray(X[:n_rows].compute())
 
 
-def protected_levels(X, protected_names, given=None):
+def protected_levels(X, protected, given=None):
     """Levels of the non-numeric protected columns of a dask data frame.
+
+    ``protected`` is the estimator's specification; only its column names
+    matter here (positions refer to arrays, which hold numbers).
 
     Computes the distinct values of each such column in one pass (unless they
     are given), so that every block is encoded alike.
@@ -69,6 +79,7 @@ def protected_levels(X, protected_names, given=None):
     import dask
     import pandas as pd
 
+    protected_names = [p for p in np.atleast_1d(protected) if isinstance(p, str)]
     levels = dict(given or {})
     if not _is_frame(X):
         return levels or None

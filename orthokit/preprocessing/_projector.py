@@ -5,7 +5,6 @@ from sklearn.base import BaseEstimator
 
 from orthokit._base import ProtectedColumnsMixin, ResidualizerMixin
 from orthokit._dask import (
-    aligned_blocks,
     head,
     is_dask_collection,
     protected_levels,
@@ -235,8 +234,7 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         """Fit on a dask array or data frame: block statistics reduced by dask."""
         import dask
 
-        names = [p for p in np.atleast_1d(self.protected) if isinstance(p, str)]
-        categories = protected_levels(X, names, self.categories)
+        categories = protected_levels(X, self.protected, self.categories)
         # The first rows fix the columns, names and encoding; blocks are checked
         # against them as they are reduced.
         S_head = self._split_protected(head(X), reset=True, categories=categories)[0]
@@ -246,13 +244,9 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
             self._target_scale = power_of_two_scale(
                 self._encode_target(y_levels, len(y_levels), reset=True)
             )
-        blocks = row_blocks(X)
-        y_blocks = (
-            aligned_blocks(y, X) if self.preserve_target else [None] * len(blocks)
-        )
         delayed_moments = [
             dask.delayed(self._block_moments)(block, y_block)
-            for block, y_block in zip(blocks, y_blocks, strict=True)
+            for block, y_block in row_blocks(X, y if self.preserve_target else None)
         ]
         (self._moments,) = dask.compute(tree_reduce(delayed_moments, Moments.merge))
         self._solve(strict=True)

@@ -7,7 +7,6 @@ from sklearn.base import BaseEstimator
 
 from orthokit._base import ProtectedColumnsMixin, ResidualizerMixin
 from orthokit._dask import (
-    aligned_blocks,
     is_dask_collection,
     protected_levels,
     row_blocks,
@@ -250,13 +249,9 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         """
         import dask
 
-        names = [p for p in np.atleast_1d(self.protected) if isinstance(p, str)]
-        categories = protected_levels(X, names, self.categories)
-        blocks = row_blocks(X)
-        y_blocks = [None] * len(blocks)
-        if self.preserve_target:
-            y_blocks = aligned_blocks(y, X)
-        for i, (block, y_block) in enumerate(zip(blocks, y_blocks, strict=True)):
+        categories = protected_levels(X, self.protected, self.categories)
+        blocks = row_blocks(X, y if self.preserve_target else None)
+        for i, (block, y_block) in enumerate(blocks):
             X_block, y_block = dask.compute(block, y_block)
             if i == 0:
                 self._fit(X_block, y_block, categories=categories)
