@@ -153,10 +153,17 @@ def test_closed_form_kl_matches_torch_distributions():
     torch.testing.assert_close(effect.kl_divergence(), expected)
 
 
-def test_initial_posterior_sd_is_the_prior_scale():
-    effect = GaussianRandomEffect(2, (1,), prior_scale=0.1)
-    torch.testing.assert_close(effect.sd, torch.full((2, 1), 0.1))
-    torch.testing.assert_close(effect.kl_divergence(), torch.tensor(0.0))
+def test_posterior_starts_as_the_authors_layers_do():
+    # Means drawn from the prior (they break the symmetry of the slopes),
+    # sds a tenth of the prior's.
+    torch.manual_seed(0)
+    effect = GaussianRandomEffect(
+        2000, (2, 1), prior_scale=torch.tensor([[0.1], [0.3]])
+    )
+    torch.testing.assert_close(effect.sd[0, :, 0], torch.tensor([0.01, 0.03]))
+    spread = effect.mean.detach().std(axis=0)[:, 0]
+    torch.testing.assert_close(spread, torch.tensor([0.1, 0.3]), rtol=0.05, atol=0)
+    assert effect.mean.detach().mean().abs() < 0.02
 
 
 def test_adversary_has_its_own_optimizer(spirals):
@@ -196,12 +203,14 @@ def test_adversary_steps_on_the_gradient_of_its_own_loss(spirals, adversary_weig
     assert any(not torch.equal(a, p) for a, p in zip(fixed_before, after, strict=True))
 
 
-def test_single_sample_cluster_stays_near_its_prior():
+def test_single_sample_cluster_returns_to_its_prior():
+    # One sample barely informs its cluster's effects: the KL term brings
+    # their posterior from its starting point to the prior N(0, 0.1²).
     X, y = make_spirals(1, n_clusters=3, n_per_cluster=40, random_state=1)
     X = pd.concat([X, X.head(1).assign(cluster="lonely")], ignore_index=True)
     y = pd.concat([y, y.head(1)], ignore_index=True)
     clf = ARMEDClassifier(
-        cluster="cluster", max_epochs=5, batch_size=16, lr=0.01, random_state=0
+        cluster="cluster", max_epochs=40, batch_size=16, lr=0.01, random_state=0
     ).fit(X, y)
     sd = clf.random_effects_.loc["lonely", ("intercept", "sd")]
     mean = clf.random_effects_.loc["lonely", ("intercept", "mean")]

@@ -61,7 +61,18 @@ class GaussianRandomEffect(nn.Module):
     shape : tuple of int
         Shape of the weights of one cluster.
     prior_scale : float or array-like broadcastable to ``shape``
-        Sd of the zero-mean Gaussian prior, also the initial posterior sd.
+        Sd of the zero-mean Gaussian prior.
+
+    Notes
+    -----
+    As in the authors' layers, the posterior means start as draws from the
+    prior and the posterior sds start small (a tenth of the prior's; the
+    authors' start between 0.003 and 0.05). Means that all start at zero
+    give the layers below no gradient through the random slopes at first;
+    on simulation 2's spirals, whose fixed effects carry no signal, the
+    adversary could then silence the hidden units before the slopes moved.
+    Where a cluster has too few samples to move them, the KL term pulls its
+    posterior back to the prior as training goes on.
     """
 
     def __init__(self, n_clusters, shape, prior_scale):
@@ -71,8 +82,8 @@ class GaussianRandomEffect(nn.Module):
         self.register_buffer("prior_sd", prior.clone())
         self.register_buffer("log_prior_sd", torch.log(prior).clone())
         self.register_buffer("half_prior_precision", 0.5 / prior**2)
-        self.mean = nn.Parameter(torch.zeros(n_clusters, *shape))
-        rho = torch.clamp(prior - _MIN_SD, min=1e-6)
+        self.mean = nn.Parameter(torch.randn(n_clusters, *shape) * prior)
+        rho = torch.clamp(0.1 * prior - _MIN_SD, min=1e-6)
         rho = rho + torch.log(-torch.expm1(-rho))  # inverse softplus
         self.rho = nn.Parameter(rho.expand(n_clusters, *shape).clone())
 
