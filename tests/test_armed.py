@@ -417,3 +417,19 @@ def test_fused_adam_unless_the_user_chooses(spirals, params, fused):
     clf.fit(X, y)
     for optimizer in (clf.optimizer_, clf.adversary_optimizer_):
         assert optimizer.defaults.get("fused") == fused
+
+
+# Every device this machine has: the CPU always, CUDA where a GPU is present.
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fits_and_predicts_on_each_available_device(spirals, device):
+    X, y = spirals
+    clf = ARMEDClassifier(cluster="cluster", device=device, **FAST).fit(X, y)
+    assert {p.device.type for p in clf.module_.parameters()} == {device}
+    for frame in (X, X.assign(cluster="unseen")):  # mixed, then Z-predictor
+        proba = clf.predict_proba(frame)
+        assert proba.shape == (len(X), 2) and np.isfinite(proba).all()
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.isfinite(clf.random_effects_.to_numpy(dtype=float)).all()

@@ -444,3 +444,27 @@ def test_generator_errors(kwargs, match):
 def test_metadata_mlp_unknown_norm():
     with pytest.raises(ValueError, match="norm must be one of"):
         MetadataMLP(norm="layernorm")
+
+
+# Every device this machine has: the CPU always, CUDA where a GPU is present.
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("norm", ["mdn", "pmdn", "rmdn"])
+def test_classifier_fits_and_predicts_on_each_available_device(device, norm):
+    X, y = _tabular()
+    clf = MetadataNormClassifier(
+        metadata=["site"],
+        module__norm=norm,
+        max_epochs=2,
+        train_split=None,
+        verbose=0,
+        device=device,
+        random_state=0,
+    ).fit(X, y)
+    assert {p.device.type for p in clf.module_.parameters()} == {device}
+    assert {b.device.type for b in clf.module_.buffers()} <= {device}
+    proba = clf.predict_proba(X)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)

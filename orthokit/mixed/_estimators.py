@@ -570,8 +570,9 @@ _SHARED_PARAMETERS_DOC = """
         multiplied the undivided KL, i.e. ``1e-5 · n`` on this scale: 0.09
         for their 9000 training spirals, hence the default 0.1.
     intercept_prior_scale : float, default=0.1
-        Sd of the zero-mean Gaussian prior of the intercepts (also their
-        initial posterior sd).
+        Sd of the zero-mean Gaussian prior of the intercepts. As in the
+        authors' layers, the posterior means start as draws from the prior
+        and the posterior sds at a tenth of its sd.
     slope_prior_scale : float, default=0.3
         Same for the slopes.
     unseen_clusters : {"z_predictor", "fixed", "error"}, default="z_predictor"
