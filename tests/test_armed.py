@@ -433,3 +433,21 @@ def test_fits_and_predicts_on_each_available_device(spirals, device):
         assert proba.shape == (len(X), 2) and np.isfinite(proba).all()
         np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
     assert np.isfinite(clf.random_effects_.to_numpy(dtype=float)).all()
+
+
+def test_predictions_do_not_depend_on_the_batch_they_come_in():
+    # At float32 precision: scikit-learn's check_methods_subset_invariance
+    # asks for 1e-7, below one float32 rounding of predictions near 2.
+    X, y = _mixed_data()
+    reg = ARMEDRegressor(cluster="site", **FAST).fit(X, y)
+    full = reg.predict(X)
+    parts = np.concatenate(
+        [reg.predict(X.iloc[i : i + 7]) for i in range(0, len(X), 7)]
+    )
+    np.testing.assert_allclose(parts, full, rtol=1e-6, atol=1e-6)
+    Xs, ys = make_spirals(1, n_clusters=3, n_per_cluster=30, random_state=0)
+    clf = ARMEDClassifier(cluster="cluster", **FAST).fit(Xs, ys)
+    parts = [clf.predict_proba(Xs.iloc[i : i + 7]) for i in range(0, len(Xs), 7)]
+    np.testing.assert_allclose(
+        np.vstack(parts), clf.predict_proba(Xs), rtol=1e-6, atol=1e-6
+    )

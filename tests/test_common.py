@@ -127,6 +127,12 @@ EXPECTED_FAILURES = {
     },
     "ARMEDRegressor": {
         "check_do_not_raise_errors_in_init_or_set_params": _ARMED_KWARGS,
+        "check_methods_subset_invariance": (
+            "a float32 network: predictions near 2.0 may differ by one float32 "
+            "rounding (1.2e-7) between batch sizes, since torch's matrix "
+            "products pick their kernels by the number of rows; the check's "
+            "atol is 1e-7 (test_armed checks invariance at float32 precision)"
+        ),
     },
     "OrthogonalGLM": {
         "check_classifiers_train": (
