@@ -8,8 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from orthokit.nn import MetadataNorm, Orthogonalize, PenaltyMetadataNorm, make_norm
-from orthokit.nn._layers import _MetadataLayer
+from orthokit.nn import MetadataNorm, MetadataSequential, PenaltyMetadataNorm, make_norm
 
 METHODS = ("baseline", "batchnorm", "mdn", "pmdn", "rmdn", "orthogonalize")
 _NORM = {"baseline": "none"}
@@ -34,28 +33,19 @@ class ConfoundedCNN(nn.Module):
         self.after_relu = norm == "orthogonalize"
         s1, s2 = image_size - 4, image_size - 8
         self.conv1 = nn.Conv2d(1, 16, 5)
-        self.norm1 = nn.ModuleList(make_norm(norm, (16, s1, s1), 1, 1, **params))
+        self.norm1 = MetadataSequential(*make_norm(norm, (16, s1, s1), 1, 1, **params))
         self.conv2 = nn.Conv2d(16, 32, 5)
-        self.norm2 = nn.ModuleList(make_norm(norm, (32, s2, s2), 1, 1, **params))
+        self.norm2 = MetadataSequential(*make_norm(norm, (32, s2, s2), 1, 1, **params))
         self.fc = nn.Linear(32 * s2 * s2, 84)
-        self.norm3 = nn.ModuleList(make_norm(norm, 84, 1, 1, **params))
+        self.norm3 = MetadataSequential(*make_norm(norm, 84, 1, 1, **params))
         self.out = nn.Linear(84, 1)
         self.pre_logits = None
 
     def _block(self, layers, x, metadata, target):
         if not self.after_relu:
-            x = torch.relu(self._run(layers, x, metadata, target))
+            x = torch.relu(layers(x, metadata, target))
         else:
-            x = self._run(layers, torch.relu(x), metadata, target)
-        return x
-
-    @staticmethod
-    def _run(layers, x, metadata, target):
-        for layer in layers:
-            if isinstance(layer, _MetadataLayer | Orthogonalize):
-                x = layer(x, metadata, target)
-            else:
-                x = layer(x)
+            x = layers(torch.relu(x), metadata, target)
         return x
 
     def forward(self, x, metadata, target=None):
@@ -63,10 +53,10 @@ class ConfoundedCNN(nn.Module):
         x = self._block(self.norm2, self.conv2(x), metadata, target)
         x = self.fc(x.flatten(1))
         if self.after_relu:
-            x = self._run(self.norm3, torch.relu(x), metadata, target)
+            x = self.norm3(torch.relu(x), metadata, target)
             self.pre_logits = x.detach()
             return self.out(x).squeeze(1)
-        x = self._run(self.norm3, x, metadata, target)
+        x = self.norm3(x, metadata, target)
         self.pre_logits = x.detach()
         return self.out(torch.relu(x)).squeeze(1)
 
