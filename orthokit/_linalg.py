@@ -50,12 +50,14 @@ class Moments:
     csf: np.ndarray
 
     @classmethod
-    def from_data(cls, S, F, chunk_rows=65536):
+    def from_data(cls, S, F, chunk_rows=65536, *, scale=None, shift=None):
         """Compute the statistics of one block of rows.
 
-        ``S`` is centred; ``F`` is not copied or centred, because
-        ``(S - mean_s).T @ (F - mean_f)`` equals ``(S - mean_s).T @ F`` minus
-        the rounding error of ``sum(S - mean_s)`` times ``mean_f``.
+        ``S`` is centred; ``F`` is not copied whole: without ``scale`` and
+        ``shift`` it is read as it is (``(S - mean_s).T @ (F - mean_f)``
+        equals ``(S - mean_s).T @ F`` minus the rounding error of
+        ``sum(S - mean_s)`` times ``mean_f``), with them the statistics are
+        those of ``F * scale - shift``, computed block by block.
 
         Parameters
         ----------
@@ -64,8 +66,11 @@ class Moments:
         F : ndarray of shape (n, d)
             Columns to regress on ``S``; any float dtype, any memory layout.
         chunk_rows : int, default=65536
-            Rows per block when ``F`` is float32, which is accumulated in
-            float64 block by block instead of being copied whole.
+            Rows per block when ``F`` is float32 (accumulated in float64
+            block by block instead of being copied whole) or shifted.
+        scale, shift : ndarray of shape (d,), optional
+            Exact powers of two and pivots (:func:`stream_pivots`), so that
+            the sums can neither overflow nor lose digits to an offset.
 
         Returns
         -------
@@ -83,7 +88,7 @@ class Moments:
         n = S.shape[0]
         mean_s = S.mean(axis=0)
         s_centred = S - mean_s
-        if F.dtype == np.float64:
+        if F.dtype == np.float64 and scale is None and shift is None:
             # One pass over F gives its column sums and the cross-products.
             design = np.empty((n, S.shape[1] + 1))
             design[:, 0] = 1.0
@@ -91,10 +96,11 @@ class Moments:
             products = design.T @ F
             mean_f, csf = products[0] / n, products[1:]
         else:
+            scale = 1.0 if scale is None else scale
+            shift = 0.0 if shift is None else shift
             mean_f = np.zeros(F.shape[1])
             csf = np.zeros((S.shape[1], F.shape[1]))
-            for start in range(0, n, chunk_rows):
-                block = F[start : start + chunk_rows].astype(np.float64)
+            for start, block in _shifted_blocks(F, scale, shift, chunk_rows):
                 mean_f += block.sum(axis=0)
                 csf += s_centred[start : start + chunk_rows].T @ block
             mean_f /= n
@@ -103,6 +109,21 @@ class Moments:
         # take it out (exactly what centring F would do, without copying F).
         csf -= np.outer(s_centred.sum(axis=0), mean_f)
         return cls(float(n), mean_s, mean_f, s_centred.T @ s_centred, csf)
+
+    def is_finite(self):
+        """Whether every statistic is finite (no sum overflowed, no NaN).
+
+        Returns
+        -------
+        bool
+        """
+        return bool(
+            np.isfinite(self.n)
+            and all(
+                np.isfinite(part).all()
+                for part in (self.mean_s, self.mean_f, self.css, self.csf)
+            )
+        )
 
     def merge(self, other):
         """Combine with the statistics of another block (Chan et al.'s update).
@@ -137,7 +158,11 @@ def power_of_two_scale(S):
 
     Multiplying by a power of two is exact, so rescaling changes no digit of
     well-scaled data while keeping columns of size 1e300 or 1e-300 from
-    overflowing or underflowing in cross-products.
+    overflowing or underflowing in cross-products. The exponent comes from
+    ``np.frexp`` of the column's range (its largest and smallest value, no
+    temporary copy of ``S``) and is clipped so that the scale itself is a
+    normal float64: a subnormal column (``|s| < 2.2e-308``) is brought to
+    about ``2**-5`` instead of overflowing ``2**1030``.
 
     Parameters
     ----------
@@ -146,16 +171,70 @@ def power_of_two_scale(S):
     Returns
     -------
     ndarray of shape (k,)
+        Finite, positive powers of two; 1 for columns that are all zero, empty
+        or not finite.
 
     Examples
     --------
     >>> import numpy as np
     >>> power_of_two_scale(np.array([[3.0, 1e300, 0.0]])).tolist()[0]
     0.25
+    >>> bool(np.isfinite(power_of_two_scale(np.array([[1e-310], [-3e-311]])))[0])
+    True
     """
-    largest = np.abs(S).max(axis=0, initial=0.0)
+    S = np.asarray(S)
+    if S.shape[0] == 0:
+        return np.ones(S.shape[1:])
+    largest = np.maximum(np.abs(S.max(axis=0)), np.abs(S.min(axis=0)))
+    largest = np.asarray(largest, dtype=np.float64)
     largest[(largest == 0) | ~np.isfinite(largest)] = 1.0
-    return np.ldexp(1.0, -np.frexp(largest)[1])
+    exponent = np.clip(-np.frexp(largest)[1], np.finfo(np.float64).minexp, 1023)
+    return np.ldexp(1.0, exponent)
+
+
+def stream_pivots(F, head_rows=4096):
+    """Return ``(scale, shift)`` such that ``F * scale - shift`` is safe to sum.
+
+    ``scale`` are powers of two from :func:`power_of_two_scale` (no sum of
+    ``n`` scaled values can overflow); ``shift`` is the mean of the first
+    ``head_rows`` scaled rows where it exceeds their standard deviation, else
+    0. Sums of squares and cross-products of data shifted this way lose no
+    more digits to a large offset (a mean of 1e15 for a spread of 1) than
+    exact least squares does, since ``f * scale - shift`` is exact for values
+    near the pivot; a pivot is not used where it would cost digits (values
+    spread around 0, one large outlier).
+
+    Parameters
+    ----------
+    F : ndarray of shape (n, d)
+        Any float dtype; only its range and its first rows are read.
+    head_rows : int, default=4096
+
+    Returns
+    -------
+    scale, shift : ndarrays of shape (d,), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scale, shift = stream_pivots(np.array([[1e15], [1e15 + 2]]))
+    >>> float(shift[0] / scale[0])
+    1000000000000001.0
+    """
+    scale = power_of_two_scale(F)
+    head = F[:head_rows].astype(np.float64) * scale
+    mean = head.mean(axis=0)
+    spread = head.std(axis=0)
+    shift = np.where(np.abs(mean) > spread, mean, 0.0)
+    return scale, np.where(np.isfinite(shift), shift, 0.0)
+
+
+def _shifted_blocks(F, scale, shift, block_rows):
+    """Yield ``(start, F[start:stop] * scale - shift)`` as float64 row blocks."""
+    for start in range(0, F.shape[0], block_rows):
+        block = np.multiply(F[start : start + block_rows], scale, dtype=np.float64)
+        block -= shift
+        yield start, block
 
 
 def _correlation_spectrum(gram, names, consequence):

@@ -11,13 +11,13 @@ from orthokit._dask import (
     row_blocks,
     tree_reduce,
 )
-from orthokit._linalg import (
-    Moments,
-    power_of_two_scale,
-    solve_gram,
-)
-from orthokit._protected import check_finite
+from orthokit._linalg import Moments, solve_gram, stream_pivots
 from orthokit._sklearn import _fit_context
+from orthokit.preprocessing._stream import (
+    nonfinite_columns,
+    reject_chunk,
+    restore_on_error,
+)
 
 
 class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimator):
@@ -140,10 +140,11 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         self : object
             Fitted transformer.
         """
-        self._reset()
-        if is_dask_collection(X):
-            return self._fit_dask(X, y)
-        self._partial_fit(X, y, strict=True)
+        with restore_on_error(self):
+            self._reset()
+            if is_dask_collection(X):
+                return self._fit_dask(X, y)
+            self._partial_fit(X, y, strict=True)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -162,13 +163,14 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         X_new : ndarray of shape (n_samples, n_features_out)
             Corrected features, as :meth:`transform` returns them.
         """
-        self._reset()
-        if is_dask_collection(X):
-            return self._fit_dask(X, y).transform(X)
-        return self._transform(*self._partial_fit(X, y, strict=True))
+        with restore_on_error(self):
+            self._reset()
+            if is_dask_collection(X):
+                return self._fit_dask(X, y).transform(X)
+            return self._transform(*self._partial_fit(X, y, strict=True))
 
     def _reset(self):
-        for attribute in ("n_samples_seen_", "_moments", "coef_"):
+        for attribute in ("n_samples_seen_", "_moments", "coef_", "_not_ready"):
             if hasattr(self, attribute):
                 delattr(self, attribute)
 
@@ -197,67 +199,110 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         return self
 
     def _partial_fit(self, X, y, strict):
-        """Add a chunk to the statistics, solve; return the validated split."""
-        first_call = not hasattr(self, "n_samples_seen_")
-        # NaN or infinity in the features would reach the column sums of the
-        # moments, so the fit checks those instead of making a pass of its own.
-        split = self._split_protected(X, reset=first_call, check_features=False)
-        chunk = self._chunk_moments(*split, y, reset=first_call)
-        if not (np.isfinite(chunk.mean_f).all() and np.isfinite(chunk.csf).all()):
-            source, columns = split[1:]
-            names = self.protected_.feature_names_
-            check_finite(source[:, columns], names, "X")
-        self._moments = chunk if first_call else self._moments.merge(chunk)
-        self._solve(strict)
+        """Add a chunk to the statistics, solve; return the validated split.
+
+        The chunk's statistics are computed and checked before anything is
+        replaced; a rejected chunk (NaN, infinity, sums that overflow) raises
+        a ValueError and leaves every attribute as it was.
+        """
+        with restore_on_error(self):
+            first_call = not hasattr(self, "n_samples_seen_")
+            # NaN or infinity in the features would reach the column sums of
+            # the moments, so the fit checks those instead of a pass of its own.
+            split = self._split_protected(X, reset=first_call, check_features=False)
+            if first_call:
+                self._set_pivots(split[0], split[1], split[2], y)
+            chunk = self._chunk_moments(*split, y, reset=first_call)
+            merged = chunk if first_call else self._moments.merge(chunk)
+            self._check_moments(merged, split)
+            self._moments = merged
+            self._solve(strict)
         return split
 
-    def _chunk_moments(self, S, source, columns, y, *, reset):
-        if reset:
-            self._protected_scale = power_of_two_scale(S)
-        S = S * self._protected_scale
+    def _set_pivots(self, S, source, columns, y, y_levels=None):
+        """Fix the exact scales and pivots of every column from the first rows."""
+        self._protected_pivots = stream_pivots(S)
+        scale, shift = stream_pivots(source)
+        self._feature_pivots = scale[columns], shift[columns]
         if self.preserve_target:
-            target = self._encode_target(y, S.shape[0], reset=reset)
-            if reset:
-                self._target_scale = power_of_two_scale(target)
-            S = np.hstack([S, target * self._target_scale])
-        chunk = Moments.from_data(S, source)
+            if y_levels is None:
+                target = self._encode_target(y, S.shape[0], reset=True)
+            else:
+                target = self._encode_target(y_levels, len(y_levels), reset=True)
+            self._target_pivots = stream_pivots(target)
+
+    def _chunk_moments(self, S, source, columns, y, *, reset):
+        scale, shift = self._protected_pivots
+        S = S * scale - shift
+        if self.preserve_target:
+            target = self._encode_target(y, S.shape[0], reset=False)
+            scale, shift = self._target_pivots
+            S = np.hstack([S, target * scale - shift])
+        # The pivots are kept for the feature columns only; source may hold
+        # the protected columns too.
+        feature_scale = np.ones(source.shape[1])
+        feature_shift = np.zeros(source.shape[1])
+        feature_scale[columns], feature_shift[columns] = self._feature_pivots
+        chunk = Moments.from_data(S, source, scale=feature_scale, shift=feature_shift)
         if not isinstance(columns, slice) or columns != slice(None):
             chunk.mean_f, chunk.csf = chunk.mean_f[columns], chunk.csf[:, columns]
         return chunk
 
+    def _check_moments(self, moments, split):
+        """Raise a ValueError naming the chunk's problem if a statistic is not finite."""
+        if moments.is_finite():
+            return
+        S, source, columns = split
+        bad_protected = nonfinite_columns(moments.mean_s, moments.css)
+        if bad_protected.any():
+            reject_chunk(S, slice(None), self._regressor_names(), bad_protected,
+                         argument="protected")
+        reject_chunk(source, columns, self.protected_.feature_names_,
+                     nonfinite_columns(moments.mean_f, moments.csf))
+
+    def _regressor_names(self):
+        names = list(self.protected_.encoded_names_)
+        if self.preserve_target:
+            names += self.target_.encoded_names_
+        return names
+
     def _block_moments(self, block, y_block=None):
-        """Statistics of one row block of a dask collection (runs on workers)."""
+        """Checked statistics of one row block of a dask collection (on workers)."""
         split = self._split_protected(block, reset=False)
-        return self._chunk_moments(*split, y_block, reset=False)
+        chunk = self._chunk_moments(*split, y_block, reset=False)
+        self._check_moments(chunk, split)
+        return chunk
 
     def _fit_dask(self, X, y):
         """Fit on a dask array or data frame: block statistics reduced by dask."""
         import dask
 
         categories = protected_levels(X, self.protected, self.categories)
-        # The first rows fix the columns, names and encoding; blocks are checked
-        # against them as they are reduced.
-        S_head = self._split_protected(head(X), reset=True, categories=categories)[0]
-        self._protected_scale = power_of_two_scale(S_head)
+        # The first rows fix the columns, names, encoding, scales and pivots;
+        # blocks are checked against them as they are reduced.
+        split = self._split_protected(head(X), reset=True, categories=categories)
+        y_levels = None
         if self.preserve_target:
             y_levels = np.unique(np.asarray(dask.compute(y)[0]))
-            self._target_scale = power_of_two_scale(
-                self._encode_target(y_levels, len(y_levels), reset=True)
-            )
+        self._set_pivots(*split, None, y_levels=y_levels)
         delayed_moments = [
             dask.delayed(self._block_moments)(block, y_block)
             for block, y_block in row_blocks(X, y if self.preserve_target else None)
         ]
-        (self._moments,) = dask.compute(tree_reduce(delayed_moments, Moments.merge))
+        (moments,) = dask.compute(tree_reduce(delayed_moments, Moments.merge))
+        if not moments.is_finite():
+            raise ValueError(
+                "the statistics of X's blocks, each finite, overflow float64 when "
+                "added up; rescale the features."
+            )
+        self._moments = moments
         self._solve(strict=True)
         return self
 
     def _solve(self, strict):
         self.n_samples_seen_ = int(self._moments.n)
         n_protected = len(self.protected_.encoded_names_)
-        names = list(self.protected_.encoded_names_)
-        if self.preserve_target:
-            names += self.target_.encoded_names_
+        names = self._regressor_names()
         try:
             if self.n_samples_seen_ <= len(names):
                 raise ValueError(
@@ -266,17 +311,30 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
                     "columns. At least one more row than columns is needed to "
                     "estimate the correction."
                 )
-            coef, self.rank_ = solve_gram(self._moments.css, self._moments.csf, names)
+            coef, rank = solve_gram(self._moments.css, self._moments.csf, names)
         except ValueError as exc:
             if strict:
                 raise
             self._not_ready = str(exc)  # partial_fit: wait for more rows
             return
-        scale = self._protected_scale
-        self.coef_ = coef[:n_protected] * scale[:, None]
-        self.protected_mean_ = self._moments.mean_s[:n_protected] / scale
+        # Back to the units of the data: f * q ~ (s * p) B, so B_data = p B / q.
+        feature_scale = self._feature_pivots[0]
+        scale, shift = self._protected_pivots
+        protected_coef = coef[:n_protected] * scale[:, None] / feature_scale
+        if not np.isfinite(protected_coef).all():
+            raise ValueError(
+                "the coefficients of the features on the protected columns overflow "
+                "float64: the protected columns are more than 1e300 times smaller "
+                "than the features they explain. Rescale the protected columns."
+            )
+        self.rank_ = rank
+        self.coef_ = protected_coef
+        self.protected_mean_ = (self._moments.mean_s[:n_protected] + shift) / scale
         if self.preserve_target:
-            self.target_coef_ = coef[n_protected:] * self._target_scale[:, None]
+            target_scale = self._target_pivots[0]
+            self.target_coef_ = (
+                coef[n_protected:] * target_scale[:, None] / feature_scale
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -17,8 +17,14 @@ from orthokit._linalg import (
     rls_init,
     rls_weighted_update,
     solve_gram,
+    stream_pivots,
 )
 from orthokit._sklearn import Interval, StrOptions, _fit_context
+from orthokit.preprocessing._stream import (
+    nonfinite_columns,
+    reject_chunk,
+    restore_on_error,
+)
 
 #: Rows per internal update: bounds the float64 copies of a float32 chunk and
 #: keeps the blocks in cache. Results do not depend on it (to rounding).
@@ -207,12 +213,13 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         self : object
             Fitted transformer.
         """
-        for attribute in ("n_samples_seen_", "target_"):
-            if hasattr(self, attribute):
-                delattr(self, attribute)
-        if is_dask_collection(X):
-            return self._fit_dask(X, y)
-        return self._fit(X, y)
+        with restore_on_error(self):
+            for attribute in ("n_samples_seen_", "target_"):
+                if hasattr(self, attribute):
+                    delattr(self, attribute)
+            if is_dask_collection(X):
+                return self._fit_dask(X, y)
+            return self._fit(X, y)
 
     def _fit(self, X, y, categories=None):
         S, source, columns = self._split_protected(X, reset=True, categories=categories)
@@ -281,16 +288,18 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
             return self._first_partial_fit(X, y)
         # Later calls skip scikit-learn's fit context, which would not validate
         # the parameters again anyway: its cost dominates a single-row update.
-        S, source, columns = self._split_protected(X, reset=False)
-        self._update(self._regressors(S, y, reset=False), source, columns, None)
+        with restore_on_error(self):
+            S, source, columns = self._split_protected(X, reset=False)
+            self._update(self._regressors(S, y, reset=False), source, columns, None)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _first_partial_fit(self, X, y):
-        S, source, columns = self._split_protected(X, reset=True)
-        regressors = self._regressors(S, y, reset=True)
-        self._start(regressors, source, columns)
-        self._update(regressors, source, columns, None)
+        with restore_on_error(self):
+            S, source, columns = self._split_protected(X, reset=True)
+            regressors = self._regressors(S, y, reset=True)
+            self._start(regressors, source, columns)
+            self._update(regressors, source, columns, None)
         return self
 
     def _regressors(self, S, y, reset):
@@ -307,23 +316,33 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
     def _start(self, regressors, source, columns):
         """Set the standardization from the first batch and the initial state."""
         # Moments of exactly rescaled columns: values of 1e300 or 1e-300 would
-        # overflow or underflow in the squares.
+        # overflow or underflow in the squares. Regressors are standardized as
+        # (s * power - offset * power) / (scale * power), the same numbers as
+        # (s - offset) / scale without overflowing for s near 1e308.
         power = power_of_two_scale(regressors)
         offset = (regressors * power).mean(axis=0)
         scale = (regressors * power).std(axis=0)
         # A column constant in the first batch (always so for a single row) keeps
-        # its units; only its offset is removed.
-        tiny = scale <= 1e-8 * np.maximum(np.abs(offset), 1.0)
+        # its units (the exact power-of-two units of its values where those are
+        # extreme); only its offset is removed.
+        tiny = scale <= 1e-8 * np.maximum(np.abs(offset), power)
         offset, scale = offset / power, scale / power
-        scale[tiny] = 1.0
+        extreme = (power < 2.0**-20) | (power > 2.0**20)
+        scale[tiny] = np.where(extreme, 1.0 / power, 1.0)[tiny]
         self.regressor_offset_ = offset
         self.regressor_scale_ = scale
+        self._regressor_power = power
         self.information_, self.covariance_, coef = rls_init(
             regressors.shape[1] + 1, len(self.protected_.feature_index_), self.delta
         )
+        # The features enter as f * q - c: exact powers of two q keep their sums
+        # from overflowing and a pivot c near their mean keeps an offset of 1e15
+        # from costing digits in the cross-products.
+        scale, shift = stream_pivots(source)
+        self._feature_pivots = scale[columns], shift[columns]
         # The ridge shrinks the intercept towards the features' mean in the first
         # batch, not towards 0: far from 0 it would bias every coefficient.
-        coef[0] = np.mean(source[:_BLOCK_ROWS, columns], axis=0, dtype=np.float64)
+        coef[0] = self._shifted_features(source[:_BLOCK_ROWS], columns).mean(axis=0)
         self._prior = coef.copy()
         self._scaled_coef = coef
         self._weight = 0.0
@@ -356,8 +375,10 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         for start, stop in zip(edges[:-1], edges[1:], strict=True):
             M = np.empty((stop - start, regressors.shape[1] + 1))
             M[:, 0] = 1.0
-            np.subtract(regressors[start:stop], self.regressor_offset_, out=M[:, 1:])
-            M[:, 1:] /= self.regressor_scale_
+            power = self._regressor_power
+            np.multiply(regressors[start:stop], power, out=M[:, 1:])
+            M[:, 1:] -= self.regressor_offset_ * power
+            M[:, 1:] /= self.regressor_scale_ * power
             discount, row_weights = 1.0, None
             if per_sample:
                 end_step = stop - 1
@@ -376,7 +397,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
             state = rls_weighted_update(
                 *state,
                 M,
-                source[start:stop, columns],
+                self._shifted_features(source[start:stop], columns),
                 discount=discount,
                 row_weights=row_weights,
                 ridge=self.delta,
@@ -390,17 +411,41 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
             weight = discount * weight + sums[0]
             mean = mean + (sums[1:] - sums[0] * mean) / weight
             last_step = end_step
+        # The new state is checked before it replaces the old one.
+        bad = nonfinite_columns(state[2])
+        if bad.any() or not (
+            np.isfinite(state[0]).all() and np.isfinite(mean).all()
+        ):
+            reject_chunk(source, columns, self.protected_.feature_names_, bad)
         self.information_, self.covariance_, self._scaled_coef = state
         self._weight, self._scaled_mean = weight, mean
         self.n_samples_seen_ += n
         self._set_coefficients()
 
+    def _shifted_features(self, rows, columns):
+        """The features of ``rows`` as the recursion sees them: ``f * q - c``."""
+        scale, shift = self._feature_pivots
+        features = rows[:, columns] * scale
+        features -= shift
+        return features
+
     def _set_coefficients(self):
         """Express the state in the units of the data."""
-        slopes = self._scaled_coef[1:] / self.regressor_scale_[:, None]
+        feature_scale, feature_shift = self._feature_pivots
+        # In exact powers of two first: the scales alone may be subnormal.
+        power = self._regressor_power
+        slopes = self._scaled_coef[1:] / (self.regressor_scale_ * power)[:, None]
+        slopes = slopes * (power[:, None] / feature_scale)
+        if not np.isfinite(slopes).all():
+            raise ValueError(
+                "the coefficients of the features on the protected columns overflow "
+                "float64: the protected columns are more than 1e300 times smaller "
+                "than the features they explain. Rescale the protected columns."
+            )
         n_protected = len(self.protected_.encoded_names_)
         self.coef_ = slopes[:n_protected]
-        self.intercept_ = self._scaled_coef[0] - self.regressor_offset_ @ slopes
+        intercept = (self._scaled_coef[0] + feature_shift) / feature_scale
+        self.intercept_ = intercept - self.regressor_offset_ @ slopes
         mean = self.regressor_offset_ + self.regressor_scale_ * self._scaled_mean
         self.protected_mean_ = mean[:n_protected]
         if self.preserve_target:
