@@ -195,14 +195,15 @@ def power_of_two_scale(S):
 def stream_pivots(F, head_rows=4096):
     """Return ``(scale, shift)`` such that ``F * scale - shift`` is safe to sum.
 
-    ``scale`` are powers of two from :func:`power_of_two_scale` (no sum of
-    ``n`` scaled values can overflow); ``shift`` is the mean of the first
-    ``head_rows`` scaled rows where it exceeds their standard deviation, else
-    0. Sums of squares and cross-products of data shifted this way lose no
+    ``F * scale - shift`` equals ``(F * 2**a - c) * 2**b`` exactly: ``2**a``
+    from :func:`power_of_two_scale`, ``c`` the mean of the first ``head_rows``
+    scaled rows where it exceeds their standard deviation (else 0) and ``2**b``
+    brings the range of the shifted column near 1 again. No sum of ``n`` such
+    values can overflow, and cross-products of data shifted this way lose no
     more digits to a large offset (a mean of 1e15 for a spread of 1) than
-    exact least squares does, since ``f * scale - shift`` is exact for values
-    near the pivot; a pivot is not used where it would cost digits (values
-    spread around 0, one large outlier).
+    exact least squares does, since ``f * 2**a - c`` is exact for values near
+    the pivot; a pivot is not used where it would cost digits (values spread
+    around 0, one large outlier).
 
     Parameters
     ----------
@@ -213,20 +214,30 @@ def stream_pivots(F, head_rows=4096):
     Returns
     -------
     scale, shift : ndarrays of shape (d,), float64
+        ``scale`` are normal powers of two.
 
     Examples
     --------
     >>> import numpy as np
     >>> scale, shift = stream_pivots(np.array([[1e15], [1e15 + 2]]))
-    >>> float(shift[0] / scale[0])
-    1000000000000001.0
+    >>> (np.array([[1e15], [1e15 + 2]]) * scale - shift).ravel().tolist()
+    [-0.5, 0.5]
     """
     scale = power_of_two_scale(F)
+    if F.shape[0] == 0:
+        return scale, np.zeros_like(scale)
     head = F[:head_rows].astype(np.float64) * scale
     mean = head.mean(axis=0)
-    spread = head.std(axis=0)
-    shift = np.where(np.abs(mean) > spread, mean, 0.0)
-    return scale, np.where(np.isfinite(shift), shift, 0.0)
+    shift = np.where(np.abs(mean) > head.std(axis=0), mean, 0.0)
+    shift = np.where(np.isfinite(shift), shift, 0.0)
+    # The range of the shifted column, from the column's extremes (no copy).
+    largest = np.maximum(
+        np.abs(F.max(axis=0) * scale - shift), np.abs(F.min(axis=0) * scale - shift)
+    )
+    exponent = np.frexp(np.where(np.isfinite(largest) & (largest > 0), largest, 1.0))[1]
+    total = np.clip(np.frexp(scale)[1] - 1 - exponent, np.finfo(np.float64).minexp, 1023)
+    rescale = total - (np.frexp(scale)[1] - 1)
+    return np.ldexp(1.0, total), np.ldexp(shift, rescale)
 
 
 def _shifted_blocks(F, scale, shift, block_rows):

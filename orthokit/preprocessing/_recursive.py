@@ -237,10 +237,9 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
             )
         # Reject constant protected columns and warn on collinear ones, exactly as
         # OrthogonalProjector does; the ridge would hide both.
+        scale, shift = stream_pivots(regressors)
         solve_gram(
-            Moments.from_data(
-                regressors * power_of_two_scale(regressors), regressors[:, :0]
-            ).css,
+            Moments.from_data(regressors * scale - shift, regressors[:, :0]).css,
             np.zeros((regressors.shape[1], 0)),
             self._regressor_names(),
         )
@@ -323,12 +322,13 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         offset = (regressors * power).mean(axis=0)
         scale = (regressors * power).std(axis=0)
         # A column constant in the first batch (always so for a single row) keeps
-        # its units (the exact power-of-two units of its values where those are
-        # extreme); only its offset is removed.
-        tiny = scale <= 1e-8 * np.maximum(np.abs(offset), power)
+        # its units (the exact power-of-two units of its values where squares
+        # of those would overflow or underflow); only its offset is removed. A
+        # spread of 1 on an offset of 1e15 is not constant.
+        constant = regressors.max(axis=0) == regressors.min(axis=0)
         offset, scale = offset / power, scale / power
-        extreme = (power < 2.0**-20) | (power > 2.0**20)
-        scale[tiny] = np.where(extreme, 1.0 / power, 1.0)[tiny]
+        extreme = (power < 2.0**-500) | (power > 2.0**500)
+        scale[constant] = np.where(extreme, 1.0 / power, 1.0)[constant]
         self.regressor_offset_ = offset
         self.regressor_scale_ = scale
         self._regressor_power = power

@@ -18,11 +18,14 @@ def restore_on_error(estimator):
     """Restore every attribute of ``estimator`` if the block raises.
 
     Fitted state is only ever replaced by new objects, never modified in place,
-    so a shallow copy of the attributes is a complete snapshot.
+    so a shallow copy of the attributes is a complete snapshot. NumPy's
+    overflow and invalid-value warnings are silenced inside: the statistics
+    are checked for finiteness explicitly and a clear ValueError raised.
     """
     saved = dict(vars(estimator))
     try:
-        yield
+        with np.errstate(over="ignore", invalid="ignore"):
+            yield
     except BaseException:
         vars(estimator).clear()
         vars(estimator).update(saved)
