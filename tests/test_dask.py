@@ -76,3 +76,44 @@ def test_recursive_residualizer_on_dask_equals_in_memory(forgetting_factor):
     np.testing.assert_allclose(fitted.coef_, reference.coef_, rtol=1e-10, atol=1e-12)
     out = fitted.transform(ddf).compute()
     np.testing.assert_allclose(out.to_numpy(), reference.transform(frame), atol=1e-10)
+
+
+def _residualizer(**params):
+    from orthokit.preprocessing import RecursiveResidualizer
+
+    return RecursiveResidualizer(**params)
+
+
+@pytest.mark.parametrize("make", [OrthogonalProjector, _residualizer])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(1e308, "overflow float64"), (-1e308, "overflow float64"), (np.nan, "NaN")],
+)
+def test_dask_block_that_overflows_is_rejected_and_state_kept(make, value, message):
+    X, _, _ = make_data(n=8000)
+    fitted = make(protected=[0, 1]).fit(X[:3000])
+    before = {key: np.copy(v) for key, v in vars(fitted).items() if key.endswith("_")
+              and isinstance(v, np.ndarray)}
+    bad = X.copy()
+    bad[5000:6000, 4] = value  # the third block of four; finite for +-1e308
+    with pytest.raises(ValueError, match=message):
+        fitted.fit(da.from_array(bad, chunks=(2000, 8)))
+    for key, array in before.items():
+        assert np.array_equal(getattr(fitted, key), array), key
+
+
+@pytest.mark.parametrize("offset", [1e8, 1e12, 1e15])
+def test_dask_fit_with_large_offsets_equals_exact_least_squares(offset):
+    from fractions import Fraction
+
+    rng = np.random.default_rng(5)
+    s = rng.uniform(-1, 1, 3000)
+    X = np.column_stack([s + offset, offset + 0.5 * s + 0.1 * rng.uniform(-1, 1, 3000)])
+    fitted = OrthogonalProjector(protected=[0]).fit(da.from_array(X, chunks=(700, 2)))
+    exact_s = [Fraction(v) for v in X[:, 0]]
+    exact_f = [Fraction(v) for v in X[:, 1]]
+    mean_s = sum(exact_s) / len(exact_s)
+    slope = sum((a - mean_s) * b for a, b in zip(exact_s, exact_f, strict=True)) / sum(
+        (a - mean_s) ** 2 for a in exact_s
+    )
+    np.testing.assert_allclose(fitted.coef_[0, 0], float(slope), rtol=1e-12)
