@@ -235,7 +235,9 @@ def stream_pivots(F, head_rows=4096):
         np.abs(F.max(axis=0) * scale - shift), np.abs(F.min(axis=0) * scale - shift)
     )
     exponent = np.frexp(np.where(np.isfinite(largest) & (largest > 0), largest, 1.0))[1]
-    total = np.clip(np.frexp(scale)[1] - 1 - exponent, np.finfo(np.float64).minexp, 1023)
+    total = np.clip(
+        np.frexp(scale)[1] - 1 - exponent, np.finfo(np.float64).minexp, 1023
+    )
     rescale = total - (np.frexp(scale)[1] - 1)
     return np.ldexp(1.0, total), np.ldexp(shift, rescale)
 

@@ -92,8 +92,11 @@ def _residualizer(**params):
 def test_dask_block_that_overflows_is_rejected_and_state_kept(make, value, message):
     X, _, _ = make_data(n=8000)
     fitted = make(protected=[0, 1]).fit(X[:3000])
-    before = {key: np.copy(v) for key, v in vars(fitted).items() if key.endswith("_")
-              and isinstance(v, np.ndarray)}
+    before = {
+        key: np.copy(v)
+        for key, v in vars(fitted).items()
+        if key.endswith("_") and isinstance(v, np.ndarray)
+    }
     bad = X.copy()
     bad[5000:6000, 4] = value  # the third block of four; finite for +-1e308
     with pytest.raises(ValueError, match=message):

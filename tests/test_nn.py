@@ -468,3 +468,117 @@ def test_classifier_fits_and_predicts_on_each_available_device(device, norm):
     proba = clf.predict_proba(X)
     assert np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+
+
+# -- streams that never silently corrupt the running state -------------------------
+
+
+def _stateful(kind):
+    if kind == "mdn":
+        layer = MetadataNorm(3, 2)
+        layer.set_metadata_kernel(torch.randn(40, 2))
+        return layer
+    return RecursiveMetadataNorm(3, 2, forgetting=0.9)
+
+
+def _poison(x, how):
+    x = x.clone()
+    if how == "nan":
+        x[2, 1] = float("nan")
+    elif how == "inf":
+        x[0, 0] = float("inf")
+    else:  # finite, but the products overflow
+        x[:, 2] = 1e308 if x.dtype == torch.float64 else 3e38
+    return x
+
+
+# R-MDN's state is float64: float32 features near 3e38 do not overflow it.
+REJECTED_BATCHES = [
+    (kind, how, dtype)
+    for kind in ("mdn", "rmdn")
+    for how in ("nan", "inf", "overflow")
+    for dtype in (torch.float32, torch.float64)
+    if not (kind, how, dtype) == ("rmdn", "overflow", torch.float32)
+]
+
+
+@pytest.mark.parametrize(("kind", "how", "dtype"), REJECTED_BATCHES)
+def test_nonfinite_training_batch_is_rejected_and_state_kept(kind, how, dtype):
+    clean, spoilt = _stateful(kind).to(dtype), _stateful(kind).to(dtype)
+    spoilt.load_state_dict(clean.state_dict())
+    batches = [(torch.randn(8, 3, dtype=dtype), torch.randn(8, 2)) for _ in range(5)]
+    for i, (x, S) in enumerate(batches):
+        if i == 2:
+            with pytest.raises(ValueError, match="batch was rejected"):
+                spoilt(_poison(x, how), S)
+        clean(x, S)
+        spoilt(x, S)
+    spoilt_state = spoilt.state_dict()
+    for name, value in clean.state_dict().items():
+        assert torch.equal(value, spoilt_state[name]), name
+        assert torch.isfinite(value.double()).all(), name
+    spoilt.eval()
+    assert torch.isfinite(spoilt(*batches[0])).all()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("training", [True, False])
+def test_empty_batch_returns_empty_and_keeps_state(kind, training):
+    layer = _make_layer(kind, (3, 2))
+    _train(layer, torch.randn(10, 3, 2), torch.randn(10, 2))
+    before = {k: v.clone() for k, v in layer.state_dict().items()}
+    layer.train(training)
+    out = layer(torch.randn(0, 3, 2), torch.randn(0, 2))
+    assert out.shape == (0, 3, 2)
+    for name, value in layer.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: Orthogonalize(rank_rtol=float("nan")), "rank_rtol must be a finite"),
+        (lambda: Orthogonalize(rank_rtol=-1e-3), "rank_rtol must be a finite"),
+        (lambda: Orthogonalize(rank_rtol=1.0), "rank_rtol must be a finite"),
+        (lambda: Orthogonalize(rank_rtol="1e-7"), "rank_rtol must be a finite"),
+        (lambda: MetadataNorm(3, 1, momentum=float("nan")), "momentum must be"),
+        (lambda: MetadataNorm(3, 1, momentum=True), "momentum must be"),
+        (lambda: RecursiveMetadataNorm(3, 1, forgetting=float("nan")), "forgetting"),
+        (lambda: RecursiveMetadataNorm(3, 1, delta=float("inf")), "delta must be"),
+        (lambda: RecursiveMetadataNorm(3, 1, delta=float("nan")), "delta must be"),
+        (lambda: RecursiveMetadataNorm(3, 1, delta=0.0), "delta must be"),
+        (
+            lambda: RecursiveMetadataNorm(3, 1, process_noise=float("nan")),
+            "process_noise must be",
+        ),
+        (lambda: RecursiveMetadataNorm(3, 1, process_noise=-1.0), "process_noise"),
+    ],
+)
+def test_float_parameters_are_validated(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("frame", ["pandas", "polars"])
+def test_metadata_as_a_data_frame(kind, frame):
+    x = torch.randn(12, 3, dtype=torch.float64)
+    values = np.random.default_rng(0).normal(size=(12, 2))
+    columns = {"age": values[:, 0], "site": values[:, 1]}
+    if frame == "pandas":
+        metadata = pd.DataFrame(columns, index=np.arange(100, 112))
+    else:
+        import polars
+
+        metadata = polars.DataFrame(columns)
+    from_frame = _make_layer(kind, 3).double()
+    from_tensor = _make_layer(kind, 3).double()
+    out = _train(from_frame, x, metadata)
+    expected = _train(from_tensor, x, torch.as_tensor(values))
+    assert torch.equal(out, expected)
+
+
+def test_metadata_frame_of_strings_is_a_clear_error():
+    layer = RecursiveMetadataNorm(3, 1)
+    with pytest.raises(ValueError, match="metadata must hold numbers"):
+        layer(torch.randn(4, 3), pd.DataFrame({"site": list("abab")}))

@@ -11,8 +11,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from orthokit.preprocessing import OrthogonalProjector, RecursiveResidualizer
 from orthokit._linalg import power_of_two_scale
+from orthokit.preprocessing import OrthogonalProjector, RecursiveResidualizer
 
 ESTIMATORS = {
     "projector": lambda: OrthogonalProjector(protected=[2]),
@@ -47,7 +47,9 @@ def reference_fit(X, protected=2):
         f = [Fraction(v) for v in X[:, j]]
         slope = sum(a * b for a, b in zip(s_centred, f, strict=True)) / s_square
         slopes.append(float(slope))
-        residuals.append([float(b - a * slope) for a, b in zip(s_centred, f, strict=True)])
+        residuals.append(
+            [float(b - a * slope) for a, b in zip(s_centred, f, strict=True)]
+        )
     return np.array(slopes), float(s_mean), np.array(residuals).T
 
 
@@ -113,7 +115,9 @@ REJECTIONS = [
 
 @pytest.mark.parametrize("estimator", list(ESTIMATORS))
 @pytest.mark.parametrize(("kind", "message", "position"), REJECTIONS)
-def test_rejected_chunk_leaves_the_stream_bit_for_bit(estimator, kind, message, position):
+def test_rejected_chunk_leaves_the_stream_bit_for_bit(
+    estimator, kind, message, position
+):
     chunks = np.array_split(make_stream(), 20)
     clean, spoilt = ESTIMATORS[estimator](), ESTIMATORS[estimator]()
     for i, chunk in enumerate(chunks):
@@ -144,7 +148,9 @@ def test_rejected_chunk_leaves_the_stream_bit_for_bit(estimator, kind, message, 
         (1e-300, 1.0),
     ],
 )
-def test_extreme_magnitudes_give_the_exact_fit(estimator, feature_scale, protected_scale):
+def test_extreme_magnitudes_give_the_exact_fit(
+    estimator, feature_scale, protected_scale
+):
     X = make_stream(n=2000)
     X[:, :2] *= feature_scale
     X[:, 2] *= protected_scale
@@ -158,7 +164,9 @@ def test_extreme_magnitudes_give_the_exact_fit(estimator, feature_scale, protect
 
 
 @pytest.mark.parametrize("estimator", list(ESTIMATORS)[:2])
-@pytest.mark.parametrize(("feature_scale", "protected_scale"), [(1.0, 1e-310), (1e300, 1e-300)])
+@pytest.mark.parametrize(
+    ("feature_scale", "protected_scale"), [(1.0, 1e-310), (1e300, 1e-300)]
+)
 def test_unrepresentable_coefficients_are_an_error(
     estimator, feature_scale, protected_scale
 ):
@@ -190,8 +198,14 @@ def test_large_offsets_lose_no_digits(estimator, offset, where, n_chunks):
 
 @pytest.mark.parametrize(
     "values",
-    [[[1e-310], [-3e-311]], [[5e-324], [0.0]], [[1e308], [-1.7e308]], [[0.0], [0.0]],
-     [[np.inf], [1.0]], [[np.nan], [1.0]]],
+    [
+        [[1e-310], [-3e-311]],
+        [[5e-324], [0.0]],
+        [[1e308], [-1.7e308]],
+        [[0.0], [0.0]],
+        [[np.inf], [1.0]],
+        [[np.nan], [1.0]],
+    ],
 )
 def test_power_of_two_scale_is_finite_and_exact(values):
     values = np.array(values)

@@ -8,13 +8,21 @@ coefficients, their part is never subtracted, so group differences explained
 by the label survive (ALGORITHMS.md sections 4 and 5).
 
 The metadata and labels are checked for NaN and infinity (a clear ValueError);
-the features ``x`` are not, as in any torch layer, because the check would
-force a device synchronisation on every batch: NaN features give NaN outputs.
+the features ``x`` are not, as in any torch layer: NaN features give NaN
+outputs. A layer with running state (:class:`MetadataNorm`,
+:class:`RecursiveMetadataNorm`) computes a training batch's update first and
+checks that it is finite: a batch with NaN or infinite features, or with
+finite features whose products overflow, is rejected with a ValueError and
+the state is left exactly as it was. Metadata may be a tensor, an array or a
+pandas/polars frame of numbers. A batch of 0 rows returns 0 rows and changes
+no state.
 ``MetadataNormClassifier`` checks its input data before training.
 """
 
 import math
+from numbers import Real
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -46,9 +54,38 @@ def _check_count(value, name, minimum):
     return value
 
 
+def _check_real(value, name, low, high, *, low_open, high_open=False):
+    """Check a float parameter: a real number, not NaN, within its interval."""
+    valid = isinstance(value, Real) and not isinstance(value, bool)
+    if valid:
+        value = float(value)
+        valid = (
+            math.isfinite(value)
+            and (value > low if low_open else value >= low)
+            and (value < high if high_open else value <= high)
+        )
+    if not valid:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(
+            f"{name} must be a finite number in {interval}, got {value!r}."
+        )
+    return value
+
+
 def _as_columns(values, batch_size, name, like, width=None):
     """Check a batch of metadata or targets; return a ``b x width`` tensor."""
     if not torch.is_tensor(values):
+        if hasattr(values, "to_numpy") and hasattr(values, "columns"):
+            # Data frames: positions would be read as column labels.
+            try:
+                values = values.to_numpy().astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"{name} must hold numbers; encode categorical columns first "
+                    f"({exc})."
+                ) from None
+        elif hasattr(values, "to_numpy"):  # a Series
+            values = values.to_numpy()
         values = torch.as_tensor(values)
     if values.ndim == 1:
         values = values[:, None]
@@ -93,14 +130,26 @@ class _MetadataLayer(nn.Module):
                 f"x must be batch first with at least 2 dimensions, got shape "
                 f"{tuple(x.shape)}."
             )
-        flat = x.reshape(x.shape[0], -1)
-        if flat.shape[1] != self.n_features:
+        per_sample = math.prod(x.shape[1:])
+        if per_sample != self.n_features:
             raise ValueError(
-                f"x has {flat.shape[1]} features per sample (shape "
+                f"x has {per_sample} features per sample (shape "
                 f"{tuple(x.shape[1:])}) but the layer was built for "
                 f"n_features={self.n_features}."
             )
-        return flat
+        return x.reshape(x.shape[0], per_sample)  # also for a batch of 0 rows
+
+    def _reject_batch(self, flat):
+        """Raise the ValueError for a training batch whose update is not finite."""
+        problem = (
+            "contains NaN or infinity"
+            if not torch.isfinite(flat).all()
+            else "holds values whose products overflow"
+        )
+        raise ValueError(
+            f"x {problem} in this training batch; the batch was rejected and the "
+            f"running state of {type(self).__name__} left as it was."
+        )
 
     def _design(self, flat, metadata, target, *, need_target):
         """Return ``(S, M)``: metadata ``b x k`` and design ``[1, S(, y)]``."""
@@ -181,9 +230,7 @@ class MetadataNorm(_MetadataLayer):
 
     def __init__(self, n_features, n_metadata, *, n_targets=0, momentum=0.1):
         super().__init__(n_features, n_metadata, n_targets)
-        if not 0 < momentum <= 1:
-            raise ValueError(f"momentum must be in (0, 1], got {momentum!r}.")
-        self.momentum = momentum
+        self.momentum = _check_real(momentum, "momentum", 0, 1, low_open=True)
         p = self.n_regressors
         self.register_buffer("kernel", torch.zeros(p, p, dtype=torch.float64))
         self.register_buffer("n_samples", torch.zeros((), dtype=torch.float64))
@@ -254,11 +301,16 @@ class MetadataNorm(_MetadataLayer):
                 "MetadataNorm needs the training metadata kernel: call "
                 "set_metadata_kernel(metadata, target) before training."
             )
+        if flat.shape[0] == 0:
+            return x.clone()
         scale = self.n_samples.item() / flat.shape[0]
         coef = scale * (self.kernel.to(flat.dtype) @ (M.T @ flat))
         with torch.no_grad():
+            new_coef = coef.detach().to(self.running_coef.dtype)
+            if not torch.isfinite(new_coef).all():
+                self._reject_batch(flat)
             weight = 1.0 if self.num_batches_tracked == 0 else self.momentum
-            self.running_coef.lerp_(coef.detach().to(self.running_coef.dtype), weight)
+            self.running_coef.lerp_(new_coef, weight)
             self.num_batches_tracked += 1
         return self._subtract(flat, S, coef, x)
 
@@ -387,15 +439,11 @@ class RecursiveMetadataNorm(_MetadataLayer):
         process_noise=1e-4,
     ):
         super().__init__(n_features, n_metadata, n_targets)
-        if not 0 < forgetting <= 1:
-            raise ValueError(f"forgetting must be in (0, 1], got {forgetting!r}.")
-        if not delta > 0:
-            raise ValueError(f"delta must be > 0, got {delta!r}.")
-        if not process_noise >= 0:
-            raise ValueError(f"process_noise must be >= 0, got {process_noise!r}.")
-        self.forgetting = forgetting
-        self.delta = delta
-        self.process_noise = process_noise
+        self.forgetting = _check_real(forgetting, "forgetting", 0, 1, low_open=True)
+        self.delta = _check_real(delta, "delta", 0, math.inf, low_open=True)
+        self.process_noise = _check_real(
+            process_noise, "process_noise", 0, math.inf, low_open=False
+        )
         info, cov, coef = rls_init(
             self.n_regressors, self.n_features, delta, like=torch.empty(0)
         )
@@ -438,9 +486,9 @@ class RecursiveMetadataNorm(_MetadataLayer):
         """
         flat = self._flatten(x)
         S, M = self._design(flat, metadata, target, need_target=True)
-        if self.training:
+        if self.training and flat.shape[0]:
             with torch.no_grad():
-                self.info, self.cov, self.coef = rls_update(
+                state = rls_update(
                     self.info,
                     self.cov,
                     self.coef,
@@ -449,6 +497,13 @@ class RecursiveMetadataNorm(_MetadataLayer):
                     forgetting=self.forgetting,
                     process_noise=self.process_noise,
                 )
+                # One check of the whole new state: NaN features or products
+                # that overflow never reach the buffers.
+                if not torch.isfinite(
+                    torch.cat([part.reshape(-1) for part in state])
+                ).all():
+                    self._reject_batch(flat)
+                self.info, self.cov, self.coef = state
                 self.num_batches_tracked += 1
         elif self.num_batches_tracked == 0:
             raise ValueError(
@@ -492,7 +547,9 @@ class Orthogonalize(nn.Module):
 
     def __init__(self, rank_rtol=1e-7):
         super().__init__()
-        self.rank_rtol = rank_rtol
+        self.rank_rtol = _check_real(
+            rank_rtol, "rank_rtol", 0, 1, low_open=False, high_open=True
+        )
 
     def forward(self, x, metadata, target=None):
         """Return ``x`` with its batch projection on ``[1, S]`` removed.
@@ -515,6 +572,8 @@ class Orthogonalize(nn.Module):
         b = x.shape[0]
         S = _as_columns(metadata, b, "metadata", x)
         k = S.shape[1]
+        if b == 0:
+            return x.clone()
         if b <= k + 1:
             raise ValueError(
                 f"Orthogonalize needs more rows in a batch than metadata columns + 1 "

@@ -249,16 +249,25 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         return chunk
 
     def _check_moments(self, moments, split):
-        """Raise a ValueError naming the chunk's problem if a statistic is not finite."""
+        """Raise a ValueError naming the chunk's problem if a moment is not finite."""
         if moments.is_finite():
             return
         S, source, columns = split
         bad_protected = nonfinite_columns(moments.mean_s, moments.css)
         if bad_protected.any():
-            reject_chunk(S, slice(None), self._regressor_names(), bad_protected,
-                         argument="protected")
-        reject_chunk(source, columns, self.protected_.feature_names_,
-                     nonfinite_columns(moments.mean_f, moments.csf))
+            reject_chunk(
+                S,
+                slice(None),
+                self._regressor_names(),
+                bad_protected,
+                argument="protected",
+            )
+        reject_chunk(
+            source,
+            columns,
+            self.protected_.feature_names_,
+            nonfinite_columns(moments.mean_f, moments.csf),
+        )
 
     def _regressor_names(self):
         names = list(self.protected_.encoded_names_)
@@ -267,7 +276,7 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         return names
 
     def _block_moments(self, block, y_block=None):
-        """Checked statistics of one row block of a dask collection (on workers)."""
+        """Return the checked statistics of one dask row block (runs on workers)."""
         split = self._split_protected(block, reset=False)
         chunk = self._chunk_moments(*split, y_block, reset=False)
         self._check_moments(chunk, split)

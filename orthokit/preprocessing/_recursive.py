@@ -413,9 +413,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
             last_step = end_step
         # The new state is checked before it replaces the old one.
         bad = nonfinite_columns(state[2])
-        if bad.any() or not (
-            np.isfinite(state[0]).all() and np.isfinite(mean).all()
-        ):
+        if bad.any() or not (np.isfinite(state[0]).all() and np.isfinite(mean).all()):
             reject_chunk(source, columns, self.protected_.feature_names_, bad)
         self.information_, self.covariance_, self._scaled_coef = state
         self._weight, self._scaled_mean = weight, mean
@@ -423,7 +421,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         self._set_coefficients()
 
     def _shifted_features(self, rows, columns):
-        """The features of ``rows`` as the recursion sees them: ``f * q - c``."""
+        """Return the features of ``rows`` as the recursion sees them, ``f * q - c``."""
         scale, shift = self._feature_pivots
         features = rows[:, columns] * scale
         features -= shift
