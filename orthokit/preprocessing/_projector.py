@@ -87,6 +87,17 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
     protected columns are rejected; collinear ones give a warning and the
     minimum-norm solution (the fitted projection is unique either way).
 
+    Every column enters the statistics as ``x * 2**a - c``: an exact power of
+    two fixed by the range of the first chunk (so that no sum overflows, even
+    for values of 1e308, and subnormal values are brought to normal ones) and
+    a pivot near the first chunk's mean (so that an offset of 1e15 costs no
+    more digits than exact least squares). Each chunk's statistics are
+    computed and checked before they are merged: a chunk with NaN, infinity
+    or finite values whose sums overflow at the stream's scale raises a
+    ValueError and leaves every attribute exactly as it was. Coefficients too
+    large for float64 (protected columns 1e300 times smaller than the
+    features) are an error.
+
     Examples
     --------
     >>> import numpy as np

@@ -144,6 +144,13 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
     layer. A fitted residualizer pickles with its full state, so a stream can
     be stopped and resumed with the same result as never stopping.
 
+    The features enter the recursion as ``f * 2**a - c``, with an exact power
+    of two and a pivot fixed by the first batch, so that values of 1e308 do
+    not overflow and an offset of 1e15 costs no digits. Each update is
+    computed into new arrays and checked before it replaces the state: a
+    batch with NaN, infinity or finite values that overflow raises a
+    ValueError and leaves every attribute exactly as it was.
+
     Examples
     --------
     >>> import numpy as np
