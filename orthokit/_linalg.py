@@ -50,7 +50,7 @@ class Moments:
     csf: np.ndarray
 
     @classmethod
-    def from_data(cls, S, F, chunk_rows=65536, *, scale=None, shift=None):
+    def from_data(cls, S, F, chunk_rows=4096, *, scale=None, shift=None):
         """Compute the statistics of one block of rows.
 
         ``S`` is centred; ``F`` is not copied whole: without ``scale`` and
@@ -65,9 +65,11 @@ class Moments:
             Protected columns (float64).
         F : ndarray of shape (n, d)
             Columns to regress on ``S``; any float dtype, any memory layout.
-        chunk_rows : int, default=65536
+        chunk_rows : int, default=4096
             Rows per block when ``F`` is float32 (accumulated in float64
-            block by block instead of being copied whole) or shifted.
+            block by block instead of being copied whole) or shifted; blocks
+            of a few thousand rows stay in cache between the shift and the
+            product.
         scale, shift : ndarray of shape (d,), optional
             Exact powers of two and pivots (:func:`stream_pivots`), so that
             the sums can neither overflow nor lose digits to an offset.
@@ -88,12 +90,22 @@ class Moments:
         n = S.shape[0]
         mean_s = S.mean(axis=0)
         s_centred = S - mean_s
-        if F.dtype == np.float64 and scale is None and shift is None:
+        unshifted = shift is None or not np.any(shift)
+        # Scaling by powers of two commutes with every rounding: unshifted
+        # columns are read as they are and their sums scaled afterwards, the
+        # same numbers without a copy, unless the raw sums could overflow or
+        # underflow.
+        safe_scale = scale is None or bool(
+            np.all((scale >= 2.0**-500) & (scale <= 2.0**500))
+        )
+        if F.dtype == np.float64 and unshifted and safe_scale:
             # One pass over F gives its column sums and the cross-products.
             design = np.empty((n, S.shape[1] + 1))
             design[:, 0] = 1.0
             design[:, 1:] = s_centred
             products = design.T @ F
+            if scale is not None:
+                products *= scale
             mean_f, csf = products[0] / n, products[1:]
         else:
             scale = 1.0 if scale is None else scale
@@ -185,11 +197,20 @@ def power_of_two_scale(S):
     S = np.asarray(S)
     if S.shape[0] == 0:
         return np.ones(S.shape[1:])
-    largest = np.maximum(np.abs(S.max(axis=0)), np.abs(S.min(axis=0)))
+    return np.ldexp(1.0, _range_exponent(S.max(axis=0), S.min(axis=0)))
+
+
+def _range_exponent(high, low, offset=0):
+    """Exponent ``e`` (clipped to normal scales) with ``2**e * max|x|`` near 1.
+
+    ``offset`` is added before clipping (the exponent of a scale applied
+    already).
+    """
+    largest = np.maximum(np.abs(high), np.abs(low))
     largest = np.asarray(largest, dtype=np.float64)
-    largest[(largest == 0) | ~np.isfinite(largest)] = 1.0
-    exponent = np.clip(-np.frexp(largest)[1], np.finfo(np.float64).minexp, 1023)
-    return np.ldexp(1.0, exponent)
+    largest = np.where((largest == 0) | ~np.isfinite(largest), 1.0, largest)
+    exponent = offset - np.frexp(largest)[1]
+    return np.clip(exponent, np.finfo(np.float64).minexp, 1023)
 
 
 def stream_pivots(F, head_rows=4096):
@@ -223,23 +244,18 @@ def stream_pivots(F, head_rows=4096):
     >>> (np.array([[1e15], [1e15 + 2]]) * scale - shift).ravel().tolist()
     [-0.5, 0.5]
     """
-    scale = power_of_two_scale(F)
     if F.shape[0] == 0:
-        return scale, np.zeros_like(scale)
+        return np.ones(F.shape[1]), np.zeros(F.shape[1])
+    # One pass each for the extremes; both exponents come from them.
+    high, low = F.max(axis=0).astype(np.float64), F.min(axis=0).astype(np.float64)
+    first = _range_exponent(high, low)
+    scale = np.ldexp(1.0, first)
     head = F[:head_rows].astype(np.float64) * scale
     mean = head.mean(axis=0)
     shift = np.where(np.abs(mean) > head.std(axis=0), mean, 0.0)
     shift = np.where(np.isfinite(shift), shift, 0.0)
-    # The range of the shifted column, from the column's extremes (no copy).
-    largest = np.maximum(
-        np.abs(F.max(axis=0) * scale - shift), np.abs(F.min(axis=0) * scale - shift)
-    )
-    exponent = np.frexp(np.where(np.isfinite(largest) & (largest > 0), largest, 1.0))[1]
-    total = np.clip(
-        np.frexp(scale)[1] - 1 - exponent, np.finfo(np.float64).minexp, 1023
-    )
-    rescale = total - (np.frexp(scale)[1] - 1)
-    return np.ldexp(1.0, total), np.ldexp(shift, rescale)
+    total = _range_exponent(high * scale - shift, low * scale - shift, first)
+    return np.ldexp(1.0, total), np.ldexp(shift, total - first)
 
 
 def _shifted_blocks(F, scale, shift, block_rows):
