@@ -451,3 +451,21 @@ def test_predictions_do_not_depend_on_the_batch_they_come_in():
     np.testing.assert_allclose(
         np.vstack(parts), clf.predict_proba(Xs), rtol=1e-6, atol=1e-6
     )
+
+
+def test_fits_in_threads_equal_sequential_fits(spirals):
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = spirals
+
+    def fit_predict(_):
+        clf = ARMEDClassifier(cluster="cluster", max_epochs=3, random_state=0)
+        return clf.fit(X, y).predict_proba(X)
+
+    sequential = fit_predict(None)
+    state = torch.random.get_rng_state()
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(fit_predict, range(4)))
+    assert torch.equal(torch.random.get_rng_state(), state)  # global RNG untouched
+    for proba in threaded:
+        np.testing.assert_array_equal(proba, sequential)

@@ -41,7 +41,11 @@ from orthokit.mixed._clusters import (
     features,
     resolve_cluster_column,
 )
-from orthokit.mixed._modules import ARMEDModule, fast_adam_options
+from orthokit.mixed._modules import (
+    ARMEDModule,
+    child_generator,
+    fast_adam_options,
+)
 
 
 class _Encoded(dict):
@@ -264,6 +268,7 @@ class _ARMEDBase(SkopsStateMixin, NeuralNet):
             slope_prior_scale=self.slope_prior_scale,
             adversary=self.adversary_weight > 0,
             z_predictor=self.unseen_clusters == "z_predictor",
+            generator=getattr(self, "_generator", None),
         )
         return self
 
@@ -314,6 +319,10 @@ class _ARMEDBase(SkopsStateMixin, NeuralNet):
         options = self.get_params_for("iterator_train")
         options.setdefault("shuffle", True)
         options.setdefault("batch_size", self.batch_size)
+        options.setdefault("generator", getattr(self, "_generator", None))
+        effect = self.module_.random_effect
+        if effect is not None:
+            effect.generator = getattr(self, "_device_generator", None)
         return self.iterator_train(dataset, **options)
 
     def get_split_datasets(self, X, y=None, **fit_params):
@@ -387,16 +396,31 @@ class _ARMEDBase(SkopsStateMixin, NeuralNet):
 
     @contextmanager
     def _seeded(self):
+        """Hold this fit's own ``torch.Generator`` (no global random state).
+
+        Seeded from ``random_state`` (None: a draw from torch's global
+        generator), it draws the initial weights, the batch order and the
+        sampled random effects, so fits in parallel threads give the same
+        results as one after the other.
+        """
         if self.random_state is None:
+            seed = int(torch.randint(0, 2**62, (1,)))
+        else:
+            seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        self._generator = torch.Generator().manual_seed(seed)
+        device = torch.device(self.device or "cpu")
+        self._device_generator = (
+            self._generator
+            if device.type == "cpu"
+            else child_generator(self._generator, device)
+        )
+        try:
             yield
-            return
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        device = torch.device(self.device) if self.device is not None else None
-        cuda = device is not None and device.type == "cuda"
-        devices = [device.index or 0] if cuda else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
+        finally:
+            effect = getattr(getattr(self, "module_", None), "random_effect", None)
+            if effect is not None:
+                effect.generator = None
+            del self._generator, self._device_generator
 
     def _fit_encoded(self, data, target, partial, **fit_params):
         with self._seeded():
@@ -424,7 +448,10 @@ class _ARMEDBase(SkopsStateMixin, NeuralNet):
         features = torch.as_tensor(data["features"], device=device)
         cluster = torch.as_tensor(data["cluster"], dtype=torch.long, device=device)
         self.z_predictor_loss_ = self.module_.fit_z_predictor(
-            features, cluster, **self._z_predictor_options
+            features,
+            cluster,
+            generator=getattr(self, "_device_generator", None),
+            **self._z_predictor_options,
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -599,8 +626,10 @@ _SHARED_PARAMETERS_DOC = """
     device : str, default="cpu"
         Torch device (``"cuda"`` for a GPU).
     random_state : int, RandomState instance or None, default=None
-        Seeds torch for fit (initialisation, shuffling, sampled weights);
-        the global torch random state is restored afterwards.
+        Seeds the fit's own ``torch.Generator`` (initialisation, shuffling,
+        sampled weights): torch's global random state is neither used nor
+        changed, so fits in parallel threads equal sequential ones. None
+        seeds it from torch's global generator.
     **kwargs : dict
         skorch's prefixed parameters, e.g. ``optimizer__weight_decay=1e-4``.
 """
