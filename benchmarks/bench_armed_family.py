@@ -3,7 +3,7 @@
 Each scenario draws features ``x1, x2, x3 ~ N(0, 1)``, clusters of given
 sizes and a linear predictor ``η = f(x) + u0_c + u1_c·x1`` (random intercept
 ``u0``, random slope ``u1`` on ``x1``); classification draws
-``y ~ Bernoulli(σ(η))``, regression ``y = η + N(0, 0.5²)``. In every repeat
+``y ~ Bernoulli(σ(2η))``, regression ``y = η + N(0, 0.5²)``. In every repeat
 30 % of the clusters (at least one) are held out whole (*unseen* clusters)
 and 25 % of the rows of every other cluster (*seen* clusters, held-out rows);
 one fit per model gives both scores.
@@ -91,6 +91,7 @@ def make_problem(scenario, task, seed, scale=1.0):
         u1 = rng.normal(0, spec["u1"], len(sizes)) if spec["u1"] else 0 * u0
     eta = fixed + u0[cluster] + u1[cluster] * x[:, 0]
     if task == "classification":
+        eta = 2.0 * eta  # logits of sd about 3: the clusters' effects matter
         y = (rng.uniform(size=len(eta)) < 1 / (1 + np.exp(-eta))).astype(int)
     else:
         y = eta + rng.normal(0, 0.5, len(eta))

@@ -54,7 +54,9 @@ def test_fit_predict_shapes_and_attributes(spirals):
     assert clf.random_effects_.index.tolist() == ["c0", "c1", "c2", "c3"]
     assert clf.random_effects_.index.name == "cluster"
     effects = clf.random_effects_.columns.get_level_values("effect").unique()
-    assert effects.tolist() == ["intercept"] + [f"hidden_slope:{j}" for j in range(4)]
+    assert effects.tolist() == ["intercept", "slope:x1", "slope:x2"] + [
+        f"hidden_slope:{j}" for j in range(32)
+    ]
     assert clf.random_effects_variance_.index.tolist() == effects.tolist()
     assert (clf.random_effects_.xs("sd", axis=1, level="stat") > 0).all().all()
     assert clf.effect_feature_names_.tolist() == ["x1", "x2"]
@@ -118,7 +120,11 @@ def test_seen_rows_unchanged_by_unseen_rows_in_the_batch(spirals):
 def test_no_random_effects_means_mixed_equals_fixed(spirals):
     X, y = spirals
     clf = ARMEDClassifier(
-        cluster="cluster", random_intercept=False, nonlinear_slopes=False, **FAST
+        cluster="cluster",
+        random_intercept=False,
+        linear_slopes=False,
+        nonlinear_slopes=False,
+        **FAST,
     ).fit(X, y)
     mixed = clf.predict_proba(X)
     fixed = clf.set_params(predict_effects="fixed").predict_proba(X)
@@ -205,11 +211,12 @@ def test_adversary_steps_on_the_gradient_of_its_own_loss(spirals, adversary_weig
 
 def test_single_sample_cluster_returns_to_its_prior():
     # One sample barely informs its cluster's effects: the KL term brings
-    # their posterior from its starting point to the prior N(0, 0.1²).
+    # their posterior from its starting point to the prior N(0, 0.1²) (the
+    # paper's intercept prior).
     X, y = make_spirals(1, n_clusters=3, n_per_cluster=40, random_state=1)
     X = pd.concat([X, X.head(1).assign(cluster="lonely")], ignore_index=True)
     y = pd.concat([y, y.head(1)], ignore_index=True)
-    clf = ARMEDClassifier(
+    clf = ARMEDClassifier.from_paper(
         cluster="cluster", max_epochs=40, batch_size=16, lr=0.01, random_state=0
     ).fit(X, y)
     sd = clf.random_effects_.loc["lonely", ("intercept", "sd")]
