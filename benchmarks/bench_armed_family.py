@@ -41,16 +41,24 @@ from orthokit.mixed import ARMEDClassifier, ARMEDRegressor
 # sizes: a list of cluster sizes, or (n_clusters, low, high) for sizes drawn
 # log-uniformly in [low, high].
 SCENARIOS = {
-    "no random effects": dict(sizes=(10, 150, 150), u0=0.0, u1=0.0),
-    "random intercepts": dict(sizes=(10, 150, 150), u0=1.0, u1=0.0),
-    "random slopes": dict(sizes=(20, 20, 300), u0=0.5, u1=1.0),
-    "sign-changing slope": dict(sizes=(10, 150, 150), u0=0.0, u1=1.5, flip=True),
-    "3 clusters": dict(sizes=(3, 400, 400), u0=1.0, u1=1.0),
-    "200 clusters": dict(sizes=(200, 10, 20), u0=1.0, u1=1.0),
-    "imbalanced 10..2000": dict(sizes=[10, 40, 150, 600, 2000], u0=1.0, u1=1.0),
-    "nonlinear fixed effects": dict(
-        sizes=(10, 150, 150), u0=1.0, u1=1.0, nonlinear=True
-    ),
+    "no random effects": {"sizes": (10, 100, 100), "u0": 0.0, "u1": 0.0},
+    "random intercepts": {"sizes": (10, 100, 100), "u0": 1.0, "u1": 0.0},
+    "random slopes": {"sizes": (20, 20, 200), "u0": 0.5, "u1": 1.0},
+    "sign-changing slope": {
+        "sizes": (10, 100, 100),
+        "u0": 0.0,
+        "u1": 1.5,
+        "flip": True,
+    },
+    "3 clusters": {"sizes": (3, 300, 300), "u0": 1.0, "u1": 1.0},
+    "200 clusters": {"sizes": (200, 10, 15), "u0": 1.0, "u1": 1.0},
+    "imbalanced 10..2000": {"sizes": [10, 40, 150, 600, 2000], "u0": 1.0, "u1": 1.0},
+    "nonlinear fixed effects": {
+        "sizes": (10, 100, 100),
+        "u0": 1.0,
+        "u1": 1.0,
+        "nonlinear": True,
+    },
 }
 TASKS = ("classification", "regression")
 MODELS = [
@@ -138,8 +146,9 @@ def run_mlps(task, X, y, masks, seed, cfg, out):
     design = np.hstack([feats, one_hot(X, labels)])
     cls = MLPClassifier if task == "classification" else MLPRegressor
     for name, data in (("MLP", feats), ("MLP + one-hot cluster", design)):
-        model = cls(hidden_layer_sizes=cfg.hidden, max_iter=cfg.mlp_iter,
-                    random_state=seed)
+        model = cls(
+            hidden_layer_sizes=cfg.hidden, max_iter=cfg.mlp_iter, random_state=seed
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             out[name]["time"] = timed_fit(model, data[train], y[train])
@@ -151,9 +160,15 @@ def run_mlps(task, X, y, masks, seed, cfg, out):
 def run_armed(task, X, y, masks, seed, cfg, out):
     train, seen, unseen = masks
     cls = ARMEDClassifier if task == "classification" else ARMEDRegressor
-    da = cls(cluster="cluster", random_state=seed, random_intercept=False,
-             nonlinear_slopes=False, linear_slopes=False, unseen_clusters="fixed",
-             **cfg.armed)
+    da = cls(
+        cluster="cluster",
+        random_state=seed,
+        random_intercept=False,
+        nonlinear_slopes=False,
+        linear_slopes=False,
+        unseen_clusters="fixed",
+        **cfg.armed,
+    )
     out["DA"]["time"] = timed_fit(da, X[train], y[train])
     out["DA"]["seen"] = score(task, y[seen], da.predict(X[seen]))
     out["DA"]["unseen"] = score(task, y[unseen], da.predict(X[unseen]))
@@ -259,7 +274,8 @@ def time_table(results):
     lines = [
         "### fit CPU time relative to the conventional MLP (mean over every fit)",
         "",
-        "| task | " + " | ".join(m for m in MODELS if m != "ARMED, fixed effects only")
+        "| task | "
+        + " | ".join(m for m in MODELS if m != "ARMED, fixed effects only")
         + " |",
         "|---" * len(MODELS) + "|",
     ]
@@ -298,15 +314,27 @@ def ordering_summary(results):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="2 repeats at a third of the sizes (tests).")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 repeats at a third of the sizes (tests).",
+    )
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="Multiply every cluster size (larger runs: 2, 5).")
-    parser.add_argument("--armed", type=json.loads, default={},
-                        help="JSON of ARMED (and DA) parameters.")
-    parser.add_argument("--hidden", default="32,32",
-                        help="Hidden layers of the scikit-learn MLPs.")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="Multiply every cluster size (larger runs: 2, 5).",
+    )
+    parser.add_argument(
+        "--armed",
+        type=json.loads,
+        default={},
+        help="JSON of ARMED (and DA) parameters.",
+    )
+    parser.add_argument(
+        "--hidden", default="32,32", help="Hidden layers of the scikit-learn MLPs."
+    )
     parser.add_argument("--mlp-iter", type=int, default=200)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--tasks", default=",".join(TASKS))
@@ -324,8 +352,9 @@ def parse_args(argv=None):
 def run(cfg):
     from joblib import Parallel, delayed
 
-    jobs = [(t, s, k) for t in cfg.tasks for s in cfg.scenarios
-            for k in range(cfg.repeats)]
+    jobs = [
+        (t, s, k) for t in cfg.tasks for s in cfg.scenarios for k in range(cfg.repeats)
+    ]
     outs = Parallel(n_jobs=cfg.n_jobs)(
         delayed(run_problem)(s, t, k, cfg) for t, s, k in jobs
     )

@@ -178,7 +178,7 @@ class _ARMEDBase(SkopsStateMixin, NeuralNet):
 
     @classmethod
     def from_paper(cls, **params):
-        """The estimator with the authors' settings for the spirals (seed 001).
+        """Build the estimator with the authors' spiral settings (seed 001).
 
         Fixed effects ``(4, 4, 4)``, adversary ``(8, 8, 4)`` at weight 0.5,
         a random intercept (prior sd 0.1) and random slopes on the last

@@ -31,7 +31,7 @@ def glorot_init_(module, generator=None):
 
 
 def child_generator(generator, device="cpu"):
-    """A new ``torch.Generator`` on ``device`` seeded by a draw from ``generator``."""
+    """Return a ``torch.Generator`` on ``device`` seeded by ``generator``."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     return torch.Generator(device=device).manual_seed(seed)
 
