@@ -521,7 +521,7 @@ def main():
     parser.add_argument("--out", default=None)
     parser.add_argument(
         "--probe-settings",
-        default="0.1:30,0.3:30,0.3:5",
+        default="0.1:30,0.5:30",
         help="rho sd:epochs pairs of the probe experiment (part 'probes')",
     )
     parser.add_argument(

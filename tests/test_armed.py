@@ -560,3 +560,43 @@ def test_unseen_clusters_predicted_as_well_as_by_a_conventional_mlp(task):
     conventional = _conventional_mlp(task, X[~unseen], y[~unseen])
     theirs = conventional.score(X[unseen][["x1", "x2"]].to_numpy(), y[unseen])
     assert model.score(X[unseen], y[unseen]) >= theirs - 0.03
+
+
+def _family_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "bench_armed_family.py"
+    spec = importlib.util.spec_from_file_location("bench_armed_family", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_family_benchmark_draws_the_structure_it_claims():
+    bench = _family_benchmark()
+    X, _, effects = bench.make_problem("imbalanced 10..2000", "regression", seed=0)
+    assert sorted(X["cluster"].value_counts()) == [10, 40, 150, 600, 2000]
+    X, _, effects = bench.make_problem("200 clusters", "classification", seed=0)
+    sizes = X["cluster"].value_counts()
+    assert len(sizes) == 200 and sizes.min() >= 10 and sizes.max() <= 15
+    _, _, effects = bench.make_problem("sign-changing slope", "regression", seed=0)
+    assert set(np.abs(effects["u1"])) == {1.5} and len(set(effects["u1"])) == 2
+    X, _, _ = bench.make_problem("3 clusters", "regression", seed=0)
+    train, seen, unseen = bench.split(X, seed=0)
+    assert X["cluster"][unseen].nunique() == 1  # 30 % of 3 clusters, at least 1
+    assert set(X["cluster"][seen]) == set(X["cluster"][train])
+    assert not (train & seen).any() and not (train & unseen).any()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_family_benchmark_quick_run_scores_every_model():
+    bench = _family_benchmark()
+    cfg = bench.parse_args(["--quick", "--repeats", "1", "--tasks", "regression",
+                            "--scenarios", "random intercepts"])  # fmt: skip
+    results = bench.run(cfg)
+    (run,) = results["regression"]["random intercepts"]
+    assert set(run) == set(bench.MODELS)
+    assert all(np.isfinite(run[m]["seen"]) for m in bench.MODELS)
+    lines = bench.report(results, cfg, seconds=1.0)
+    assert any(line.startswith("| random intercepts |") for line in lines)
