@@ -174,6 +174,10 @@ def run_armed(task, X, y, masks, seed, cfg, out):
     out["DA"]["unseen"] = score(task, y[unseen], da.predict(X[unseen]))
     model = cls(cluster="cluster", random_state=seed, **cfg.armed)
     out["ARMED"]["time"] = timed_fit(model, X[train], y[train])
+    variance = model.random_effects_variance_
+    out["ARMED"]["variances"] = np.array(
+        [variance.get("intercept", np.nan), variance.get("slope:x1", np.nan)]
+    )
     out["ARMED"]["seen"] = score(task, y[seen], model.predict(X[seen]))
     out["ARMED"]["unseen"] = score(task, y[unseen], model.predict(X[unseen]))
     model.set_params(predict_effects="fixed")
@@ -231,9 +235,13 @@ def run_mixed_model(task, X, y, masks, spec, out):
 
 def run_problem(scenario, task, seed, cfg):
     torch.set_num_threads(1)
-    X, y, _ = make_problem(scenario, task, seed, cfg.scale)
+    X, y, effects = make_problem(scenario, task, seed, cfg.scale)
     masks = split(X, seed)
     out = {m: {} for m in MODELS}
+    seen = np.unique(X["cluster"][masks[0]].str[1:].astype(int))
+    out["truth"] = np.array(
+        [np.var(effects["u0"][seen], ddof=1), np.var(effects["u1"][seen], ddof=1)]
+    )
     run_mlps(task, X, y, masks, seed, cfg, out)
     run_armed(task, X, y, masks, seed, cfg, out)
     if not SCENARIOS[scenario].get("nonlinear"):
@@ -312,6 +320,36 @@ def ordering_summary(results):
     return lines + [""]
 
 
+def variance_table(results):
+    """Across-cluster variances of the intercepts and x1 slopes (regression)."""
+    lines = [
+        "### regression: variance of the random intercepts / x1 slopes of the "
+        "training clusters (mean ± 95% CI over repeats)",
+        "",
+        "| scenario | truth (drawn effects) | MixedLM (REML) | ARMED (posterior means) |",
+        "|---|---|---|---|",
+    ]
+    for scenario, runs in results.get("regression", {}).items():
+        if SCENARIOS[scenario].get("nonlinear") or "truth" not in runs[0]:
+            continue
+        cells = []
+        for values in (
+            [r["truth"] for r in runs],
+            [r["mixed model (statsmodels)"].get("variances") for r in runs],
+            [r["ARMED"].get("variances") for r in runs],
+        ):
+            if any(v is None for v in values):
+                cells.append("-")
+                continue
+            values = np.array([np.resize(v, 2) if len(v) == 1 else v for v in values])
+            if SCENARIOS[scenario]["u1"] == 0:
+                values[:, 1] = np.nan
+            parts = [fmt(*ci95(values[:, j])) for j in range(2)]
+            cells.append(" / ".join(parts))
+        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -373,7 +411,12 @@ def report(results, cfg, seconds):
     ]
     for task in results:
         lines += table(results, task, "seen") + table(results, task, "unseen")
-    return lines + ordering_summary(results) + time_table(results)
+    return (
+        lines
+        + ordering_summary(results)
+        + variance_table(results)
+        + time_table(results)
+    )
 
 
 def main(argv=None):

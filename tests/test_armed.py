@@ -596,7 +596,9 @@ def test_family_benchmark_quick_run_scores_every_model():
                             "--scenarios", "random intercepts"])  # fmt: skip
     results = bench.run(cfg)
     (run,) = results["regression"]["random intercepts"]
-    assert set(run) == set(bench.MODELS)
+    assert set(bench.MODELS) <= set(run)
     assert all(np.isfinite(run[m]["seen"]) for m in bench.MODELS)
     lines = bench.report(results, cfg, seconds=1.0)
-    assert any(line.startswith("| random intercepts |") for line in lines)
+    rows = [line for line in lines if line.startswith("| random intercepts |")]
+    assert len(rows) == 3  # seen and unseen scores, variances
+    assert run["truth"][0] > 0.3  # intercepts of sd 1
