@@ -326,7 +326,8 @@ def variance_table(results):
         "### regression: variance of the random intercepts / x1 slopes of the "
         "training clusters (mean ± 95% CI over repeats)",
         "",
-        "| scenario | truth (drawn effects) | MixedLM (REML) | ARMED (posterior means) |",
+        "| scenario | truth (drawn effects) | MixedLM (REML) | "
+        "ARMED (posterior means) |",
         "|---|---|---|---|",
     ]
     for scenario, runs in results.get("regression", {}).items():
