@@ -602,3 +602,26 @@ def test_family_benchmark_quick_run_scores_every_model():
     rows = [line for line in lines if line.startswith("| random intercepts |")]
     assert len(rows) == 3  # seen and unseen scores, variances
     assert run["truth"][0] > 0.3  # intercepts of sd 1
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, [1e-3, 1e-2]),
+        ({"random_effect_lr": None}, [1e-3]),
+        ({"random_effect_lr": 0.5, "lr": 0.1}, [0.1, 0.5]),
+        # A group of the user's that sets lr keeps it.
+        ({"optimizer__param_groups": [("random_effect.*", {"lr": 0.3})]}, [0.3, 1e-3]),
+    ],
+)
+def test_random_effects_have_their_own_learning_rate(spirals, params, expected):
+    X, y = spirals
+    clf = ARMEDClassifier(cluster="cluster", **{**FAST, "max_epochs": 1, **params})
+    groups = clf.fit(X, y).optimizer_.param_groups
+    assert [g["lr"] for g in groups] == pytest.approx(expected)
+    effect = {id(p) for p in clf.module_.random_effect.parameters()}
+    members = [{id(p) in effect for p in g["params"]} for g in groups]
+    if len(groups) == 1:
+        assert members == [{True, False}]
+    else:  # one group holds exactly the random effects
+        assert sorted(members, key=sorted) == [{False}, {True}]
