@@ -68,8 +68,10 @@ class TensorBatches:
     dataset : skorch.dataset.Dataset or torch Subset of one
     batch_size : int, default=1
     shuffle : bool, default=False
-        Draw a fresh permutation (from torch's global generator) each epoch.
+        Draw a fresh permutation each epoch.
     drop_last : bool, default=False
+    generator : torch.Generator or None, default=None
+        Draws the permutations (None: torch's global generator).
     **kwargs : dict
         Only used by the ``DataLoader`` fallback.
 
@@ -83,8 +85,17 @@ class TensorBatches:
     [4, 4, 2]
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, **kwargs):
+    def __init__(
+        self,
+        dataset,
+        batch_size=1,
+        shuffle=False,
+        drop_last=False,
+        generator=None,
+        **kwargs,
+    ):
         self.dataset = dataset
+        self.generator = generator
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
@@ -104,12 +115,13 @@ class TensorBatches:
                 batch_size=self.batch_size,
                 shuffle=self.shuffle,
                 drop_last=self.drop_last,
+                generator=self.generator,
                 **self.kwargs,
             )
             return
         X, y = self._tensors
         n = len(self.dataset)
-        order = torch.randperm(n) if self.shuffle else None
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
         stop = n - n % self.batch_size if self.drop_last else n
         is_dict = isinstance(X, Mapping)
         for start in range(0, stop, self.batch_size):

@@ -14,19 +14,32 @@ from torch.nn import functional as F
 _MIN_SD = 1e-5
 
 
-def glorot_init_(module):
+def glorot_init_(module, generator=None):
     """Glorot-uniform weights and zero biases for every ``nn.Linear``.
 
     The ARMED authors' Keras layers start this way. torch's default
     (``U(±1/√fan_in)`` for weights and biases) shrinks the signal through the
     paper's narrow (4, 4, 4) ReLU layers, and on the spirals it often leaves
-    the network stuck near chance for many epochs.
+    the network stuck near chance for many epochs. ``generator`` (a
+    ``torch.Generator``) draws the weights; None uses torch's global one.
     """
     for layer in module.modules():
         if isinstance(layer, nn.Linear):
-            nn.init.xavier_uniform_(layer.weight)
+            nn.init.xavier_uniform_(layer.weight, generator=generator)
             nn.init.zeros_(layer.bias)
     return module
+
+
+def child_generator(generator, device="cpu"):
+    """Return a ``torch.Generator`` on ``device`` seeded by ``generator``."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _linear(n_in, n_out, generator):
+    # skip_init: no draw from torch's global generator for the default init.
+    layer = nn.utils.skip_init(nn.Linear, n_in, n_out)
+    return glorot_init_(layer, generator)
 
 
 def fast_adam_options(params):
@@ -43,12 +56,12 @@ def fast_adam_options(params):
     return {"fused": True} if devices and devices <= supported else {}
 
 
-def _mlp(n_in, hidden_layer_sizes, n_out):
+def _mlp(n_in, hidden_layer_sizes, n_out, generator):
     layers, width = [], n_in
     for size in hidden_layer_sizes:
-        layers += [nn.Linear(width, size), nn.ReLU()]
+        layers += [_linear(width, size, generator), nn.ReLU()]
         width = size
-    layers.append(nn.Linear(width, n_out))
+    layers.append(_linear(width, n_out, generator))
     return nn.Sequential(*layers)
 
 
@@ -62,6 +75,10 @@ class GaussianRandomEffect(nn.Module):
         Shape of the weights of one cluster.
     prior_scale : float or array-like broadcastable to ``shape``
         Sd of the zero-mean Gaussian prior.
+    generator : torch.Generator or None, default=None
+        Draws the starting means (None: torch's global generator). The
+        sampling noise of training comes from the attribute ``generator``
+        (None: the global generator), set by the estimators during fit.
 
     Notes
     -----
@@ -75,14 +92,17 @@ class GaussianRandomEffect(nn.Module):
     posterior back to the prior as training goes on.
     """
 
-    def __init__(self, n_clusters, shape, prior_scale):
+    def __init__(self, n_clusters, shape, prior_scale, generator=None):
         super().__init__()
+        self.generator = None
         prior = torch.as_tensor(prior_scale, dtype=torch.float32).expand(*shape)
         self.prior_scale = prior_scale
         self.register_buffer("prior_sd", prior.clone())
         self.register_buffer("log_prior_sd", torch.log(prior).clone())
         self.register_buffer("half_prior_precision", 0.5 / prior**2)
-        self.mean = nn.Parameter(torch.randn(n_clusters, *shape) * prior)
+        self.mean = nn.Parameter(
+            torch.randn(n_clusters, *shape, generator=generator) * prior
+        )
         rho = torch.clamp(0.1 * prior - _MIN_SD, min=1e-6)
         rho = rho + torch.log(-torch.expm1(-rho))  # inverse softplus
         self.rho = nn.Parameter(rho.expand(n_clusters, *shape).clone())
@@ -95,7 +115,13 @@ class GaussianRandomEffect(nn.Module):
     def weights(self):
         """Return a reparameterized sample (training) or the posterior mean."""
         if self.training:
-            return torch.addcmul(self.mean, self.sd, torch.randn_like(self.mean))
+            noise = torch.randn(
+                self.mean.shape,
+                generator=self.generator,
+                dtype=self.mean.dtype,
+                device=self.mean.device,
+            )
+            return torch.addcmul(self.mean, self.sd, noise)
         return self.mean
 
     def kl_divergence(self):
@@ -160,29 +186,32 @@ class ARMEDModule(nn.Module):
         slope_prior_scale=0.3,
         adversary=True,
         z_predictor=True,
+        generator=None,
     ):
         super().__init__()
+        if generator is None:  # follow torch.manual_seed, as torch's modules do
+            generator = child_generator(None)
         self.n_clusters = n_clusters
         self.n_outputs = n_outputs
         self.fixed_layers = nn.ModuleList()
         width = n_features
         for size in hidden_layer_sizes:
-            self.fixed_layers.append(nn.Linear(width, size))
+            self.fixed_layers.append(_linear(width, size, generator))
             width = size
-        self.fixed_head = nn.Linear(width, n_outputs)
+        self.fixed_head = _linear(width, n_outputs, generator)
         self.adversary = (
-            _mlp(sum(hidden_layer_sizes), adversary_layer_sizes, n_clusters)
+            _mlp(sum(hidden_layer_sizes), adversary_layer_sizes, n_clusters, generator)
             if adversary
             else None
         )
-        self.z_predictor = None
-        if z_predictor:
-            # Drawn from a fork of torch's random state: with or without a
-            # Z-predictor, the rest of the network starts (and trains) alike.
-            with torch.random.fork_rng(devices=[]):
-                self.z_predictor = glorot_init_(
-                    _mlp(n_features, adversary_layer_sizes, n_clusters)
-                )
+        # Drawn from a generator of its own, seeded whether or not it is
+        # built: with or without a Z-predictor the rest starts alike.
+        z_generator = child_generator(generator)
+        self.z_predictor = (
+            _mlp(n_features, adversary_layer_sizes, n_clusters, z_generator)
+            if z_predictor
+            else None
+        )
         self.random_intercept = bool(random_intercept)
         self.linear_slopes = bool(linear_slopes)
         self.nonlinear_slopes = bool(nonlinear_slopes)
@@ -202,13 +231,11 @@ class ARMEDModule(nn.Module):
                 n_clusters,
                 (start, n_outputs),
                 torch.tensor(scales, dtype=torch.float32)[:, None],
+                generator,
             )
             if rows
             else None
         )
-        for part in (self.fixed_layers, self.fixed_head, self.adversary):
-            if part is not None:
-                glorot_init_(part)
 
     @property
     def random_effects(self):
@@ -280,7 +307,7 @@ class ARMEDModule(nn.Module):
         return mixed_logit, fixed_logit, adversary_logit, z_logit
 
     def fit_z_predictor(
-        self, features, cluster, *, epochs=30, batch_size=1024, lr=0.02
+        self, features, cluster, *, epochs=30, batch_size=1024, lr=0.02, generator=None
     ):
         """Train the Z-predictor on its own, with Adam on large mini-batches.
 
@@ -297,6 +324,9 @@ class ARMEDModule(nn.Module):
         epochs : int, default=30
         batch_size : int, default=1024
         lr : float, default=0.02
+        generator : torch.Generator or None, default=None
+            Shuffles the batches (on ``features``' device; None: torch's
+            global generator).
 
         Returns
         -------
@@ -313,7 +343,7 @@ class ARMEDModule(nn.Module):
         n = len(features)
         try:
             for _ in range(epochs):
-                order = torch.randperm(n, device=features.device)
+                order = torch.randperm(n, device=features.device, generator=generator)
                 for start in range(0, n, batch_size):
                     index = order[start : start + batch_size]
                     optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,436 @@
+"""ARMED on a family of clustered problems with known structure.
+
+Each scenario draws features ``x1, x2, x3 ~ N(0, 1)``, clusters of given
+sizes and a linear predictor ``η = f(x) + u0_c + u1_c·x1`` (random intercept
+``u0``, random slope ``u1`` on ``x1``); classification draws
+``y ~ Bernoulli(σ(2η))``, regression ``y = η + N(0, 0.5²)``. In every repeat
+30 % of the clusters (at least one) are held out whole (*unseen* clusters)
+and 25 % of the rows of every other cluster (*seen* clusters, held-out rows);
+one fit per model gives both scores.
+
+Models: a conventional MLP (scikit-learn), the same MLP with the one-hot
+cluster as input, domain adversarial (ARMED without random effects), ARMED
+(seen: mixed model; unseen: Z-predictor memberships and fixed effects only),
+and for the linear scenarios statsmodels' ``MixedLM`` (regression) or
+``BinomialBayesMixedGLM`` (classification, variational Bayes) with the true
+random-effect structure. Scores: accuracy or R², mean and 95 % t-interval
+over repeats; fit CPU time relative to the conventional MLP.
+
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_armed_family.py
+        [--quick] [--repeats 5] [--scale 1.0] [--armed '{"kl_weight": 0.1}']
+        [--scenarios a,b] [--tasks classification,regression] [--out FILE]
+"""
+
+import argparse
+import json
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+import torch
+from scipy import stats
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
+
+from orthokit.mixed import ARMEDClassifier, ARMEDRegressor
+
+# sizes: a list of cluster sizes, or (n_clusters, low, high) for sizes drawn
+# log-uniformly in [low, high].
+SCENARIOS = {
+    "no random effects": {"sizes": (10, 100, 100), "u0": 0.0, "u1": 0.0},
+    "random intercepts": {"sizes": (10, 100, 100), "u0": 1.0, "u1": 0.0},
+    "random slopes": {"sizes": (20, 20, 200), "u0": 0.5, "u1": 1.0},
+    "sign-changing slope": {
+        "sizes": (10, 100, 100),
+        "u0": 0.0,
+        "u1": 1.5,
+        "flip": True,
+    },
+    "3 clusters": {"sizes": (3, 300, 300), "u0": 1.0, "u1": 1.0},
+    "200 clusters": {"sizes": (200, 10, 15), "u0": 1.0, "u1": 1.0},
+    "imbalanced 10..2000": {"sizes": [10, 40, 150, 600, 2000], "u0": 1.0, "u1": 1.0},
+    "nonlinear fixed effects": {
+        "sizes": (10, 100, 100),
+        "u0": 1.0,
+        "u1": 1.0,
+        "nonlinear": True,
+    },
+}
+TASKS = ("classification", "regression")
+MODELS = [
+    "MLP",
+    "MLP + one-hot cluster",
+    "DA",
+    "ARMED",
+    "ARMED, fixed effects only",
+    "mixed model (statsmodels)",
+]
+
+
+def cluster_sizes(spec, scale, rng):
+    if isinstance(spec, list):
+        return np.maximum((np.asarray(spec) * scale).astype(int), 4)
+    n, low, high = spec
+    sizes = np.exp(rng.uniform(np.log(low), np.log(high), n)) * scale
+    return np.maximum(sizes.astype(int), 4)
+
+
+def make_problem(scenario, task, seed, scale=1.0):
+    """Draw one data set: (X with a 'cluster' column, y, true effects)."""
+    spec = SCENARIOS[scenario]
+    rng = np.random.default_rng(seed)
+    sizes = cluster_sizes(spec["sizes"], scale, rng)
+    cluster = np.repeat(np.arange(len(sizes)), sizes)
+    x = rng.normal(size=(len(cluster), 3))
+    if spec.get("nonlinear"):
+        fixed = 1.5 * np.sin(2 * x[:, 0]) + (x[:, 1] ** 2 - 1) + 0.5 * x[:, 2]
+    elif spec.get("flip"):
+        fixed = -1.0 * x[:, 1] + 0.5 * x[:, 2]
+    else:
+        fixed = 1.0 * x[:, 0] - 1.0 * x[:, 1] + 0.5 * x[:, 2]
+    u0 = rng.normal(0, spec["u0"], len(sizes)) if spec["u0"] else np.zeros(len(sizes))
+    if spec.get("flip"):
+        u1 = spec["u1"] * rng.choice([-1.0, 1.0], len(sizes))
+    else:
+        u1 = rng.normal(0, spec["u1"], len(sizes)) if spec["u1"] else 0 * u0
+    eta = fixed + u0[cluster] + u1[cluster] * x[:, 0]
+    if task == "classification":
+        eta = 2.0 * eta  # logits of sd about 3: the clusters' effects matter
+        y = (rng.uniform(size=len(eta)) < 1 / (1 + np.exp(-eta))).astype(int)
+    else:
+        y = eta + rng.normal(0, 0.5, len(eta))
+    X = pd.DataFrame(x, columns=["x1", "x2", "x3"])
+    X.insert(0, "cluster", [f"c{c}" for c in cluster])
+    return X, y, {"u0": u0, "u1": u1}
+
+
+def split(X, seed):
+    """Boolean masks: train, seen test (held-out rows), unseen test."""
+    rng = np.random.default_rng(seed + 1000)
+    labels = X["cluster"].unique()
+    n_unseen = max(1, round(0.3 * len(labels)))
+    unseen = set(rng.choice(labels, n_unseen, replace=False))
+    is_unseen = X["cluster"].isin(unseen).to_numpy()
+    seen_test = np.zeros(len(X), bool)
+    for _, rows in X[~is_unseen].groupby("cluster").indices.items():
+        index = X[~is_unseen].index[rows]
+        k = max(1, len(index) // 4)
+        seen_test[rng.choice(index, k, replace=False)] = True
+    return ~is_unseen & ~seen_test, seen_test, is_unseen
+
+
+def score(task, y, pred):
+    if task == "classification":
+        return accuracy_score(y, pred)
+    return r2_score(y, pred)
+
+
+def timed_fit(model, X, y):
+    start = time.process_time()
+    model.fit(X, y)
+    return time.process_time() - start
+
+
+def one_hot(X, labels):
+    return (X["cluster"].to_numpy()[:, None] == labels[None, :]).astype(float)
+
+
+def run_mlps(task, X, y, masks, seed, cfg, out):
+    train, seen, unseen = masks
+    feats = X[["x1", "x2", "x3"]].to_numpy()
+    labels = np.unique(X["cluster"][train])
+    design = np.hstack([feats, one_hot(X, labels)])
+    cls = MLPClassifier if task == "classification" else MLPRegressor
+    for name, data in (("MLP", feats), ("MLP + one-hot cluster", design)):
+        model = cls(
+            hidden_layer_sizes=cfg.hidden, max_iter=cfg.mlp_iter, random_state=seed
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            out[name]["time"] = timed_fit(model, data[train], y[train])
+        out[name]["seen"] = score(task, y[seen], model.predict(data[seen]))
+        # Unseen clusters have no column of their own: all zeros.
+        out[name]["unseen"] = score(task, y[unseen], model.predict(data[unseen]))
+
+
+def run_armed(task, X, y, masks, seed, cfg, out):
+    train, seen, unseen = masks
+    cls = ARMEDClassifier if task == "classification" else ARMEDRegressor
+    da = cls(
+        cluster="cluster",
+        random_state=seed,
+        random_intercept=False,
+        nonlinear_slopes=False,
+        linear_slopes=False,
+        unseen_clusters="fixed",
+        **cfg.armed,
+    )
+    out["DA"]["time"] = timed_fit(da, X[train], y[train])
+    out["DA"]["seen"] = score(task, y[seen], da.predict(X[seen]))
+    out["DA"]["unseen"] = score(task, y[unseen], da.predict(X[unseen]))
+    model = cls(cluster="cluster", random_state=seed, **cfg.armed)
+    out["ARMED"]["time"] = timed_fit(model, X[train], y[train])
+    variance = model.random_effects_variance_
+    out["ARMED"]["variances"] = np.array(
+        [variance.get("intercept", np.nan), variance.get("slope:x1", np.nan)]
+    )
+    out["ARMED"]["seen"] = score(task, y[seen], model.predict(X[seen]))
+    out["ARMED"]["unseen"] = score(task, y[unseen], model.predict(X[unseen]))
+    model.set_params(predict_effects="fixed")
+    out["ARMED, fixed effects only"]["seen"] = score(
+        task, y[seen], model.predict(X[seen])
+    )
+    out["ARMED, fixed effects only"]["unseen"] = score(
+        task, y[unseen], model.predict(X[unseen])
+    )
+
+
+def _re_design(X, labels, slopes):
+    """Columns [1_c] (+ [x1·1_c]) per seen cluster; unseen rows all zeros."""
+    onehot = one_hot(X, labels)
+    if not slopes:
+        return onehot
+    return np.hstack([onehot, onehot * X[["x1"]].to_numpy()])
+
+
+def run_mixed_model(task, X, y, masks, spec, out):
+    train, seen, unseen = masks
+    slopes = bool(spec["u1"])
+    exog = sm.add_constant(X[["x1", "x2", "x3"]].to_numpy())
+    labels = np.unique(X["cluster"][train])
+    start = time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if task == "regression":
+            result = sm.MixedLM(
+                y[train],
+                exog[train],
+                groups=X["cluster"][train].to_numpy(),
+                exog_re=exog[train][:, : 2 if slopes else 1],
+            ).fit(reml=True)
+            fe = np.asarray(result.fe_params)
+            re = np.vstack([np.asarray(result.random_effects[c]) for c in labels])
+            coef = re.T.ravel()  # intercepts of every cluster, then slopes
+            out["mixed model (statsmodels)"]["variances"] = np.diag(
+                np.atleast_2d(result.cov_re)
+            )
+        else:
+            vc = _re_design(X[train], labels, slopes)
+            ident = np.repeat(np.arange(2 if slopes else 1), len(labels))
+            result = BinomialBayesMixedGLM(
+                y[train], exog[train], vc, ident, vcp_p=1.0, fe_p=10.0
+            ).fit_vb()
+            fe = result.fe_mean
+            coef = result.vc_mean
+    out["mixed model (statsmodels)"]["time"] = time.process_time() - start
+    for part, mask in (("seen", seen), ("unseen", unseen)):
+        eta = exog[mask] @ fe + _re_design(X[mask], labels, slopes) @ coef
+        pred = (eta > 0).astype(int) if task == "classification" else eta
+        out["mixed model (statsmodels)"][part] = score(task, y[mask], pred)
+
+
+def run_problem(scenario, task, seed, cfg):
+    torch.set_num_threads(1)
+    X, y, effects = make_problem(scenario, task, seed, cfg.scale)
+    masks = split(X, seed)
+    out = {m: {} for m in MODELS}
+    seen = np.unique(X["cluster"][masks[0]].str[1:].astype(int))
+    out["truth"] = np.array(
+        [np.var(effects["u0"][seen], ddof=1), np.var(effects["u1"][seen], ddof=1)]
+    )
+    run_mlps(task, X, y, masks, seed, cfg, out)
+    run_armed(task, X, y, masks, seed, cfg, out)
+    if not SCENARIOS[scenario].get("nonlinear"):
+        run_mixed_model(task, X, y, masks, SCENARIOS[scenario], out)
+    return out
+
+
+def ci95(values):
+    values = np.asarray([v for v in values if v is not None], dtype=float)
+    if len(values) == 0:
+        return np.nan, np.nan
+    if len(values) < 2:
+        return values.mean(), np.nan
+    return values.mean(), stats.t.ppf(0.975, len(values) - 1) * stats.sem(values)
+
+
+def fmt(mean, half):
+    if np.isnan(mean):
+        return "-"
+    return f"{mean:.3f}" if np.isnan(half) else f"{mean:.3f} ± {half:.3f}"
+
+
+def table(results, task, part):
+    metric = "accuracy" if task == "classification" else "R²"
+    lines = [
+        f"### {task}, {part} clusters ({metric}, mean ± 95% CI half-width)",
+        "",
+        "| scenario | " + " | ".join(MODELS) + " |",
+        "|---" * (len(MODELS) + 1) + "|",
+    ]
+    for scenario, runs in results[task].items():
+        cells = [fmt(*ci95([r[m].get(part) for r in runs])) for m in MODELS]
+        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def time_table(results):
+    lines = [
+        "### fit CPU time relative to the conventional MLP (mean over every fit)",
+        "",
+        "| task | "
+        + " | ".join(m for m in MODELS if m != "ARMED, fixed effects only")
+        + " |",
+        "|---" * len(MODELS) + "|",
+    ]
+    for task, by_scenario in results.items():
+        runs = [r for rs in by_scenario.values() for r in rs]
+        base = np.mean([r["MLP"]["time"] for r in runs])
+        cells = []
+        for m in MODELS:
+            if m == "ARMED, fixed effects only":
+                continue
+            t = [r[m]["time"] for r in runs if "time" in r[m]]
+            cells.append(f"{np.mean(t) / base:.2f}" if t else "-")
+        lines.append(f"| {task} | " + " | ".join(cells) + f" | (MLP {base:.2f} s)")
+    return lines + [""]
+
+
+def ordering_summary(results):
+    """Seen-cluster margins ARMED - MLP and ARMED - one-hot MLP per problem."""
+    lines = [
+        "### seen clusters: ARMED minus the others (mean ± 95% CI over repeats)",
+        "",
+        "| task | scenario | ARMED - MLP | ARMED - one-hot MLP | unseen: ARMED - MLP |",
+        "|---|---|---|---|---|",
+    ]
+    for task, by_scenario in results.items():
+        for scenario, runs in by_scenario.items():
+            d1 = [r["ARMED"]["seen"] - r["MLP"]["seen"] for r in runs]
+            d2 = [r["ARMED"]["seen"] - r["MLP + one-hot cluster"]["seen"] for r in runs]
+            d3 = [r["ARMED"]["unseen"] - r["MLP"]["unseen"] for r in runs]
+            lines.append(
+                f"| {task} | {scenario} | {fmt(*ci95(d1))} | {fmt(*ci95(d2))} | "
+                f"{fmt(*ci95(d3))} |"
+            )
+    return lines + [""]
+
+
+def variance_table(results):
+    """Across-cluster variances of the intercepts and x1 slopes (regression)."""
+    lines = [
+        "### regression: variance of the random intercepts / x1 slopes of the "
+        "training clusters (mean ± 95% CI over repeats)",
+        "",
+        "| scenario | truth (drawn effects) | MixedLM (REML) | "
+        "ARMED (posterior means) |",
+        "|---|---|---|---|",
+    ]
+    for scenario, runs in results.get("regression", {}).items():
+        if SCENARIOS[scenario].get("nonlinear") or "truth" not in runs[0]:
+            continue
+        cells = []
+        for values in (
+            [r["truth"] for r in runs],
+            [r["mixed model (statsmodels)"].get("variances") for r in runs],
+            [r["ARMED"].get("variances") for r in runs],
+        ):
+            if any(v is None for v in values):
+                cells.append("-")
+                continue
+            values = np.array([np.resize(v, 2) if len(v) == 1 else v for v in values])
+            if SCENARIOS[scenario]["u1"] == 0:
+                values[:, 1] = np.nan
+            parts = [fmt(*ci95(values[:, j])) for j in range(2)]
+            cells.append(" / ".join(parts))
+        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 repeats at a third of the sizes (tests).",
+    )
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="Multiply every cluster size (larger runs: 2, 5).",
+    )
+    parser.add_argument(
+        "--armed",
+        type=json.loads,
+        default={},
+        help="JSON of ARMED (and DA) parameters.",
+    )
+    parser.add_argument(
+        "--hidden", default="32,32", help="Hidden layers of the scikit-learn MLPs."
+    )
+    parser.add_argument("--mlp-iter", type=int, default=200)
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--out", default=None)
+    cfg = parser.parse_args(argv)
+    if cfg.quick:
+        cfg.repeats, cfg.scale = min(cfg.repeats, 2), cfg.scale / 3
+    cfg.hidden = tuple(int(h) for h in cfg.hidden.split(","))
+    cfg.scenarios = cfg.scenarios.split(",")
+    cfg.tasks = cfg.tasks.split(",")
+    return cfg
+
+
+def run(cfg):
+    from joblib import Parallel, delayed
+
+    jobs = [
+        (t, s, k) for t in cfg.tasks for s in cfg.scenarios for k in range(cfg.repeats)
+    ]
+    outs = Parallel(n_jobs=cfg.n_jobs)(
+        delayed(run_problem)(s, t, k, cfg) for t, s, k in jobs
+    )
+    results = {t: {s: [] for s in cfg.scenarios} for t in cfg.tasks}
+    for (t, s, _), out in zip(jobs, outs, strict=True):
+        results[t][s].append(out)
+    return results
+
+
+def report(results, cfg, seconds):
+    lines = [
+        f"Run: repeats {cfg.repeats}, size scale {cfg.scale:.3g}, ARMED parameters "
+        f"{cfg.armed or 'defaults'}, scikit-learn MLPs {cfg.hidden} for at most "
+        f"{cfg.mlp_iter} epochs; {seconds:.0f} s.",
+        "",
+    ]
+    for task in results:
+        lines += table(results, task, "seen") + table(results, task, "unseen")
+    return (
+        lines
+        + ordering_summary(results)
+        + variance_table(results)
+        + time_table(results)
+    )
+
+
+def main(argv=None):
+    cfg = parse_args(argv)
+    start = time.time()
+    results = run(cfg)
+    text = "\n".join(report(results, cfg, time.time() - start))
+    print(text)
+    if cfg.out:
+        with open(cfg.out, "w") as handle:
+            handle.write(text + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    main()
