@@ -95,9 +95,11 @@ def _run_audit(args):
 
 def _run_bench(args):
     from orthokit import _bench
+    from orthokit._files import check_local_path
 
     if args.scheduler and args.backend != "dask":
         raise ValueError("--scheduler needs --backend dask.")
+    check_local_path(args.out, "--out")
     datasets = [d.strip() for d in (args.datasets or "").split(",") if d.strip()]
     methods = None
     if args.methods:

@@ -109,12 +109,14 @@ def test_missing_fairlearn_skips_its_rows_with_a_notice(monkeypatch, capsys, tmp
     [
         (["--methods", "lr,svm"], "--methods: unknown ['svm']; choose from ['lr',"),
         (["--datasets", "iris"], "unknown data set 'iris'"),
+        (["--out", "s3://bucket/out"], "--out 's3://bucket/out' is a URL"),
     ],
 )
-def test_cli_rejects_unknown_selections(argv, message, capsys, tmp_path):
-    assert main(["bench", *argv, "--out", str(tmp_path / "out")]) == 2
+def test_cli_rejects_unknown_selections(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--out", "out", *argv]) == 2
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_summary_and_table3_from_known_rows():
