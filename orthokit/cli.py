@@ -17,9 +17,7 @@ EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 SCALES = ("response", "link")
 
 
-class _HelpFormatter(
-    argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter
-):
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show each flag's default, unless its help already says it (or it is a switch)."""
 
     def _get_help_string(self, action):
@@ -235,8 +233,7 @@ def _add_bench(commands):
             "Run methods x data sets x repeated stratified k-fold through joblib "
             "and write suite.md, suite.csv, folds.csv and tradeoff.png to --out. "
             "Rows that need fairlearn are skipped, with a notice, when it is not "
-            "installed.\n\nmethods (--methods): "
-            + ", ".join(f"{k} = {v}" for k, v in _bench.METHOD_KEYS.items())
+            "installed."
         ),
         formatter_class=_HelpFormatter,
     )
@@ -252,10 +249,11 @@ def _add_bench(commands):
         default=None,
         help="Comma-separated data sets, overriding --suite (default: the suite's).",
     )
+    keys = "; ".join(f"{k} = {v}" for k, v in _bench.METHOD_KEYS.items())
     bench.add_argument(
         "--methods",
         default=None,
-        help="Comma-separated method keys, e.g. lr,oglm (default: all; keys above).",
+        help=f"Comma-separated method keys, e.g. lr,oglm (default: all). Keys: {keys}.",
     )
     bench.add_argument("--folds", type=_integer(2), default=5, help="k of k-fold.")
     bench.add_argument(
