@@ -182,6 +182,7 @@ def test_hints_are_flags_not_python(tmp_path, capsys):
         ),
         ("p,sex\n0.1,F\ninf,M\n0.3,F\n", r"non-finite.*row 2 \(line 3 of the file\)"),
         ("p,sex\n0.1,F\nNA,M\n", r"not numeric.*row 2 \(line 3 of the file\) is 'NA'"),
+        ("p,sex\nTrue,F\nFalse,M\n", r"not numeric \(dtype bool\); row 1 \(line 2"),
         ("p,sex\n0.1,F\n0.2,\n0.3,M\n", r"'sex' has 1 empty cell.*row 2 \(line 3"),
         ("p,sex\n0.1,F\n0.2,M\n", r"--categorical column\(s\) \['age'\] are not"),
     ],

@@ -105,10 +105,11 @@ def _prediction_column(frame, path, protected, prediction):
 
 def _check_predictions(values, name):
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        first = values[pd.to_numeric(values, errors="coerce").isna()].index[0]
+        unreadable = np.flatnonzero(pd.to_numeric(values, errors="coerce").isna())
+        first = int(unreadable[0]) if len(unreadable) else 0  # e.g. booleans
         raise ValueError(
             f"prediction column {name!r} is not numeric (dtype {values.dtype}); "
-            f"{_line(first)} is {values.loc[first]!r}."
+            f"{_line(first)} is {values.iloc[first]!r}."
         )
     bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
     if bad.any():
