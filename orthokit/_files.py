@@ -81,7 +81,7 @@ def check_plot_path(path, what="--plot"):
     folder = os.path.dirname(os.path.abspath(text))
     if not os.path.isdir(folder):
         raise ValueError(
-            f"cannot write {what} {text!r}: folder {folder!r} does not exist."
+            f"cannot write plot {text!r} ({what}): folder {folder!r} does not exist."
         )
     return text
 

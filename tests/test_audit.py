@@ -178,9 +178,9 @@ def test_hints_are_flags_not_python(tmp_path, capsys):
     [
         (
             "p,sex\n,F\n0.2,M\n0.3,F\n",
-            r"'p' has 1 empty .*row 1 \(line 2 of the file\)",
+            r"'p' has 1 missing .*row 1 \(line 2 of the file\)",
         ),
-        ("p,sex\n0.1,F\ninf,M\n0.3,F\n", r"non-finite.*row 2 \(line 3 of the file\)"),
+        ("p,sex\n0.1,F\ninf,M\n0.3,F\n", r"infinite.*row 2 \(line 3 of the file\)"),
         ("p,sex\n0.1,F\nNA,M\n", r"not numeric.*row 2 \(line 3 of the file\) is 'NA'"),
         ("p,sex\nTrue,F\nFalse,M\n", r"not numeric \(dtype bool\); row 1 \(line 2"),
         ("p,sex\n0.1,F\n0.2,\n0.3,M\n", r"'sex' has 1 empty cell.*row 2 \(line 3"),

@@ -115,8 +115,8 @@ def _check_predictions(values, name):
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"prediction column {name!r} has {int(bad.sum())} empty or non-finite "
-            f"value(s); the first is {_line(first)}."
+            f"prediction column {name!r} has {int(bad.sum())} missing (empty cell) "
+            f"or infinite value(s); the first is {_line(first)}."
         )
 
 
