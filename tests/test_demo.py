@@ -1,3 +1,5 @@
+import pathlib
+import re
 import sys
 
 import pytest
@@ -98,3 +100,13 @@ def test_demo_rejects_bad_arguments(argv, message, capsys):
         main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_readme_keeps_two_set_up_commands_and_the_demo_one_plots():
+    root = pathlib.Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Set up on a fresh machine")[1].split("\n## ")[0]
+    demo, tests = re.findall(r"```bash\n(.*?)\n```", section, flags=re.S)
+    assert demo.endswith(".venv/bin/orthokit demo") and '-e ".[plot]"' in demo
+    ci = (root / ".ci" / "run").read_text().splitlines()
+    assert tests in ci  # CI runs the README's test command verbatim
