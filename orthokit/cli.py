@@ -76,7 +76,9 @@ def _run_audit(args):
         print(f"orthokit audit: warning: {warning}", file=sys.stderr)
     print(result.report)
     if result.reference_levels:
-        levels = ", ".join(f"{k} = {v!r}" for k, v in result.reference_levels.items())
+        levels = ", ".join(
+            f"{k} = {str(v)!r}" for k, v in result.reference_levels.items()
+        )
         print(f"Reference levels (each term compares a level with it): {levels}")
     if args.plot is not None:
         import matplotlib
