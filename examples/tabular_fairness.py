@@ -21,7 +21,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see the project's README
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import tempfile  # noqa: E402
 
 import pandas as pd  # noqa: E402
 from sklearn.compose import ColumnTransformer  # noqa: E402
@@ -183,7 +182,9 @@ def run(name, quick, out):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3,000 rows, small grids")
-    parser.add_argument("--out", default=tempfile.gettempdir(), help="plot folder")
+    parser.add_argument(
+        "--out", default=".", help="plot folder (default: the working directory)"
+    )
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     return {name: run(name, args.quick, args.out) for name in ("adult", "compas")}

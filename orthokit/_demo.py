@@ -5,9 +5,7 @@ features (correlation, a linear probe), then the papers' evaluation model of
 an income model's predictions before and after the correction, with a plot.
 """
 
-import os
-import sys
-import tempfile
+import textwrap
 import time
 import warnings
 
@@ -20,12 +18,17 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from orthokit._files import check_plot_path, save_figure
+from orthokit._optional import install_hint
 from orthokit.datasets import load_adult
 from orthokit.evaluation import check_orthogonality
 from orthokit.linear_model import OrthogonalLogisticRegression
 from orthokit.preprocessing import OrthogonalProjector
 
-DEFAULT_PLOT = os.path.join(tempfile.gettempdir(), "orthokit-demo.png")
+#: The plot's default path, in the working directory (never a shared folder).
+DEFAULT_PLOT = "orthokit-demo.png"
+#: The protected indicators of the leak table: the three largest groups.
+SHOWN = ["sex_Male", "race_White", "race_Black"]
 
 
 def leak_table(train, test, protected):
@@ -55,29 +58,51 @@ def leak_table(train, test, protected):
 
 
 def run_demo(plot=None):
-    """Run the demo; print the before/after tables. Returns the exit code.
+    """Run the demo; print the before/after tables and write the plot.
 
-    0 on success; 2 (with a message on stderr) when ``plot`` names a file in a
-    folder that does not exist, checked before any work is done.
+    Parameters
+    ----------
+    plot : str or path-like, optional
+        Where to write the plot (checked before any work: an error if it is
+        a folder, has no extension, is in a folder that does not exist, or
+        matplotlib is missing). By default :data:`DEFAULT_PLOT` in the working
+        directory, skipped with a notice when matplotlib is missing.
+
+    Returns
+    -------
+    int
+        The exit code, 0.
     """
-    folder = os.path.dirname(os.path.abspath(plot)) if plot is not None else None
-    if folder is not None and not os.path.isdir(folder):
-        print(
-            f"orthokit demo: error: cannot write plot {plot!r}: folder {folder!r} "
-            "does not exist.",
-            file=sys.stderr,
-        )
-        return 2
+    if plot is not None:
+        check_plot_path(plot)
+        _matplotlib(required=True)
+    elif _matplotlib(required=False) is not None:
+        plot = DEFAULT_PLOT
+        check_plot_path(plot)
     start = time.perf_counter()
     adult = load_adult()
     frame = adult.frame.drop(columns=["income", "native_country", "fnlwgt"])
     X = pd.get_dummies(frame, drop_first=True, dtype=float)
     protected = [c for c in X.columns if c.startswith(("sex_", "race_"))]
     n_features = X.shape[1] - len(protected)
-    indicators = X[["sex_Male", "race_White", "race_Black"]]
+    indicators = X[SHOWN]
+    others = [c for c in protected if c not in SHOWN]
     print(
         f"UCI Adult: {len(X):,} people, {n_features} one-hot features; "
-        f"protected: sex and race ({len(protected)} encoded columns)\n"
+        f"protected: sex and race ({len(protected)} encoded columns: "
+        f"{', '.join(protected)})\n"
+    )
+    shares = ", ".join(f"{c} {X[c].mean():.1%}" for c in others)
+    print(
+        textwrap.fill(
+            f"The leak table shows {', '.join(SHOWN)}, the largest groups; the "
+            f"other {len(others)} encoded columns ({shares} of people) are "
+            "corrected too, but are too small for a stable probe AUC. Reference "
+            f"levels (dropped): sex {frame['sex'].cat.categories[0]!r}, race "
+            f"{frame['race'].cat.categories[0]!r}.",
+            width=80,
+        )
+        + "\n"
     )
     train, test = train_test_split(X, test_size=0.3, random_state=0)
     before = leak_table(
@@ -102,7 +127,14 @@ def run_demo(plot=None):
     )
     reports, accuracy = evaluation_table(train, test, adult.target, protected)
     _print_evaluation(reports, accuracy)
-    print(_save_plot(reports, DEFAULT_PLOT if plot is None else plot))
+    if plot is None:
+        print(
+            "\n(no plot: matplotlib is not installed; for the before/after plot: "
+            f"{install_hint('plot')})"
+        )
+    else:
+        _save_plot(reports, plot)
+        print(f"\nCoefficient plot (before/after, 95% intervals): {plot}")
     print(f"\n(done in {time.perf_counter() - start:.1f} s)")
     return 0
 
@@ -179,12 +211,22 @@ def _print_evaluation(reports, accuracy):
     )
 
 
-def _save_plot(reports, path):
+def _matplotlib(required):
+    """Return matplotlib (Agg backend), or None if it is missing and not required."""
     try:
         import matplotlib
     except ImportError:
-        return "(pip install matplotlib for the coefficient plot)"
+        if required:
+            hint = install_hint("plot")
+            raise ImportError(
+                f"--plot needs matplotlib, which is not installed: {hint}."
+            ) from None
+        return None
     matplotlib.use("Agg")
+    return matplotlib
+
+
+def _save_plot(reports, path):
     import matplotlib.pyplot as plt
 
     from orthokit.evaluation import plot_reports
@@ -194,6 +236,8 @@ def _save_plot(reports, path):
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.set_title("Adult, held-out predictions: before and after")
     ax.figure.tight_layout()
-    ax.figure.savefig(path, dpi=110)
-    plt.close(ax.figure)
-    return f"\nCoefficient plot (before/after, 95% intervals): {path}"
+    try:
+        save_figure(ax.figure, path, dpi=110)
+    finally:
+        plt.close(ax.figure)
+    return path

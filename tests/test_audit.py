@@ -1,4 +1,5 @@
-import argparse
+"""``orthokit audit``: reading, verdicts, messages (exit codes: tests/test_cli.py)."""
+
 import re
 import subprocess
 import sys
@@ -6,14 +7,14 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 
-from orthokit.evaluation._audit import add_audit_parser, audit_main
+from orthokit.cli import main
+from orthokit.evaluation._audit import audit_csv
 
 
-def _args(*argv):
-    parser = argparse.ArgumentParser()
-    add_audit_parser(parser.add_subparsers())
-    return parser.parse_args(["audit", *map(str, argv)])
+def audit(*argv):
+    return main(["audit", *map(str, argv)])
 
 
 @pytest.fixture
@@ -33,10 +34,11 @@ def csv(tmp_path):
 
 @pytest.mark.parametrize("column, code", [("fair", 0), ("biased", 1)])
 def test_exit_code_and_table(csv, capsys, column, code):
-    args = _args(csv, "--protected", "sex,race", "--prediction-column", column)
-    assert audit_main(args) == code
+    assert audit(csv, "--protected", "sex,race", "--prediction-column", column) == code
     out = capsys.readouterr().out
     assert "binomial GLM" in out and "sex_M" in out and "race_c" in out
+    assert "Reference levels (each term compares a level with it): sex = 'F', " in out
+    assert "race = 'a'" in out
     assert ("Verdict: PASS" in out) is (code == 0)
 
 
@@ -62,39 +64,34 @@ def _write(tmp_path, text, name="bad.csv"):
 )
 def test_bad_input_exits_2_with_message(tmp_path, capsys, content, extra, match):
     path = tmp_path / "missing.csv" if content is None else _write(tmp_path, content)
-    assert audit_main(_args(path, "--protected", "sex", *extra)) == 2
+    assert audit(path, "--protected", "sex", *extra) == 2
     err = capsys.readouterr().err
     assert err.startswith("orthokit audit: error:")
     assert re.search(match, err), err
 
 
 def test_missing_protected_column(csv, capsys):
-    assert (
-        audit_main(_args(csv, "--protected", "gender", "--prediction-column", "fair"))
-        == 2
-    )
+    assert audit(csv, "--protected", "gender", "--prediction-column", "fair") == 2
     assert "['gender'] not in" in capsys.readouterr().err
 
 
 def test_binary_file_is_bad_input(tmp_path, capsys):
     path = tmp_path / "model.bin"
     path.write_bytes(bytes(range(256)) * 4)
-    assert audit_main(_args(path, "--protected", "sex")) == 2
+    assert audit(path, "--protected", "sex") == 2
     assert "orthokit audit: error:" in capsys.readouterr().err
 
 
 def test_perfect_separation_fails(tmp_path, capsys):
     path = _write(tmp_path, "p,sex\n0,F\n0,F\n0,F\n1,M\n1,M\n1,M\n")
-    assert audit_main(_args(path, "--protected", "sex")) == 1
+    assert audit(path, "--protected", "sex") == 1
     assert "perfect separation" in capsys.readouterr().err
 
 
 def test_plot_is_written(csv, tmp_path, capsys):
     out = tmp_path / "coef.png"
-    args = _args(
-        csv, "--protected", "sex", "--prediction-column", "biased", "--plot", out
-    )
-    assert audit_main(args) == 1
+    argv = [csv, "--protected", "sex", "--prediction-column", "biased", "--plot", out]
+    assert audit(*argv) == 1
     assert out.stat().st_size > 1000
 
 
@@ -135,3 +132,116 @@ def test_python_dash_m_bad_input(tmp_path):
     )
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+
+
+def _probabilities(n, rng):
+    return np.round(rng.uniform(0.2, 0.6, n), 4)
+
+
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        # one 1.7 among probabilities: not silently gaussian
+        ("prob", r"60 of 61 values fit --family binomial, but row 3 \(line 4 of "),
+        # one 2.5 among counts: not silently gaussian
+        ("count", r"60 of 61 values fit --family poisson, but row 3 \(line 4 of "),
+    ],
+)
+def test_ambiguous_family_names_the_row(tmp_path, capsys, values, match):
+    rng = np.random.default_rng(1)
+    good = _probabilities(61, rng) if values == "prob" else rng.integers(0, 5, 61)
+    good = good.astype(float)
+    good[2] = 1.7 if values == "prob" else 2.5
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"p": good, "sex": rng.choice(["F", "M"], 61)}).to_csv(
+        path, index=False
+    )
+    assert audit(path, "--protected", "sex") == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err), err
+    assert "--family gaussian" in err and "--scale link" in err
+    # Choosing the family explicitly runs the audit.
+    assert audit(path, "--protected", "sex", "--family", "gaussian") in (0, 1)
+    assert "gaussian GLM" in capsys.readouterr().out
+
+
+def test_hints_are_flags_not_python(tmp_path, capsys):
+    path = _write(tmp_path, "p,sex\n0.1,F\n1.7,M\n0.3,F\n0.4,M\n")
+    assert audit(path, "--protected", "sex", "--family", "binomial") == 2
+    err = capsys.readouterr().err
+    assert "--scale link" in err and "--family gaussian" in err
+    assert "scale=" not in err and "family=" not in err
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (
+            "p,sex\n,F\n0.2,M\n0.3,F\n",
+            r"'p' has 1 missing .*row 1 \(line 2 of the file\)",
+        ),
+        ("p,sex\n0.1,F\ninf,M\n0.3,F\n", r"infinite.*row 2 \(line 3 of the file\)"),
+        ("p,sex\n0.1,F\nNA,M\n", r"not numeric.*row 2 \(line 3 of the file\) is 'NA'"),
+        ("p,sex\nTrue,F\nFalse,M\n", r"not numeric \(dtype bool\); row 1 \(line 2"),
+        ("p,sex\n0.1,F\n0.2,\n0.3,M\n", r"'sex' has 1 empty cell.*row 2 \(line 3"),
+        ("p,sex\n0.1,F\n0.2,M\n", r"--categorical column\(s\) \['age'\] are not"),
+    ],
+)
+def test_rows_are_counted_from_one(tmp_path, capsys, content, match):
+    path = _write(tmp_path, content)
+    argv = ["--categorical", "age"] if "age" in match else []
+    assert audit(path, "--protected", "sex", *argv) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_na_and_none_are_levels_not_missing(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    n = 300
+    sex = rng.choice(["NA", "None", "F"], n)
+    p = _probabilities(n, rng)
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"p": p, "sex": sex}).to_csv(path, index=False)
+    assert audit(path, "--protected", "sex") == 0
+    out = capsys.readouterr().out
+    assert "sex_NA" in out and "sex_None" in out and "sex = 'F'" in out
+
+
+def _race_coded(tmp_path):
+    """Predictions that depend only on race == 2, race coded 1/2/3."""
+    rng = np.random.default_rng(3)
+    n = 900
+    race = np.repeat([1, 2, 3], n // 3)
+    p = np.clip(0.5 + 0.15 * (race == 2) - 0.075 + rng.normal(0, 0.05, n), 0, 1)
+    path = tmp_path / "coded.csv"
+    pd.DataFrame({"p": p, "race": race}).to_csv(path, index=False)
+    return path, p, race
+
+
+def test_integer_coded_race_warns_and_categorical_finds_the_effect(tmp_path, capsys):
+    path, p, race = _race_coded(tmp_path)
+    # As one linear term, the effect of race == 2 cancels: the audit passes...
+    assert audit(path, "--protected", "race") == 0
+    err = capsys.readouterr().err
+    assert "3 distinct integer values [1, 2, 3]" in err
+    assert "add --categorical race" in err
+    # ...as categories it fails, and the coefficients are statsmodels' own.
+    assert audit(path, "--protected", "race", "--categorical", "race") == 1
+    captured = capsys.readouterr()
+    assert "warning" not in captured.err
+    assert "race = '1'" in captured.out
+    design = sm.add_constant(np.column_stack([race == 2, race == 3]).astype(float))
+    reference = sm.GLM(p, design, family=sm.families.Binomial()).fit()
+    terms = [line.split()[0] for line in captured.out.splitlines() if line.strip()]
+    assert "race_2" in terms and "race_3" in terms
+    table = audit_csv(path, "race", categorical="race").report.to_frame()
+    np.testing.assert_allclose(table["coef"], reference.params[1:], rtol=1e-6)
+
+
+def test_too_many_levels_is_an_error_before_the_fit(tmp_path, capsys):
+    n = 3000
+    path = tmp_path / "ids.csv"
+    pd.DataFrame(
+        {"p": np.linspace(0.1, 0.9, n), "id": [f"u{i}" for i in range(n)]}
+    ).to_csv(path, index=False)
+    assert audit(path, "--protected", "id") == 2
+    assert "'id' has 3,000 levels (more than 1,000)" in capsys.readouterr().err

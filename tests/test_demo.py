@@ -1,11 +1,10 @@
+import pathlib
+import re
 import sys
 
-import numpy as np
 import pytest
 
-from orthokit._demo import _save_plot
 from orthokit.cli import main
-from orthokit.evaluation import check_orthogonality
 
 
 def _cells(line):
@@ -17,10 +16,26 @@ def _cells(line):
     return coefs, pvalues
 
 
-def test_demo_shows_leak_removed(capsys, tmp_path):
-    plot = tmp_path / "demo.png"
-    assert main(["demo", "--plot", str(plot)]) == 0
+def test_demo_shows_leak_removed(capsys, tmp_path, monkeypatch):
+    # The default plot goes to the working directory, replacing (never
+    # following) whatever link is planted under its name.
+    monkeypatch.chdir(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    plot = tmp_path / "orthokit-demo.png"
+    plot.symlink_to(victim)
+    assert main(["demo"]) == 0
+    assert victim.read_text() == "precious" and not plot.is_symlink()
     out = capsys.readouterr().out
+    # It says why 3 of the 5 encoded protected columns are in the leak table.
+    text = " ".join(out.split())
+    assert "(5 encoded columns: race_Asian-Pac-Islander, race_Black," in text
+    assert (
+        "The leak table shows sex_Male, race_White, race_Black, the largest groups; "
+        "the other 2 encoded columns (race_Asian-Pac-Islander 3.0%, race_Other 0.8% "
+        "of people) are corrected too, but are too small for a stable probe AUC. "
+        "Reference levels (dropped): sex 'Female', race 'Amer-Indian-Eskimo'."
+    ) in text
     assert "probe AUC (held out)" in out
     sex_rows = [line for line in out.splitlines() if line.startswith("sex_Male")]
     corr_before, auc_before, corr_after, auc_after = map(float, sex_rows[0].split()[1:])
@@ -36,17 +51,41 @@ def test_demo_shows_leak_removed(capsys, tmp_path):
     accuracy = next(line for line in out.splitlines() if line.startswith("held-out"))
     before, _, after = map(float, accuracy.split()[2:])
     assert 0.8 < after < before < 0.9
-    assert f"Coefficient plot (before/after, 95% intervals): {plot}" in out
-    assert plot.stat().st_size > 10_000
+    assert "Coefficient plot (before/after, 95% intervals): orthokit-demo.png" in out
+    assert plot.read_bytes()[:4] == b"\x89PNG" and plot.stat().st_size > 10_000
 
 
-def test_demo_plot_needs_matplotlib_only_for_the_file(monkeypatch, tmp_path):
-    rng = np.random.default_rng(0)
-    report = check_orthogonality(rng.uniform(0.2, 0.8, 100), rng.integers(0, 2, 100))
+def _no_matplotlib(monkeypatch):
+    for name in list(sys.modules):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    message = _save_plot({"model": report}, str(tmp_path / "x.png"))
-    assert message == "(pip install matplotlib for the coefficient plot)"
-    assert not (tmp_path / "x.png").exists()
+
+
+def test_demo_asked_for_a_plot_without_matplotlib_exits_2(
+    monkeypatch, tmp_path, capsys
+):
+    _no_matplotlib(monkeypatch)
+    assert main(["demo", "--plot", str(tmp_path / "x.png")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before any work
+    assert captured.err == (
+        "orthokit demo: error: --plot needs matplotlib, which is not installed: "
+        "pip install 'orthokit[plot]' (from a source checkout: pip install -e "
+        "'.[plot]').\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_demo_without_matplotlib_runs_and_says_so(monkeypatch, tmp_path, capsys):
+    _no_matplotlib(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "(no plot: matplotlib is not installed; for the before/after plot: " in out
+    assert "verdict" in out
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -61,3 +100,13 @@ def test_demo_rejects_bad_arguments(argv, message, capsys):
         main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_readme_keeps_two_set_up_commands_and_the_demo_one_plots():
+    root = pathlib.Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Set up on a fresh machine")[1].split("\n## ")[0]
+    demo, tests = re.findall(r"```bash\n(.*?)\n```", section, flags=re.S)
+    assert demo.endswith(".venv/bin/orthokit demo") and '-e ".[plot]"' in demo
+    ci = (root / ".ci" / "run").read_text().splitlines()
+    assert tests in ci  # CI runs the README's test command verbatim

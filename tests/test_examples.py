@@ -69,10 +69,16 @@ def test_cv_benchmark_script(capsys):
     # 2 data sets x 4 methods x 2 folds
     assert "16 fits on 1 worker(s)" in capsys.readouterr().out
     glm = summary.xs("OrthogonalLogisticRegression", level="method")
-    plain = summary.xs("logistic regression", level="method")
-    assert (glm["folds_with_effect"] == 0).all()
-    assert (plain["folds_with_effect"] == 2).all()
+    plain = summary.xs("logistic regression + protected", level="method")
+    assert (glm["folds p<0.05"] == 0).all()
+    assert (plain["folds p<0.05"] == 2).all()
     assert (glm["accuracy"] < plain["accuracy"]).all()
+
+
+def test_no_example_writes_to_a_fixed_shared_path():
+    for path in sorted(EXAMPLES.glob("*.py")):
+        source = path.read_text()
+        assert "gettempdir" not in source and "/tmp" not in source, path.name
 
 
 def test_examples_are_runnable_scripts():

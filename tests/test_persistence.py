@@ -18,6 +18,7 @@ import skops.io as sio
 from sklearn.base import clone, is_classifier
 from test_common import SETTINGS, discover_estimators
 
+import orthokit
 from orthokit.datasets import make_biographies, make_spirals
 from orthokit.evaluation import distance_correlation, nonlinear_check
 
@@ -83,21 +84,27 @@ def test_pickle_round_trip(estimator):
 
 
 # skops refuses every type it does not know unless the caller trusts it by
-# name. These are the names our estimators need; anything else that appears
-# (e.g. a builtin function) fails the test instead of being trusted blindly.
-TRUSTED_PREFIXES = ("orthokit.", "torch.", "skorch.", "collections.", "builtins.")
-
-
+# name: orthokit.trusted_types() lists exactly the names our estimators need,
+# so anything else that appears fails the test instead of being trusted.
 @pytest.mark.parametrize("estimator", INSTANCES)
 def test_skops_round_trip(estimator, tmp_path):
     model, X = fitted(estimator)
     path = tmp_path / "model.skops"
     sio.dump(model, path)
     untrusted = sio.get_untrusted_types(file=path)
-    unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    unexpected = sorted(set(untrusted) - set(orthokit.trusted_types()))
     assert not unexpected, f"skops would need to trust {unexpected}"
-    loaded = sio.load(path, trusted=untrusted)
+    loaded = sio.load(path, trusted=orthokit.trusted_types())
     assert_same(outputs(loaded, X), outputs(model, X))
+
+
+@pytest.mark.slow
+def test_trusted_types_are_exactly_what_the_estimators_need():
+    needed = set()
+    for param in INSTANCES:
+        model, _ = fitted(param.values[0])
+        needed.update(sio.get_untrusted_types(data=sio.dumps(model)))
+    assert sorted(needed) == sorted(orthokit.trusted_types())
 
 
 @pytest.mark.parametrize("estimator", INSTANCES)
@@ -233,7 +240,7 @@ def test_armed_pandas_attributes_survive_skops(name):
 
     model, _ = fitted(ESTIMATORS[name](**SETTINGS[name][0]))
     dumped = sio.dumps(model)
-    loaded = sio.loads(dumped, trusted=sio.get_untrusted_types(data=dumped))
+    loaded = sio.loads(dumped, trusted=orthokit.trusted_types())
     for attribute in ("random_effects_", "random_effects_variance_"):
         expected = getattr(model, attribute)
         got = getattr(loaded, attribute)
@@ -249,6 +256,6 @@ def test_armed_learning_rate_can_be_set_after_loading():
 
     model, _ = fitted(ARMEDRegressor(**SETTINGS["ARMEDRegressor"][0]))
     dumped = sio.dumps(model)
-    loaded = sio.loads(dumped, trusted=sio.get_untrusted_types(data=dumped))
+    loaded = sio.loads(dumped, trusted=orthokit.trusted_types())
     loaded.set_params(lr=0.5)  # skorch's setter, rebuilt on loading
     assert loaded.optimizer_.param_groups[0]["lr"] == 0.5

@@ -1,188 +1,274 @@
-"""Logic of the ``orthokit audit`` command (``cli.py`` only wires it).
+"""The audit of a CSV of predictions (``orthokit audit``; ``cli.py`` wires it).
 
-Exit codes: 0 when every protected coefficient passes, 1 when one fails (or
-the protected columns separate the predictions perfectly), 2 on bad input.
+Reading follows ``keep_default_na=False``: only an empty cell is a missing
+value, so level strings such as ``"NA"`` and ``"None"`` stay levels. Rows are
+counted from 1 (the first row under the header, line 2 of the file). Hints
+name the command's flags.
 """
 
-import sys
+import dataclasses
+import io
+import re
 
+import numpy as np
 import pandas as pd
 
-from orthokit.evaluation._glm import FAMILIES, PerfectSeparationError
-from orthokit.evaluation._glm import check_orthogonality as _check
+from orthokit._files import check_local_path
+from orthokit._protected import ProtectedColumns
+from orthokit.evaluation._glm import PerfectSeparationError, check_orthogonality
 
-EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+#: More levels than this in one protected column is an error, not an attempt
+#: to build (and invert) a design with that many indicator columns.
+MAX_LEVELS = 1000
+#: A numeric protected column with 3 to this many distinct integers looks like
+#: integer-coded categories (it would enter the model as one linear term).
+FEW_INTEGER_LEVELS = 10
+#: Share of predictions inside the domain of a family above which values
+#: outside it are taken for errors, not for a different family.
+_AMBIGUOUS_SHARE = 0.9
+_FLAG_HINT = re.compile(r"\b(scale|family|alpha|categorical)=['\"]?([\w.]+)['\"]?")
 
 
-def add_audit_parser(subparsers):
-    """Define the ``audit`` subcommand on an argparse ``subparsers`` object.
+@dataclasses.dataclass
+class AuditResult:
+    """What :func:`audit_csv` found.
 
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        From ``parser.add_subparsers()``.
-
-    Returns
-    -------
-    parser : argparse.ArgumentParser
-        The subcommand's parser; its ``handler`` default is :func:`audit_main`.
+    ``report`` is the :class:`OrthogonalityReport`; ``reference_levels`` maps
+    each categorical protected column to its dropped (reference) level;
+    ``warnings`` are notes for the user (e.g. integer-coded categories).
     """
-    parser = subparsers.add_parser(
-        "audit",
-        help="Test whether a model's predictions are free of protected columns.",
-        description=(
-            "Fit the evaluation GLM of the predictions on the protected columns "
-            "and print coefficient (p-value) per protected column. Exit status: 0 "
-            "all pass, 1 one fails, 2 bad input."
-        ),
-    )
-    parser.add_argument("csv", help="CSV file with predictions and protected columns.")
-    parser.add_argument(
-        "--protected",
-        required=True,
-        help="Comma-separated names of the protected columns, e.g. sex,race.",
-    )
-    parser.add_argument(
-        "--prediction-column",
-        default=None,
-        help="Column holding the predictions (default: the only other column).",
-    )
-    parser.add_argument(
-        "--family",
-        choices=FAMILIES,
-        default=None,
-        help="Family of the evaluation GLM (default: inferred).",
-    )
-    parser.add_argument(
-        "--scale",
-        choices=("response", "link"),
-        default="response",
-        help="Scale of the predictions.",
-    )
-    parser.add_argument("--alpha", type=float, default=0.05, help="Significance level.")
-    parser.add_argument("--plot", default=None, help="Write a coefficient plot here.")
-    parser.set_defaults(handler=audit_main)
-    return parser
+
+    report: object
+    prediction: str
+    reference_levels: dict
+    warnings: list
 
 
-def _read(args):
-    """Return ``(predictions, protected frame)`` or raise ValueError."""
+def _line(row):
+    return f"row {row + 1} (line {row + 2} of the file)"
+
+
+def _read_frame(path):
+    path = check_local_path(path, "the CSV file")
     try:
-        frame = pd.read_csv(args.csv)
+        with open(path, "rb") as handle:  # a PermissionError propagates
+            content = handle.read()
     except FileNotFoundError:
-        raise ValueError(f"file {args.csv!r} does not exist.") from None
+        raise ValueError(f"file {path!r} does not exist.") from None
     except IsADirectoryError:
-        raise ValueError(f"{args.csv!r} is a directory, not a CSV file.") from None
+        raise ValueError(f"{path!r} is a directory, not a CSV file.") from None
+    options = {"keep_default_na": False, "na_values": [""]}
+    try:
+        frame = pd.read_csv(io.BytesIO(content), **options)
+        header = pd.read_csv(io.BytesIO(content), header=None, nrows=1, **options)
     except pd.errors.EmptyDataError:
-        raise ValueError(f"file {args.csv!r} is empty.") from None
+        raise ValueError(f"file {path!r} is empty.") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValueError(
-            f"file {args.csv!r} is not a readable CSV file: {exc}"
-        ) from None
+        raise ValueError(f"file {path!r} is not a readable CSV file: {exc}") from None
     if frame.empty:
-        raise ValueError(f"file {args.csv!r} has a header but no rows.")
+        raise ValueError(f"file {path!r} has a header but no rows.")
     # pandas renames a repeated header ("p", "p.1"); an audit must not pick one.
-    header = [str(c) for c in pd.read_csv(args.csv, header=None, nrows=1).iloc[0]]
-    repeated = sorted({c for c in header if header.count(c) > 1})
+    names = [str(c) for c in header.iloc[0]]
+    repeated = sorted({c for c in names if names.count(c) > 1})
     if repeated:
-        raise ValueError(f"file {args.csv!r} has duplicated column names {repeated}.")
-    protected = [c.strip() for c in args.protected.split(",") if c.strip()]
-    if not protected:
+        raise ValueError(f"file {path!r} has duplicated column names {repeated}.")
+    frame.columns = [str(c) for c in frame.columns]
+    return path, frame
+
+
+def _split_names(text, flag):
+    names = [c.strip() for c in (text or "").split(",") if c.strip()]
+    if flag == "--protected" and not names:
         raise ValueError("--protected must name at least one column.")
-    columns = [str(c) for c in frame.columns]
-    missing = [c for c in protected if c not in columns]
-    if missing:
-        raise ValueError(
-            f"protected column(s) {missing} not in {args.csv!r}; its columns are "
-            f"{columns}."
-        )
-    if args.prediction_column is None:
+    return names
+
+
+def _prediction_column(frame, path, protected, prediction):
+    columns = list(frame.columns)
+    if prediction is None:
         others = [c for c in columns if c not in protected]
         if len(others) != 1:
             raise ValueError(
-                f"{args.csv!r} has {len(others)} non-protected columns {others}; name "
+                f"{path!r} has {len(others)} non-protected columns {others}; name "
                 "the predictions with --prediction-column."
             )
-        prediction = others[0]
-    else:
-        prediction = args.prediction_column
-        if prediction not in columns:
-            raise ValueError(
-                f"prediction column {prediction!r} not in {args.csv!r}; its columns "
-                f"are {columns}."
-            )
-        if prediction in protected:
-            raise ValueError(
-                f"column {prediction!r} cannot be predictions and protected."
-            )
-    predictions = frame[prediction]
-    if not pd.api.types.is_numeric_dtype(predictions) or pd.api.types.is_bool_dtype(
-        predictions
-    ):
+        return others[0]
+    if prediction not in columns:
         raise ValueError(
-            f"prediction column {prediction!r} is not numeric (dtype "
-            f"{predictions.dtype}); e.g. value {predictions.iloc[0]!r}."
+            f"prediction column {prediction!r} not in {path!r}; its columns are "
+            f"{columns}."
         )
-    return predictions, frame[protected]
+    if prediction in protected:
+        raise ValueError(f"column {prediction!r} cannot be predictions and protected.")
+    return prediction
 
 
-def audit_main(args):
-    """Run ``orthokit audit`` on parsed arguments; return the exit code.
+def _check_predictions(values, name):
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        unreadable = np.flatnonzero(pd.to_numeric(values, errors="coerce").isna())
+        first = int(unreadable[0]) if len(unreadable) else 0  # e.g. booleans
+        raise ValueError(
+            f"prediction column {name!r} is not numeric (dtype {values.dtype}); "
+            f"{_line(first)} is {values.iloc[first]!r}."
+        )
+    bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"prediction column {name!r} has {int(bad.sum())} missing (empty cell) "
+            f"or infinite value(s); the first is {_line(first)}."
+        )
+
+
+def _check_inferable(values, name):
+    """Refuse to infer a family that a few stray values would decide."""
+    inside = (values >= 0) & (values <= 1)
+    integer = (values >= 0) & (values == np.round(values))
+    for domain, family in ((inside, "binomial"), (integer, "poisson")):
+        if not domain.all() and domain.mean() >= _AMBIGUOUS_SHARE:
+            first = int(np.flatnonzero(~domain)[0])
+            raise ValueError(
+                f"cannot infer the family of {name!r}: {int(domain.sum())} of "
+                f"{len(values)} values fit --family {family}, but {_line(first)} is "
+                f"{values[first]:.6g} ({int((~domain).sum())} value(s) do not). Fix "
+                f"those rows, or choose the evaluation model with --family "
+                "(e.g. --family gaussian), or --scale link for link-scale values."
+            )
+
+
+def _protected_frame(frame, protected, categorical):
+    """Check the protected columns, apply --categorical, collect warnings."""
+    unknown = [c for c in categorical if c not in protected]
+    if unknown:
+        raise ValueError(
+            f"--categorical column(s) {unknown} are not among the --protected "
+            f"columns {protected}."
+        )
+    out, warnings = frame[protected].copy(), []
+    for name in protected:
+        column = out[name]
+        if column.isna().any():
+            first = int(np.flatnonzero(column.isna().to_numpy())[0])
+            raise ValueError(
+                f"protected column {name!r} has {int(column.isna().sum())} empty "
+                f"cell(s); the first is {_line(first)}. Only empty cells are "
+                "missing ('NA' and 'None' are read as levels)."
+            )
+        numeric = pd.api.types.is_numeric_dtype(column) and not (
+            pd.api.types.is_bool_dtype(column)
+        )
+        levels = column.unique()
+        if name in categorical or not numeric:
+            if len(levels) > MAX_LEVELS:
+                raise ValueError(
+                    f"protected column {name!r} has {len(levels):,} levels (more "
+                    f"than {MAX_LEVELS:,}); the evaluation model would need one "
+                    "indicator column per level. Group rare levels first."
+                )
+            if name in categorical:
+                order = [str(v) for v in sorted(levels)]
+                out[name] = pd.Categorical(column.astype(str), categories=order)
+        elif 3 <= len(levels) <= FEW_INTEGER_LEVELS and np.all(
+            levels == np.round(levels)
+        ):
+            warnings.append(
+                f"protected column {name!r} is numeric with {len(levels)} distinct "
+                f"integer values {sorted(levels.tolist())}; it enters the "
+                "evaluation model as one linear term, so an effect of one level "
+                f"can pass. If it codes categories, add --categorical {name}."
+            )
+    return out, warnings
+
+
+def read_audit_csv(path, protected, *, prediction_column=None, categorical=None):
+    """Read the predictions and protected columns of an audit CSV.
 
     Parameters
     ----------
-    args : argparse.Namespace
-        As defined by :func:`add_audit_parser`.
+    path : str or path-like
+        A local CSV file (URLs are refused, never fetched).
+    protected : str
+        Comma-separated names of the protected columns.
+    prediction_column : str, optional
+        The predictions; by default the only other column.
+    categorical : str, optional
+        Comma-separated protected columns to treat as categorical even when
+        numeric (integer-coded levels); levels in numeric order, the first
+        the reference.
 
     Returns
     -------
-    int
-        0 when every protected coefficient passes, 1 when one fails, 2 on bad
-        input (the message goes to stderr).
+    predictions : Series
+    protected : DataFrame
+    warnings : list of str
+    """
+    path, frame = _read_frame(path)
+    protected = _split_names(protected, "--protected")
+    categorical = _split_names(categorical, "--categorical")
+    missing = [c for c in protected if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"protected column(s) {missing} not in {path!r}; its columns are "
+            f"{list(frame.columns)}."
+        )
+    name = _prediction_column(frame, path, protected, prediction_column)
+    _check_predictions(frame[name], name)
+    protected_frame, warnings = _protected_frame(frame, protected, categorical)
+    return frame[name], protected_frame, warnings
+
+
+def audit_csv(
+    path,
+    protected,
+    *,
+    prediction_column=None,
+    categorical=None,
+    family=None,
+    scale="response",
+    alpha=0.05,
+):
+    """Fit the evaluation model of a CSV's predictions on its protected columns.
+
+    Parameters are those of :func:`read_audit_csv` and
+    :func:`~orthokit.evaluation.check_orthogonality`. An inferred family must
+    be unambiguous: when most values are probabilities (or counts) and a few
+    are not, this is an error naming the first such row.
+
+    Returns
+    -------
+    AuditResult
+
+    Raises
+    ------
+    PerfectSeparationError
+        When the protected columns determine the predictions.
 
     Examples
     --------
-    >>> import argparse, tempfile, os
+    >>> import os, tempfile
     >>> import numpy as np, pandas as pd
     >>> rng = np.random.default_rng(0)
     >>> path = os.path.join(tempfile.mkdtemp(), "p.csv")
     >>> pd.DataFrame({"p": rng.uniform(size=300), "sex": rng.choice(["F", "M"], 300)}
     ...              ).to_csv(path, index=False)
-    >>> parser = argparse.ArgumentParser()
-    >>> _ = add_audit_parser(parser.add_subparsers())
-    >>> code = audit_main(parser.parse_args(["audit", path, "--protected", "sex"]))
-    ... # doctest: +ELLIPSIS
-    Evaluation model: binomial GLM (logit link, inferred), ...
-    term   p
-    sex_M  ...
-    Verdict: PASS ...
-    >>> code
-    0
+    >>> result = audit_csv(path, "sex")
+    >>> result.report.passed, result.reference_levels
+    (True, {'sex': 'F'})
     """
+    predictions, protected_frame, warnings = read_audit_csv(
+        path, protected, prediction_column=prediction_column, categorical=categorical
+    )
+    values = predictions.to_numpy(dtype=float)
+    if family is None and scale == "response":
+        _check_inferable(values, str(predictions.name))
+    columns = ProtectedColumns(None, argument="protected").fit(protected_frame)
+    references = {name: levels[0] for name, levels in columns.categories_.items()}
     try:
-        predictions, protected = _read(args)
-        report = _check(
-            predictions,
-            protected,
-            family=args.family,
-            scale=args.scale,
-            alpha=args.alpha,
+        report = check_orthogonality(
+            predictions, protected_frame, family=family, scale=scale, alpha=alpha
         )
-    except PerfectSeparationError as exc:
-        print(f"orthokit audit: FAIL: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    except (ValueError, TypeError) as exc:
-        print(f"orthokit audit: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(report)
-    if args.plot is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        ax = report.plot(labels=[str(predictions.name)])
-        try:
-            ax.figure.savefig(args.plot, bbox_inches="tight")
-        except (OSError, ValueError) as exc:
-            print(f"orthokit audit: error: cannot write plot: {exc}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-    return EXIT_PASS if report.passed else EXIT_FAIL
+    except PerfectSeparationError:
+        raise
+    except ValueError as exc:  # hints in Python syntax -> the command's flags
+        raise ValueError(_FLAG_HINT.sub(r"--\1 \2", str(exc))) from None
+    return AuditResult(report, str(predictions.name), references, warnings)
