@@ -1,7 +1,8 @@
 """Mixed-effects networks (ARMED) for clustered data.
 
-The estimators need torch and skorch (``pip install orthokit[torch]``); they
-are imported on first use, so ``import orthokit`` never imports torch.
+The estimators need torch and skorch (the ``torch`` extra; the README says how
+to get the CPU wheel); they are imported on first use, so ``import orthokit``
+never imports torch.
 """
 
 __all__ = ["ARMEDClassifier", "ARMEDRegressor"]
@@ -12,9 +13,11 @@ def __getattr__(name):
         try:
             from orthokit.mixed import _estimators
         except ImportError as exc:  # pragma: no cover - depends on the install
+            from orthokit._optional import install_hint
+
             raise ImportError(
                 f"orthokit.mixed.{name} needs torch and skorch: "
-                f"pip install 'orthokit[torch]' ({exc})."
+                f"{install_hint('torch')} ({exc})."
             ) from exc
         return getattr(_estimators, name)
     raise AttributeError(f"module 'orthokit.mixed' has no attribute {name!r}")

@@ -1,15 +1,18 @@
 """Torch layers that remove confounders inside networks, and a skorch estimator.
 
-This subpackage needs the optional dependencies torch and skorch
-(``pip install orthokit[torch]``); ``import orthokit`` does not import it.
+This subpackage needs the optional dependencies torch and skorch (the ``torch``
+extra; the README says how to get the CPU wheel); ``import orthokit`` does not
+import it.
 """
 
 try:
     import skorch  # noqa: F401
     import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
+    from orthokit._optional import install_hint
+
     raise ImportError(
-        "orthokit.nn needs torch and skorch: pip install 'orthokit[torch]'."
+        f"orthokit.nn needs torch and skorch: {install_hint('torch')}."
     ) from exc
 
 from orthokit.nn._layers import (
