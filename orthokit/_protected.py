@@ -135,7 +135,9 @@ def check_finite(values, names, argument):
     ...
     ValueError: X column 'b' contains NaN or infinity.
     """
-    if values.size == 0 or np.isfinite(values.sum(dtype=np.float64)):
+    with np.errstate(over="ignore", invalid="ignore"):  # finite huge values
+        total = values.sum(dtype=np.float64)
+    if values.size == 0 or np.isfinite(total):
         return
     bad = ~np.isfinite(values).all(axis=0)
     if not bad.any():  # the sum overflowed but every value is finite
