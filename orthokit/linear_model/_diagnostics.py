@@ -90,6 +90,7 @@ def separation_message(mu, Y, w, predictors, names):
         return (
             "quasi-complete separation: every row of "
             + ", ".join(pinned)
-            + " has the same class and its fitted probabilities tend to 1"
+            + " has the same class, and the fitted probabilities of that class "
+            "tend to 1 there"
         )
     return None

@@ -130,32 +130,40 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             X1 = np.hstack([np.ones((n_samples, 1)), X1])
         penalized = np.ones(X1.shape[1], dtype=bool)
         penalized[0] = not self.fit_intercept
+        # With an intercept the offset of the target's change of units is
+        # folded into it afterwards: a large offset (y + 1e6) inside the linear
+        # predictor would cost its digits.
+        offset = 0.0 if self.fit_intercept else target.offset
         problem = Problem(
             X1, target.y, w, design.basis, family,
-            self.alpha * target.alpha_factor, penalized, offset=target.offset,
+            self.alpha * target.alpha_factor, penalized, offset=offset,
         )  # fmt: skip
         theta = np.zeros((X1.shape[1], Y.shape[1]))
         if self.fit_intercept:
-            theta[0] = family.start(w @ target.y) - target.offset
+            theta[0] = family.start(w @ target.y)
         if constant_only:
             solution = _solve_intercept_only(problem, theta.ravel(order="F"))
         else:
             solution = self._solve(problem, theta.ravel(order="F"))
         self.n_iter_ = int(solution.n_iter)
 
-        Theta = problem.unpack(solution.theta) * target.theta_factor
+        Theta = problem.unpack(solution.theta).copy()
+        if self.fit_intercept:
+            Theta[0] -= target.offset
+        Theta *= target.theta_factor
         slopes = (Theta[1:] if self.fit_intercept else Theta) / design.x_scale[:, None]
         centred_intercepts = Theta[0] if self.fit_intercept else np.zeros(Y.shape[1])
         multipliers = design.basis_map @ solution.multipliers.reshape(
             design.basis_map.shape[1], -1, order="F"
         ) * target.multiplier_factor
+        centred_intercepts = centred_intercepts - design.x_low @ slopes
         self._set_coefficients(slopes, centred_intercepts, multipliers)
         # Predictions are computed from centred predictors, so that columns like
         # 1e12 + N(0, 1) keep their digits at predict time too.
-        self._predictor_offset = design.x_mean
+        self._predictor_offset = design.x_high
         self._centred_intercept = self.intercept_
-        self.intercept_ = self._centred_intercept - self.coef_ @ design.x_mean
-        mu = family.mean((predictors - design.x_mean) @ slopes + centred_intercepts)
+        self.intercept_ = self._centred_intercept - self.coef_ @ design.x_high
+        mu = family.mean((predictors - design.x_high) @ slopes + centred_intercepts)
         self.constraint_violation_ = float(
             np.abs(design.s_centred.T @ (w[:, None] * mu)).max(initial=0.0)
         )

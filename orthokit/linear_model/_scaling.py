@@ -23,9 +23,11 @@ def centre_and_scale(A, w, *, centre=True):
     """Weighted column means and standard deviations, in two exact passes.
 
     The columns are first multiplied by powers of two (exact) so that squares
-    neither overflow nor underflow; the mean is computed twice (the second pass
-    corrects the rounding of the first, which matters for columns like
-    ``1e12 + N(0, 1)``).
+    neither overflow nor underflow. The mean is returned in two parts: ``high``
+    (the first pass, a float such that ``A - high`` is computed without
+    cancellation error) and ``low`` (the mean of ``A - high``), so that
+    ``(A - high) - low`` is centred to full precision even for columns like
+    ``1e12 + N(0, 1)`` whose mean is not representable to their spread.
 
     Parameters
     ----------
@@ -37,7 +39,7 @@ def centre_and_scale(A, w, *, centre=True):
 
     Returns
     -------
-    mean : ndarray of shape (k,)
+    high, low : ndarray of shape (k,)
     scale : ndarray of shape (k,)
         Standard deviation (root mean square if not centred); 1 for constant
         columns.
@@ -48,19 +50,16 @@ def centre_and_scale(A, w, *, centre=True):
     largest[(largest == 0) | ~np.isfinite(largest)] = 1.0
     power = np.ldexp(1.0, -np.frexp(largest)[1])
     scaled = A * power
-    if centre:
-        mean = w @ scaled
-        mean += w @ (scaled - mean)
-        spread = np.sqrt(w @ (scaled - mean) ** 2)
-    else:
-        mean = np.zeros(A.shape[1])
-        spread = np.sqrt(w @ scaled**2)
+    high = w @ scaled if centre else np.zeros(A.shape[1])
+    deviation = scaled - high
+    low = w @ deviation if centre else np.zeros(A.shape[1])
+    spread = np.sqrt(w @ (deviation - low) ** 2)
     magnitude = np.abs(scaled).max(axis=0, initial=0.0)
     constant = spread <= _CONSTANT_ULPS * np.finfo(float).eps * np.maximum(
         magnitude, np.finfo(float).tiny
     )
-    spread[constant] = 1.0 * power[constant]
-    return mean / power, spread / power, constant
+    spread[constant] = 1.0
+    return high / power, low / power, spread / power, constant
 
 
 @dataclass
@@ -103,8 +102,8 @@ def scale_target(family_name, Y, w):
     TargetScaling
     """
     if family_name == "gaussian":
-        mean, scale, _ = centre_and_scale(Y, w)
-        shift, factor = float(mean[0]), float(scale[0])
+        high, low, scale, _ = centre_and_scale(Y, w)
+        shift, factor = float(high[0] + low[0]), float(scale[0])
         return TargetScaling(
             (Y - shift) / factor, -shift / factor, factor, factor, 1.0
         )
@@ -121,8 +120,9 @@ class StandardDesign:
     Attributes
     ----------
     X_std : ndarray of shape (n, p)
-        ``(X - x_mean) / x_scale``; constant columns are exactly zero.
-    x_mean, x_scale : ndarray of shape (p,)
+        ``(X - x_high - x_low) / x_scale``; constant columns are exactly zero.
+    x_high, x_low, x_scale : ndarray of shape (p,)
+        The weighted mean in two parts (see :func:`centre_and_scale`).
     basis : ndarray of shape (n, r)
         ``S̃ basis_map``, orthonormal in the weighted inner product.
     basis_map : ndarray of shape (k, r)
@@ -132,7 +132,8 @@ class StandardDesign:
     """
 
     X_std: np.ndarray
-    x_mean: np.ndarray
+    x_high: np.ndarray
+    x_low: np.ndarray
     x_scale: np.ndarray
     basis: np.ndarray
     basis_map: np.ndarray
@@ -163,22 +164,22 @@ def standardize(predictors, S, w, names, fit_intercept):
     ValueError
         If a protected column is constant (in the weighted sense).
     """
-    x_mean, x_scale, x_constant = centre_and_scale(
+    x_high, x_low, x_scale, x_constant = centre_and_scale(
         predictors, w, centre=fit_intercept
     )
-    X_std = (predictors - x_mean) / x_scale
+    X_std = ((predictors - x_high) - x_low) / x_scale
     X_std[:, x_constant & fit_intercept] = 0.0
-    s_mean, s_scale, s_constant = centre_and_scale(S, w)
+    s_high, s_low, s_scale, s_constant = centre_and_scale(S, w)
     if s_constant.any():
         bad = [names[j] for j in np.flatnonzero(s_constant)]
         raise ValueError(
             f"protected column(s) {bad} are constant; a constant column carries no "
             "information and cannot be regressed out or constrained. Drop it."
         )
-    s_centred = S - s_mean
+    s_centred = (S - s_high) - s_low
     s_std = s_centred / s_scale
     basis_map = whitening_basis((s_std * w[:, None]).T @ s_std, names)
     return StandardDesign(
-        X_std, x_mean, x_scale, s_std @ basis_map, basis_map / s_scale[:, None],
+        X_std, x_high, x_low, x_scale, s_std @ basis_map, basis_map / s_scale[:, None],
         s_centred,
     )  # fmt: skip

@@ -312,7 +312,9 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
         if problem.diverged(theta):
             diverged = True
             break
-        if violation <= tol and stationarity <= tol:
+        # The violation is cheap to shrink further once the gradient is small
+        # (a multiplier step): a margin keeps it below tol in the units of S too.
+        if violation <= 0.1 * tol and stationarity <= tol:
             converged = True
             break
         if violation > 0.25 * previous_violation:
