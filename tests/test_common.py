@@ -160,8 +160,22 @@ def _instances():
             yield cls(**params)
 
 
+_MDMM_PRECISION = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "mdmm is first order: it stops at tol=1e-8 on the Lagrangian gradient, and "
+        "on the check's 15 rows x 30 collinear predictors its predictions with "
+        "weights and with repeated rows agree to 2e-7; the check asks 1e-7 "
+        "(solver='newton' passes it)"
+    ),
+}
+
+
 def _expected_failed_checks(estimator):
-    return EXPECTED_FAILURES.get(type(estimator).__name__, {})
+    expected = dict(EXPECTED_FAILURES.get(type(estimator).__name__, {}))
+    params = estimator.get_params()
+    if params.get("solver") == "mdmm" and params.get("family") == "gaussian":
+        expected.update(_MDMM_PRECISION)
+    return expected
 
 
 def test_every_estimator_has_settings():

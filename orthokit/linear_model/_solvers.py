@@ -340,7 +340,7 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
 
 
 def _solve_intercept_only(problem, theta):
-    """The constant model, when the constraints leave the slopes no freedom.
+    """Return the constant model, when the constraints leave the slopes no freedom.
 
     ``theta`` holds the intercept-only maximum likelihood estimate (the
     family's start from the weighted mean of ``y``), which is feasible: a
