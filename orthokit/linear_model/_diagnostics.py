@@ -38,6 +38,8 @@ def pure_levels(predictors, labels, w):
     found = []
     for j in range(X.shape[1]):
         column = X[:, j]
+        if np.unique(column[:64]).size > 2:
+            continue  # not two-valued: a cheap test on a few rows first
         low, high = column.min(initial=0.0), column.max(initial=0.0)
         if low == high:
             continue
@@ -81,6 +83,8 @@ def separation_message(mu, Y, w, predictors, names):
             "separable (complete separation)"
         )
     fitted = scores[np.arange(len(truth)), truth][live]
+    if not fitted.max(initial=0.0) > 1 - 1e-3:
+        return None  # no row is pinned at its class: no level can be
     pinned = [
         f"{names[j]}={value:.6g} ({int(rows.sum())} rows, all class {label})"
         for j, value, rows, label in pure_levels(predictors, truth, w)
