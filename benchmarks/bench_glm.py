@@ -188,12 +188,70 @@ def poisson_simulation(n=1000, p=5, k=2, rho=0.5, seeds=range(10)):
     return pd.DataFrame(rows)
 
 
+def synthetic_table(n_rows, n_features=40, repeats=2, seed=0):
+    """Constrained fits against glum's and scikit-learn's unconstrained ones.
+
+    A binomial problem with ``n_features`` columns, two of them protected
+    (correlated with the features). Ratios are to glum's unconstrained fit;
+    "cold" is the first fit in the process, "warm" the best of ``repeats``.
+    """
+    from glum import GeneralizedLinearRegressor
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_rows, n_features - 2))
+    s = 0.5 * x[:, :2] + rng.normal(size=(n_rows, 2))
+    eta = x[:, :5].sum(axis=1) * 0.3 + 0.5 * s.sum(axis=1)
+    y = rng.binomial(1, expit(eta))
+    X = np.column_stack([x, s])
+    fits = {
+        "glum (IRLS), unconstrained": lambda: GeneralizedLinearRegressor(
+            family="binomial", alpha=0.0
+        ).fit(x, y),
+        "sklearn LogisticRegression(newton-cholesky), unconstrained": lambda: (
+            LogisticRegression(solver="newton-cholesky", C=np.inf).fit(x, y)
+        ),
+        "statsmodels GLM (IRLS), unconstrained": lambda: sm.GLM(
+            y, sm.add_constant(x), family=sm.families.Binomial()
+        ).fit(),
+        "OrthogonalGLM newton, 2 constraints": lambda: OrthogonalGLM(
+            [n_features - 2, n_features - 1], solver="newton"
+        ).fit(X, y),
+        "OrthogonalGLM mdmm, 2 constraints": lambda: OrthogonalGLM(
+            [n_features - 2, n_features - 1], solver="mdmm"
+        ).fit(X, y),
+    }
+    rows = []
+    for name, fit in fits.items():
+        start = time.perf_counter()
+        fit()
+        cold = time.perf_counter() - start
+        warm, _ = timed(fit, repeats)
+        rows.append({"method": name, "cold s": cold, "warm s": min(warm, cold)})
+    table = pd.DataFrame(rows)
+    anchor = table["warm s"].iloc[0]
+    table["warm x glum"] = table["warm s"] / anchor
+    table["cold x glum"] = table["cold s"] / table["cold s"].iloc[0]
+    return table
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-fairlearn", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--simulation-only", action="store_true")
+    parser.add_argument(
+        "--synthetic", type=int, nargs="*", metavar="ROWS",
+        help="only the synthetic 40-column binomial timing table at these sizes",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.synthetic:
+        for n_rows in args.synthetic:
+            print(f"Synthetic binomial, {n_rows} x 40, 2 protected; BLAS threads "
+                  f"{os.environ['OPENBLAS_NUM_THREADS']}")  # fmt: skip
+            print(markdown(synthetic_table(n_rows, repeats=args.repeats)))
+            print()
+        return
     if args.simulation_only:
         print("Poisson simulation (appendix G.1), n=1000, p=5, k=2, rho=0.5")
         print(markdown(poisson_simulation()))

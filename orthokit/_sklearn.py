@@ -6,11 +6,16 @@ private; importing them here only means a future rename is fixed in one place.
 
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 __all__ = [
     "Interval",
     "StrOptions",
+    "_check_sample_weight",
     "_fit_context",
     "check_is_fitted",
     "validate_data",

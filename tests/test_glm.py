@@ -352,18 +352,36 @@ def test_bad_input_raises(make_X, y, params, error, match):
 
 
 @pytest.mark.parametrize(
-    "weights, match",
+    "weights, error, match",
     [
-        (-np.ones(50), "non-negative"),
-        (np.zeros(50), "sums to zero"),
-        (np.ones(49), r"shape \(50,\)"),
-        (np.full(50, np.nan), "NaN"),
+        (-np.ones(50), ValueError, "non-negative"),
+        (-1.0, ValueError, "non-negative"),
+        (np.zeros(50), ValueError, "sums to zero"),
+        (0.0, ValueError, "sums to zero"),
+        (np.ones(49), ValueError, r"expected \(50,\)"),
+        (np.ones((50, 1)), ValueError, "1D array or scalar"),
+        (np.full(50, np.nan), ValueError, "NaN"),
+        (np.nan, ValueError, "NaN"),
+        (np.inf, ValueError, "NaN or infinity"),
+        (np.array(["1"] * 50), TypeError, "must be numeric"),
+        (np.array(["a"] * 50, dtype=object), TypeError, "must be numeric"),
     ],
 )
-def test_bad_sample_weight(weights, match):
+@pytest.mark.parametrize("solver", ["newton", "mdmm"])
+def test_bad_sample_weight(weights, error, match, solver):
     X, y = simulate("binomial", n=50)
-    with pytest.raises(ValueError, match=match):
-        OrthogonalGLM([3, 4]).fit(X, y, sample_weight=weights)
+    with pytest.raises(error, match=match):
+        OrthogonalGLM([3, 4], solver=solver).fit(X, y, sample_weight=weights)
+
+
+@pytest.mark.parametrize("solver", ["newton", "mdmm"])
+@pytest.mark.parametrize("weights", [3.0, np.full(200, 1e308), np.full(200, 1e-300)])
+def test_sample_weight_scale_does_not_matter(weights, solver):
+    X, y = simulate("binomial", n=200, seed=2)
+    plain = OrthogonalGLM([3, 4], solver=solver).fit(X, y)
+    weighted = OrthogonalGLM([3, 4], solver=solver).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(weighted.coef_, plain.coef_, rtol=1e-10)
+    np.testing.assert_allclose(weighted.intercept_, plain.intercept_, rtol=1e-10)
 
 
 def test_collinear_protected_columns_warn_and_still_hold():

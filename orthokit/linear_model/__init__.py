@@ -1,5 +1,6 @@
 """Generalized linear models with orthogonality constraints."""
 
+from orthokit.linear_model._diagnostics import SeparationWarning
 from orthokit.linear_model._glm import (
     OrthogonalGLM,
     OrthogonalLogisticRegression,
@@ -11,5 +12,6 @@ __all__ = [
     "OrthogonalGLM",
     "OrthogonalLogisticRegression",
     "OrthogonalPoissonRegressor",
+    "SeparationWarning",
     "make_posthoc_pipeline",
 ]

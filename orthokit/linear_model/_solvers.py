@@ -3,7 +3,7 @@
 The problem, on standardized predictors ``X1`` (with a leading column of ones
 when there is an intercept) and coefficients ``Θ`` of shape ``(q, m)``::
 
-    minimize   Σ wᵢ ℓ(yᵢ, ηᵢ) + α/2 ‖Θ[penalized]‖²         η = X1 Θ
+    minimize   Σ wᵢ ℓ(yᵢ, ηᵢ) + α/2 ‖Θ[penalized]‖²         η = X1 Θ + offset
     subject to c(Θ) = Uᵀ (w ⊙ h(η)) = 0
 
 with weights ``w`` summing to one and ``U`` an orthonormal (in the weighted
@@ -26,6 +26,13 @@ from orthokit._linalg import solve_kkt
 #: Largest standardized coefficient before the data count as separable.
 DIVERGENCE_LIMIT = 1e3
 
+#: Bound on MDMM's damping relative to the loss curvature: beyond it the
+#: curvature ``H + ρJᵀJ`` loses the digits of ``H`` and Cholesky breaks down.
+DAMPING_LIMIT = 1e10
+
+#: Multiplier steps at the damping bound without progress before MDMM stops.
+_STALLS = 3
+
 
 @dataclass
 class Solution:
@@ -38,13 +45,15 @@ class Solution:
     diverged: bool
     violation: float
     stationarity: float
+    message: str = ""
 
 
 class Problem:
     """Objective, constraints and their derivatives on standardized data."""
 
-    def __init__(self, X1, Y, weights, basis, family, alpha, penalized):
+    def __init__(self, X1, Y, weights, basis, family, alpha, penalized, offset=0.0):
         self.X1 = X1
+        self.offset = offset
         self.Y = Y
         self.w = weights / weights.sum()
         self.U = basis
@@ -59,7 +68,7 @@ class Problem:
         return theta.reshape(self.q, self.m, order="F")
 
     def state(self, theta):
-        eta = self.X1 @ self.unpack(theta)
+        eta = self.X1 @ self.unpack(theta) + self.offset
         return eta, self.family.mean(eta)
 
     def objective(self, theta, state):
@@ -226,21 +235,27 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
     ``ρ`` starts at ``damping`` times the ratio of the loss curvature to the
     constraint curvature (so that ``damping=1`` balances the two whatever the
     scale of the data) and grows tenfold when the violation does not shrink by
-    4. Each descent runs in coordinates whitened by the curvature of ``ℒ`` at
-    its start, ``H + ρJᵀJ`` (a preconditioner, one O(n q²) product per
-    multiplier step), without which one-hot predictors with rare levels make
-    first-order steps crawl; it stops at a gradient tolerance tied to the
-    current violation (an inexact augmented-Lagrangian scheme).
+    4, up to ``DAMPING_LIMIT`` times the loss curvature; a violation that
+    stops shrinking at the bound ends the run (not converged). Each descent
+    runs in coordinates whitened by the curvature of ``ℒ`` at its start,
+    ``H + ρJᵀJ`` (a preconditioner, one O(n q²) product per multiplier step),
+    without which one-hot predictors with rare levels make first-order steps
+    crawl; it stops at a gradient tolerance tied to the current violation (an
+    inexact augmented-Lagrangian scheme).
     """
     multipliers = np.zeros(problem.r * problem.m)
-    n_iter = 0
+    n_iter = stalls = 0
     previous_violation = np.inf
     converged = diverged = False
+    message = "the iteration limit was reached"
     state = problem.state(theta)
     hessian = problem.hessian(state)
     J = problem.jacobian(state)
-    scale = np.trace(hessian) / max(np.sum(J**2), 1e-300)
-    rho = damping * scale
+    loss_curvature = max(np.trace(hessian), 1e-300)
+    rho_limit = DAMPING_LIMIT * loss_curvature
+    # Constraints that are (numerically) identically zero have a Jacobian of
+    # rounding noise: the bound keeps the damping finite for them.
+    rho = min(damping * loss_curvature / max(np.sum(J**2), 1e-300), rho_limit)
     violation = np.inf  # the first descent need not be precise
 
     def augmented(phi, origin, factor, multipliers_, rho_):
@@ -262,45 +277,82 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
     while n_iter < max_iter:
         curvature = hessian + rho * (J.T @ J)
         curvature[np.diag_indices_from(curvature)] += 1e-10 * np.trace(curvature)
-        factor = scipy.linalg.cholesky(curvature, lower=True)
+        try:
+            factor = scipy.linalg.cholesky(curvature, lower=True)
+        except (ValueError, np.linalg.LinAlgError):
+            message = "the curvature of the augmented Lagrangian is not finite"
+            break
         gtol = max(0.1 * tol, min(1e-3, 0.1 * violation))
-        result = scipy.optimize.minimize(
-            augmented,
-            np.zeros_like(theta),
-            args=(theta, factor, multipliers, rho),
-            jac=True,
-            method="L-BFGS-B",
-            options={
-                "maxiter": max_iter - n_iter,
-                "gtol": gtol,
-                "ftol": 0.0,
-                "maxcor": 20,
-            },
-        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = scipy.optimize.minimize(
+                augmented,
+                np.zeros_like(theta),
+                args=(theta, factor, multipliers, rho),
+                jac=True,
+                method="L-BFGS-B",
+                options={
+                    "maxiter": max_iter - n_iter,
+                    "gtol": gtol,
+                    "ftol": 0.0,
+                    "maxcor": 20,
+                },
+            )
         n_iter += max(int(result.nit), 1)
-        theta = theta + scipy.linalg.solve_triangular(
+        trial = theta + scipy.linalg.solve_triangular(
             factor, result.x, lower=True, trans="T"
         )
-        state = problem.state(theta)
-        constraint = problem.constraints(state)
+        trial_state = problem.state(trial)
+        constraint = problem.constraints(trial_state)
+        if not (np.isfinite(trial).all() and np.isfinite(constraint).all()):
+            message = "a descent step left the finite range"
+            break
+        theta, state = trial, trial_state
         multipliers = multipliers + rho * constraint
         stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
         if problem.diverged(theta):
             diverged = True
             break
-        if violation <= tol and stationarity <= tol:
+        # The violation is cheap to shrink further once the gradient is small
+        # (a multiplier step): a margin keeps it below tol in the units of S too.
+        if violation <= 0.1 * tol and stationarity <= tol:
             converged = True
             break
         if violation > 0.25 * previous_violation:
-            rho *= 10.0
+            if rho >= rho_limit:
+                stalls += 1
+                if stalls >= _STALLS:
+                    message = (
+                        f"the constraint violation stopped shrinking with the "
+                        f"damping at its bound ({DAMPING_LIMIT:.0e} times the loss "
+                        "curvature)"
+                    )
+                    break
+            rho = min(10.0 * rho, rho_limit)
         previous_violation = violation
         hessian = problem.hessian(state)
         J = problem.jacobian(state)
     state = problem.state(theta)
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
-        theta, multipliers, n_iter, converged, diverged, violation, stationarity
-    )
+        theta, multipliers, n_iter, converged, diverged, violation, stationarity,
+        message,
+    )  # fmt: skip
+
+
+def _solve_intercept_only(problem, theta):
+    """Return the constant model, when the constraints leave the slopes no freedom.
+
+    ``theta`` holds the intercept-only maximum likelihood estimate (the
+    family's start from the weighted mean of ``y``), which is feasible: a
+    constant prediction is orthogonal to centred columns. The multipliers are
+    the least-squares solution of stationarity.
+    """
+    state = problem.state(theta)
+    gradient = problem.gradient(theta, state)
+    J = problem.jacobian(state)
+    multipliers = scipy.linalg.lstsq(J.T, -gradient, cond=1e-13)[0]
+    stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
+    return Solution(theta, multipliers, 1, True, False, violation, stationarity)
 
 
 def _solve_slsqp(problem, theta, *, max_iter, tol):

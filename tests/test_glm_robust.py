@@ -1,0 +1,266 @@
+"""OrthogonalGLM on problems nobody tuned for: units, offsets, counts, ranks.
+
+One table of problems x both solvers x families. Every case checks
+
+- the two solvers give the same predictions;
+- the constraint ``S̃ᵀ W μ = 0`` holds to 1e-8 (relative to the sizes of
+  ``S̃`` and ``μ``);
+- agreement with an independent reference: scipy's SLSQP on the constrained
+  problem, written out here on unit-scale data, or statsmodels' GLM where the
+  constraint is inactive by construction.
+
+Rescaled problems are compared with the reference of the unit-scale problem,
+mapped through the rescaling (predictions of ``1e4 y`` are ``1e4`` times those
+of ``y``), so the reference itself never sees the awkward units.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.optimize
+import statsmodels.api as sm
+from scipy.special import expit
+
+from orthokit.linear_model import OrthogonalGLM, SeparationWarning
+
+SOLVERS = ["newton", "mdmm"]
+FAMILIES = ["gaussian", "binomial", "poisson"]
+MEAN = {"gaussian": lambda eta: eta, "binomial": expit, "poisson": np.exp}
+CUMULANT = {
+    "gaussian": lambda eta: 0.5 * eta**2,
+    "binomial": lambda eta: np.logaddexp(0.0, eta),
+    "poisson": np.exp,
+}
+SM_FAMILY = {
+    "gaussian": sm.families.Gaussian,
+    "binomial": sm.families.Binomial,
+    "poisson": sm.families.Poisson,
+}
+
+
+def simulate(family, n=300, p=3, seed=0, binary_protected=False):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, p))
+    if binary_protected:
+        s = (x[:, :1] + rng.normal(size=(n, 1)) > 0).astype(float)
+    else:
+        s = 0.6 * x[:, :2] + 0.8 * rng.normal(size=(n, 2))
+    eta = 0.4 * x.sum(axis=1) + 0.4 * s.sum(axis=1)
+    if family == "binomial":
+        y = rng.binomial(1, expit(eta)).astype(float)
+    elif family == "poisson":
+        y = rng.poisson(np.exp(0.5 * eta)).astype(float)
+    else:
+        y = eta + rng.normal(size=n)
+    return x, s, y
+
+
+def slsqp_predictions(family, x, s, y):
+    """Constrained maximum likelihood by SLSQP, on standardized ``x``."""
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    design = np.column_stack([np.ones(len(y)), z])
+    s_centred = s - s.mean(axis=0)
+    s_centred = s_centred / s_centred.std(axis=0)
+    mean, cumulant = MEAN[family], CUMULANT[family]
+
+    def loss(beta):
+        eta = design @ beta
+        return np.mean(cumulant(eta) - y * eta), design.T @ (mean(eta) - y) / len(y)
+
+    start = np.zeros(design.shape[1])
+    start[0] = {"gaussian": y.mean(), "binomial": 0.0, "poisson": np.log(y.mean())}[
+        family
+    ]
+    result = scipy.optimize.minimize(
+        loss,
+        start,
+        jac=True,
+        method="SLSQP",
+        constraints=[
+            {"type": "eq", "fun": lambda b: s_centred.T @ mean(design @ b) / len(y)}
+        ],
+        options={"ftol": 1e-15, "maxiter": 2000},
+    )
+    assert result.success, result.message
+    return mean(design @ result.x)
+
+
+def relative_violation(s, mu, weights=None):
+    weights = np.ones(len(mu)) if weights is None else weights
+    w = weights / weights.sum()
+    s_centred = s - w @ s
+    s_centred -= w @ s_centred  # second pass: s may be 1e12 + {0, 1}
+    sizes = np.sqrt(w @ s_centred**2) * np.sqrt(w @ mu**2)
+    return np.max(np.abs(s_centred.T @ (w * mu)) / sizes)
+
+
+def predict(glm, X, family):
+    return glm.predict_proba(X)[:, 1] if family == "binomial" else glm.predict(X)
+
+
+def fit_both(family, X, y, protected, **params):
+    fitted = {}
+    for solver in SOLVERS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            glm = OrthogonalGLM(protected, family=family, solver=solver, **params)
+            fitted[solver] = glm.fit(X, y)
+    return fitted
+
+
+def check(family, X, y, s, protected, expected, rtol=2e-6):
+    fitted = fit_both(family, X, y, protected)
+    newton = predict(fitted["newton"], X, family)
+    mdmm = predict(fitted["mdmm"], X, family)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(newton, mdmm, rtol=0, atol=rtol * scale)
+    np.testing.assert_allclose(newton, expected, rtol=0, atol=10 * rtol * scale)
+    assert relative_violation(s, newton) < 1e-8
+    assert relative_violation(s, mdmm) < 1e-8
+    return fitted
+
+
+# Rescalings of a unit-scale problem: (X, S, y) -> new data, and how the
+# reference predictions change.
+RESCALINGS = {
+    "x*1e-4": (lambda x, s, y: (x * 1e-4, s, y), lambda mu: mu),
+    "x*1e4": (lambda x, s, y: (x * 1e4, s, y), lambda mu: mu),
+    "s*1e4": (lambda x, s, y: (x, s * 1e4, y), lambda mu: mu),
+    "x+1e12": (lambda x, s, y: (x + 1e12, s, y), lambda mu: mu),
+    "y*1e-4": (lambda x, s, y: (x, s, y * 1e-4), lambda mu: mu * 1e-4),
+    "y*1e4": (lambda x, s, y: (x, s, y * 1e4), lambda mu: mu * 1e4),
+}
+Y_SCALABLE = {"gaussian", "poisson"}
+
+
+@pytest.mark.parametrize(
+    "family, rescaling",
+    [
+        (family, rescaling)
+        for family in FAMILIES
+        for rescaling in RESCALINGS
+        if family in Y_SCALABLE or not rescaling.startswith("y")  # 0/1 has no units
+    ],
+)
+def test_units_do_not_matter(family, rescaling):
+    transform, map_mean = RESCALINGS[rescaling]
+    x, s, y = simulate(family, seed=1)
+    if rescaling == "x+1e12":
+        # The offset rounds x to 1.2e-4; the reference sees the rounded data.
+        x = (x + 1e12) - 1e12
+    expected = map_mean(slsqp_predictions(family, x, s, y))
+    x_new, s_new, y_new = transform(x, s, y)
+    X = np.column_stack([x_new, s_new])
+    check(family, X, y_new, s_new, [3, 4], expected)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_protected_indicator_with_a_huge_offset(family):
+    x, s, y = simulate(family, seed=2, binary_protected=True)
+    expected = slsqp_predictions(family, x, s, y)
+    s_offset = 1e12 + s  # exact: 1e12 and 1e12 + 1 are both floats
+    check(family, np.column_stack([x, s_offset]), y, s_offset, [3], expected)
+
+
+def test_gaussian_target_with_a_huge_offset():
+    x, s, y = simulate("gaussian", seed=3)
+    expected = slsqp_predictions("gaussian", x, s, y) + 1e6
+    check("gaussian", np.column_stack([x, s]), y + 1e6, s, [3, 4], expected)
+
+
+def test_large_poisson_counts_of_star98():
+    data = sm.datasets.star98.load_pandas().data
+    y = data["NABOVE"].to_numpy(dtype=float)  # counts up to 9,324
+    features = data.drop(columns=["NABOVE", "NBELOW"]).to_numpy(dtype=float)
+    x, s = features[:, :-2], features[:, -2:]
+    expected = slsqp_predictions("poisson", x, s / s.std(axis=0), y / y.mean())
+    check("poisson", features, y, s, [18, 19], expected * y.mean())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_inactive_constraint_matches_statsmodels(family):
+    # Every row appears once with s = 0 and once with s = 1, so any model in x
+    # alone satisfies the constraint and the answer is the unconstrained GLM.
+    x, _, y = simulate(family, n=150, seed=4)
+    x, y = np.vstack([x, x]), np.concatenate([y, y[::-1]])
+    s = np.repeat([0.0, 1.0], 150)[:, None]
+    reference = sm.GLM(y, sm.add_constant(x), family=SM_FAMILY[family]()).fit()
+    fitted = check(family, np.column_stack([x, s]), y, s, [3], reference.fittedvalues)
+    for glm in fitted.values():
+        np.testing.assert_allclose(glm.coef_.ravel(), reference.params[1:], rtol=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tiny_problem_is_intercept_only(family):
+    # Three rows, the predictor a function of the protected column: only the
+    # constant model is feasible, and it is the weighted mean of y.
+    s = np.array([[0.0], [1.0], [2.0]])
+    X = np.column_stack([3 * s[:, 0] - 1, s])
+    y = np.array([0.0, 1.0, 1.0])
+    for solver in SOLVERS:
+        with pytest.warns(UserWarning, match="constant"):
+            glm = OrthogonalGLM([1], family=family, solver=solver).fit(X, y)
+        np.testing.assert_allclose(predict(glm, X, family), 2 / 3, rtol=1e-12)
+        assert glm.coef_.ravel()[0] == 0.0
+
+
+def one_hot_design(family, n=600, seed=5):
+    """Full one-hot coding (rank deficient with the intercept), no pure level."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 4, size=n)
+    b = rng.integers(0, 3, size=n)
+    sex = (rng.random(n) < 0.3 + 0.1 * a).astype(float)
+    eta = 0.3 * a - 0.4 * b + 0.5 * sex
+    y = {
+        "binomial": lambda: rng.binomial(1, expit(eta)),
+        "poisson": lambda: rng.poisson(np.exp(eta)),
+        "gaussian": lambda: eta + rng.normal(size=n),
+    }[family]().astype(float)
+    frame = pd.get_dummies(
+        pd.DataFrame({"a": a.astype(str), "b": b.astype(str)}), dtype=float
+    )
+    return frame.to_numpy(), sex, y
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_rank_deficient_one_hot_design(family):
+    features, sex, y = one_hot_design(family)
+    X = np.column_stack([features, sex])
+    with pytest.warns(UserWarning, match="collinear"):
+        newton = OrthogonalGLM([7], family=family, solver="newton").fit(X, y)
+    with pytest.warns(UserWarning, match="collinear"):
+        mdmm = OrthogonalGLM([7], family=family, solver="mdmm").fit(X, y)
+    # The reference drops one level of each factor (a full-rank design).
+    keep = [1, 2, 3, 5, 6]
+    expected = slsqp_predictions(family, features[:, keep], sex[:, None], y)
+    p_newton, p_mdmm = predict(newton, X, family), predict(mdmm, X, family)
+    np.testing.assert_allclose(p_newton, expected, atol=2e-5 * expected.max())
+    np.testing.assert_allclose(p_newton, p_mdmm, atol=2e-6 * expected.max())
+    assert relative_violation(sex[:, None], p_newton) < 1e-8
+    # newton reaches the optimum: its likelihood is no worse than mdmm's.
+    if family != "gaussian":
+        link = {"binomial": lambda m: np.log(m / (1 - m)), "poisson": np.log}[family]
+        loss_newton = np.mean(CUMULANT[family](link(p_newton)) - y * link(p_newton))
+        loss_mdmm = np.mean(CUMULANT[family](link(p_mdmm)) - y * link(p_mdmm))
+        assert loss_newton <= loss_mdmm + 1e-8 * abs(loss_mdmm)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_quasi_separation_warns_and_names_the_level(solver):
+    features, sex, y = one_hot_design("binomial", seed=6)
+    # Every row of level b=0 (column f4, independent of sex) has y = 0. (A pure
+    # level of a, which sex depends on, can keep a finite constrained maximum.)
+    y[features[:, 4] == 1] = 0.0
+    X = pd.DataFrame(features, columns=[f"f{j}" for j in range(7)]).assign(sex=sex)
+    with pytest.warns(SeparationWarning, match=r"f4=1 .*all class 0.*alpha=1e-4"):
+        OrthogonalGLM(["sex"], solver=solver).fit(X, y)
+    # The advised ridge gives a finite maximum, the same for both solvers.
+    fitted = {
+        solver: OrthogonalGLM(["sex"], solver=solver, alpha=1e-4).fit(X, y)
+        for solver in SOLVERS
+    }
+    np.testing.assert_allclose(
+        fitted["newton"].predict_proba(X), fitted["mdmm"].predict_proba(X), atol=1e-6
+    )
