@@ -28,6 +28,7 @@ import numbers
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 from scipy.special import gammaln
 
 from orthokit._linalg import power_of_two_scale
@@ -271,7 +272,11 @@ def _as_features(features):
         features = features.to_frame()
     elif _is_polars(features) and not hasattr(features, "columns"):
         features = features.to_frame()
-    elif not (isinstance(features, pd.DataFrame) or _is_polars(features)):
+    elif not (
+        isinstance(features, pd.DataFrame)
+        or _is_polars(features)
+        or scipy.sparse.issparse(features)
+    ):
         features = np.asarray(features)
         if features.ndim == 1:
             features = features[:, None]  # one feature, as dcor accepts
