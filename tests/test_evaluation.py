@@ -206,7 +206,13 @@ def test_polars_and_numpy_inputs_give_the_same_report():
             ValueError,
             "non-negative",
         ),
-        (np.full(4, 0.5), np.arange(4), {"family": "gaussian"}, ValueError, "constant"),
+        (
+            np.linspace(0.1, 0.9, 6),
+            np.arange(6) % 2,
+            {"categorical": ["race"]},
+            ValueError,
+            "categorical must name",
+        ),
         (
             np.linspace(0, 1, 4),
             np.arange(4),
@@ -329,3 +335,76 @@ def test_matplotlib_is_not_imported_by_the_module():
     code = "import sys, orthokit.evaluation; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize("family", [None, "gaussian", "binomial", "poisson"])
+@pytest.mark.parametrize("spread", [0.0, 1e-12, 1e-9])
+def test_nearly_constant_predictions_pass_with_a_note(family, spread):
+    rng = np.random.default_rng(1)
+    s = rng.integers(0, 2, 300)
+    p = 0.5 + spread * rng.uniform(size=300)
+    report = check_orthogonality(p, s, family=family)
+    assert report.passed
+    row = report.to_frame().iloc[0]
+    assert row["note"].startswith("predictions nearly constant")
+    assert row["coef"] == 0.0 and row["p_value"] == 1.0
+
+
+def test_real_separation_still_fails_and_notes_are_empty_otherwise():
+    s = np.repeat([0.0, 1.0], 50)
+    with pytest.raises(PerfectSeparationError):
+        check_orthogonality(0.2 + 0.5 * s, s)
+    rng = np.random.default_rng(2)
+    report = check_orthogonality(rng.uniform(size=100), s)
+    assert (report.to_frame()["note"] == "").all()
+
+
+def test_gaussian_small_spread_on_a_large_mean_matches_statsmodels():
+    rng = np.random.default_rng(3)
+    s = rng.integers(0, 2, 400).astype(float)
+    y = 1e6 + 0.1 * (rng.normal(size=400) + 0.3 * s)  # relative spread 1e-7
+    report = check_orthogonality(y, s, family="gaussian")
+    direct = sm.OLS(y - 1e6, sm.add_constant(s)).fit()
+    row = report.to_frame().iloc[0]
+    assert row["coef"] == pytest.approx(direct.params[1], rel=1e-6)
+    assert row["p_value"] == pytest.approx(direct.pvalues[1], rel=1e-5)
+
+
+def test_categorical_codes_match_statsmodels_dummies_and_warn_otherwise():
+    rng = np.random.default_rng(4)
+    race = rng.integers(1, 4, 500)  # race coded 1/2/3
+    p = 1 / (
+        1 + np.exp(-(0.3 * (race == 2) - 0.2 * (race == 3) + rng.normal(size=500)))
+    )
+    with pytest.warns(UserWarning, match="3 distinct integer values.*categorical="):
+        numeric = check_orthogonality(p, race)
+    assert numeric.to_frame()["term"].tolist() == ["s0"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = check_orthogonality(
+            p, pd.Series(race, name="race"), categorical="race"
+        )
+    design = sm.add_constant(pd.get_dummies(race, drop_first=True, dtype=float))
+    direct = sm.GLM(p, design, family=sm.families.Binomial()).fit()
+    table = report.to_frame()
+    assert table["term"].tolist() == ["race_2", "race_3"]
+    np.testing.assert_allclose(table["coef"], direct.params.to_numpy()[1:], atol=1e-8)
+    np.testing.assert_allclose(
+        table["p_value"], direct.pvalues.to_numpy()[1:], atol=1e-8
+    )
+
+
+def test_estimator_form_takes_categorical_positions_of_x():
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(5)
+    X = np.column_stack([rng.normal(size=300), rng.integers(1, 4, 300)])
+    y = X[:, 0] + (X[:, 1] == 2) + rng.normal(size=300)
+    model = LinearRegression().fit(X[:, :1], y)
+
+    class FirstColumn:
+        def predict(self, X):
+            return model.predict(X[:, :1])
+
+    report = check_estimator_orthogonality(FirstColumn(), X, [1], categorical=[1])
+    assert report.to_frame()["term"].tolist() == ["x1_2.0", "x1_3.0"]

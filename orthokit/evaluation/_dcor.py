@@ -1,42 +1,51 @@
 """Squared distance correlation between learned features and protected columns.
 
-Exact values come from :mod:`dcor` (O(n^2) time and memory). For large ``n`` the
-projection estimator follows Huang & Huo (2017): the distance ``|x - x'|`` in
-``p`` dimensions is ``C_p`` times the mean of ``|u'(x - x')|`` over directions
-``u`` uniform on the sphere, so the distance covariance is an average of
-univariate distance covariances of projections, each O(n log n). Two changes
-cut its Monte Carlo error:
+Protected columns are encoded with every level one-hot (no reference level
+dropped), so the value does not depend on how the levels are called or
+ordered. Exact values (dcor's V-statistic) come from
+:mod:`orthokit.evaluation._dcor_exact`: O(n log n) for 1-D features against 1-D
+or grouped protected columns, memory-bounded O(n^2) blocks otherwise.
 
-* the directions are the columns of Haar-random orthonormal frames, so every
-  block of ``p`` projections spans the whole feature space;
-* the protected side is not projected when ``S`` has few distinct rows (the
-  usual case: sex, race, site): then ``sum_j |z_i - z_j|`` over each group of
-  rows is computed exactly by sorting, and the covariance needs no projection
-  of ``S``. Otherwise both sides are projected and :mod:`dcor`'s O(n log n)
-  univariate distance covariance does the work.
-
-The two distance variances in the denominator are not estimated by
-projections (their Monte Carlo error is large); they are written as
-``U2 - 2 U3 + U4`` plus O(1/n) corrections in three U-statistics, which are
-computed exactly on a random subsample (their unbiased estimate). With ``n``
-below the subsample size the variances are exact.
+For large ``n`` the projection estimator follows Huang & Huo (2017): the
+distance ``|x - x'|`` in ``p`` dimensions is ``C_p`` times the mean of
+``|u'(x - x')|`` over directions ``u`` uniform on the sphere, so the distance
+covariance is an average of univariate distance covariances of projections,
+each O(n log n). The directions come in batches of columns of independent
+Haar-random orthonormal frames (a batch spans up to ``p`` orthogonal
+directions, which cuts the Monte Carlo error; batches are independent, which
+gives a standard error). When ``S`` has few distinct rows (sex, race, site) it
+is not projected: its distance matrix is a small table and each projection's
+covariance is exact by one sort. The two distance variances are estimated
+without bias (U-statistics) on a random subsample, exact when ``n`` is at most
+the subsample size; their standard error comes from disjoint parts of the
+subsample. Batches are added until the standard error of the whole ratio
+reaches ``accuracy / 1.96``.
 """
 
 import dataclasses
+import math
 import numbers
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 from scipy.special import gammaln
-from sklearn.metrics import pairwise_distances
 
 from orthokit._linalg import power_of_two_scale
 from orthokit._protected import _is_polars, check_array_like, check_finite
-from orthokit.evaluation._glm import encode_protected
+from orthokit.evaluation._dcor_exact import (
+    distance_sums,
+    exact_dcor,
+    group_table,
+    grouped_covariances,
+)
+from orthokit.evaluation._inputs import encode_protected_full
 
-_MAX_GROUPS = 64
-_EXACT_LIMIT = 20_000
-_CHUNK = 16
+_Z95 = 1.959963984540054
+_BATCH = 32  # directions per independent frame batch
+_MIN_BATCHES = 8
+_VARIANCE_PARTS = 8
+_TEST_MAX_ELEMENTS = 2**27  # dcor's permutation test builds n x n x d arrays
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,12 +62,27 @@ class DistanceCorrelation:
         Rows used.
     groups : dict
         Value per group of ``by`` (empty without ``by``).
+    std_error : float
+        Standard error of the projection estimator against the exact value
+        (0 for exact values; with ``by``, of the average).
+    n_projections : int
+        Projections used (summed over groups; 0 when exact).
+    p_value : float or None
+        Permutation p-value of independence (``n_permutations`` given); with
+        ``by``, the smallest group p-value times the number of groups
+        (Bonferroni), at most 1.
+    group_p_values : dict
+        Permutation p-value per group of ``by``.
     """
 
     value: float
     method: str
     n_samples: int
     groups: dict = dataclasses.field(default_factory=dict)
+    std_error: float = 0.0
+    n_projections: int = 0
+    p_value: float | None = None
+    group_p_values: dict = dataclasses.field(default_factory=dict)
 
     def __float__(self):
         return float(self.value)
@@ -69,32 +93,23 @@ def _sphere_constant(p):
     return np.sqrt(np.pi) * np.exp(gammaln((p + 1) / 2) - gammaln(p / 2))
 
 
-def _frames(rng, p, k):
-    """``k`` directions in ``R^p``: columns of independent Haar orthonormal frames."""
-    blocks, total = [], 0
-    while total < k:
-        q, r = np.linalg.qr(rng.standard_normal((p, p)))
-        blocks.append(q * np.sign(np.diag(r)))
-        total += p
-    return np.hstack(blocks)[:, :k]
+def _frame(rng, p, k):
+    """``k <= p`` orthonormal directions: columns of a Haar-random frame."""
+    q, r = np.linalg.qr(rng.standard_normal((p, p)))
+    return (q * np.sign(np.diag(r)))[:, :k]
 
 
-def _u_statistics(a, b):
-    """Return the U-statistics ``U2, U3, U4`` of two distance matrices."""
-    m = a.shape[0]
-    s2 = float(np.sum(a * b))
-    rows = float(a.sum(axis=1) @ b.sum(axis=1))
-    t3 = rows - s2
-    t4 = float(a.sum()) * float(b.sum()) - 2 * s2 - 4 * t3
-    return (
-        s2 / (m * (m - 1)),
-        t3 / (m * (m - 1) * (m - 2)),
-        t4 / (m * (m - 1) * (m - 2) * (m - 3)),
-    )
+def _v_from_sums(square, rows, total, m, n):
+    """Dcor's V-statistic ``dVar^2_n`` estimated from an ``m``-row subsample.
 
-
-def _v_statistic(u2, u3, u4, n):
-    """Return the V-statistic ``dCov^2_n`` (dcor's default) from U-statistics."""
+    The sums of the subsample's distance matrix give unbiased U-statistics
+    ``U2, U3, U4``; ``dVar^2_n`` is a fixed combination of them.
+    """
+    t3 = rows - square
+    t4 = total**2 - 2 * square - 4 * t3
+    u2 = square / (m * (m - 1))
+    u3 = t3 / (m * (m - 1) * (m - 2))
+    u4 = t4 / (m * (m - 1) * (m - 2) * (m - 3))
     return (
         (n - 1) * (1 - 2 / n + 2 / n**2) * u2 / n
         + (n - 1) * (n - 2) * (-2 / n + 4 / n**2) * u3 / n
@@ -102,125 +117,234 @@ def _v_statistic(u2, u3, u4, n):
     )
 
 
-def _variance(x, n, rows):
-    if rows is None:
-        a = pairwise_distances(x)
-    else:
-        a = pairwise_distances(x[rows])
-    return _v_statistic(*_u_statistics(a, a), n)
+def _variance(x, subsample, rng):
+    """``(dVar^2_n(x), standard error)``; exact (error 0) for small ``n``."""
+    n = len(x)
+    if n <= subsample:
+        return _v_from_sums(*distance_sums(x), n, n), 0.0
+    rows = rng.choice(n, subsample, replace=False)
+    estimate = _v_from_sums(*distance_sums(x[rows]), subsample, n)
+    parts = np.array_split(rows, _VARIANCE_PARTS)
+    values = [_v_from_sums(*distance_sums(x[r]), len(r), n) for r in parts]
+    # A U-statistic's variance falls as 1 / rows: each part's spread, over
+    # the number of parts, estimates the variance of the whole subsample's.
+    spread = np.std(values, ddof=1) / np.sqrt(_VARIANCE_PARTS)
+    return estimate, float(spread * np.sqrt(1 - subsample / n))
 
 
-def _grouped_covariance(projections, groups, centred_b, n):
-    """``sum_ij |z_i - z_j| B_ij / n^2`` averaged over the columns ``z``.
+class _Covariances:
+    """Draws batches of projected distance covariances ``dCov^2_n(X, S)``.
 
-    ``B`` is the double-centred distance matrix of ``S``, constant on blocks of
-    rows with equal ``S`` (``centred_b[g_i, g_j]``); centring one side is
-    enough because ``sum A_ij B_ij = sum a_ij B_ij`` for a centred ``B``.
+    Each batch also returns a control variate with a known mean, the same
+    statistic with squared distances, which projections give cheaply: with
+    grouped ``S``, ``p (u'd)^2`` has mean ``|d|^2`` over directions and
+    ``sum_ij |d_ij|^2 B_ij = -2 tr(X'BX)`` needs only the group sums of ``X``;
+    with both sides projected, ``(u'Cv)^2`` (``C`` the cross-covariance of
+    ``X`` and ``S``) has mean ``|C|_F^2 / (p q)``.
     """
-    total = 0.0
-    n_groups = centred_b.shape[0]
-    for start in range(0, projections.shape[1], _CHUNK):
-        z = projections[:, start : start + _CHUNK]
-        order = np.argsort(z, axis=0)
-        z = np.take_along_axis(z, order, axis=0)
-        g = groups[order]
-        # With z sorted, sum_ij B[g_i, g_j] |z_i - z_j| = 2 sum_i sum_{j<i} ...
-        # = 2 sum_h sum_i B[g_i, h] (z_i n_h(<i) - sum_{j<i, g_j=h} z_j).
-        weight_of = centred_b[g]  # (n, chunk, n_groups) row of B for each i
-        for h in range(n_groups):
-            member = (g == h).astype(np.float64)
-            count = np.cumsum(member, axis=0) - member
-            mass = np.cumsum(member * z, axis=0) - member * z
-            total += 2.0 * float(np.sum(weight_of[..., h] * (z * count - mass)))
-    return total / (n**2 * projections.shape[1])
 
+    def __init__(self, x, s, table, rng):
+        self.x, self.s, self.table, self.rng = x, s, table, rng
+        n, p = x.shape
+        self.width = min(p, _BATCH)
+        self.scale = _sphere_constant(p)
+        if table is None:
+            self.scale *= _sphere_constant(s.shape[1])
+            self.cross = (x - x.mean(axis=0)).T @ (s - s.mean(axis=0)) / n
+            self.control_mean = float(np.sum(self.cross**2)) / (p * s.shape[1])
+            return
+        groups, centred, _ = table
+        sums = np.zeros((centred.shape[0], p))
+        np.add.at(sums, groups, x)
+        self.quadratic = -2.0 * p * (sums.T @ centred @ sums) / n**2
+        self.control_mean = float(np.trace(self.quadratic)) / p
 
-def _projected_covariance(px, py):
-    import dcor
+    def batch(self):
+        """Return ``(covariance estimate, control variate)`` of one batch."""
+        import dcor
 
-    values = [
-        dcor.distance_covariance_sqr(
-            np.ascontiguousarray(px[:, k]),
-            np.ascontiguousarray(py[:, k]),
-            method="mergesort",
+        directions = _frame(self.rng, self.x.shape[1], self.width)
+        px = self.x @ directions
+        if self.table is not None:
+            groups, centred, _ = self.table
+            covariance = np.mean(grouped_covariances(px, groups, centred))
+            control = np.mean(
+                np.einsum("pk,pq,qk->k", directions, self.quadratic, directions)
+            )
+            return self.scale * float(covariance), float(control)
+        partners = _frame(self.rng, self.s.shape[1], min(self.s.shape[1], _BATCH))
+        partners = partners[:, np.arange(self.width) % partners.shape[1]]
+        py = self.s @ partners
+        control = np.mean(
+            np.einsum("pk,pq,qk->k", directions, self.cross, partners) ** 2
         )
-        for k in range(px.shape[1])
-    ]
-    return float(np.mean(values))
+        values = [
+            dcor.distance_covariance_sqr(
+                np.ascontiguousarray(px[:, k]),
+                np.ascontiguousarray(py[:, k]),
+                method="mergesort",
+            )
+            for k in range(self.width)
+        ]
+        return self.scale * float(np.mean(values)), float(control)
+
+    def combine(self, batches):
+        """Return ``(mean covariance, its standard error)`` over the batches."""
+        values = np.array(batches)
+        covariance, control = values[:, 0], values[:, 1]
+        k = len(values)
+        if k < 4 or np.ptp(control) == 0:
+            return float(covariance.mean()), float(covariance.std(ddof=1) / np.sqrt(k))
+        # Regression estimator: subtract the control's (known) error.
+        slope = np.cov(covariance, control)[0, 1] / np.var(control, ddof=1)
+        adjusted = covariance - slope * (control - self.control_mean)
+        return float(adjusted.mean()), float(adjusted.std(ddof=2) / np.sqrt(k))
 
 
-def _projection(x, s, n_projections, subsample, rng):
-    n, p = x.shape
-    rows = None if n <= subsample else np.sort(rng.choice(n, subsample, replace=False))
-    variance_x = _variance(x, n, rows)
-    px = x @ _frames(rng, p, n_projections)
-    unique, groups = np.unique(s, axis=0, return_inverse=True)
-    groups = groups.ravel()
-    if len(unique) <= _MAX_GROUPS:
-        b = pairwise_distances(unique)
-        weights = np.bincount(groups, minlength=len(unique)) / n
-        row_means = b @ weights
-        grand = row_means @ weights
-        centred = b - row_means[:, None] - row_means[None, :] + grand
-        covariance = _grouped_covariance(px, groups, centred, n) * _sphere_constant(p)
-        variance_s = float(weights @ (centred**2) @ weights)
-        side = f"S exact on {len(unique)} groups"
+def _variances(x, s, table, subsample, rng):
+    variance_x, se_x = _variance(x, subsample, rng)
+    if table is not None:
+        return variance_x, se_x, table[2], 0.0
+    return (variance_x, se_x, *_variance(s, subsample, rng))
+
+
+def _projection(x, s, n_projections, accuracy, max_projections, subsample, rng):
+    """Return ``(value, standard error, projections used, description)``."""
+    table = group_table(s)
+    target = accuracy / _Z95
+    variance_x, se_x, variance_s, se_s = _variances(x, s, table, subsample, rng)
+    if len(x) > subsample:
+        # Rows for the variances: enough for their share of the target (the
+        # value's relative error is half the variances').
+        share = 0.5 * np.hypot(se_x / variance_x, se_s / variance_s)
+        wanted = int(subsample * (share / (target / np.sqrt(2))) ** 2) + 1
+        if wanted > subsample:
+            subsample = min(len(x), wanted, 4 * subsample)
+            variance_x, se_x, variance_s, se_s = _variances(x, s, table, subsample, rng)
+    draws = _Covariances(x, s, table, rng)
+    if n_projections is not None:
+        n_batches = max(4, math.ceil(n_projections / draws.width))
     else:
-        q = s.shape[1]
-        variance_s = _variance(s, n, rows)
-        py = s @ _frames(rng, q, n_projections)
-        scale = _sphere_constant(p) * _sphere_constant(q)
-        covariance = _projected_covariance(px, py) * scale
-        side = "S projected"
-    variances = "exact" if rows is None else f"from a {subsample}-row subsample"
-    method = (
-        f"projection (Huang & Huo 2017; {n_projections} orthonormal projections "
-        f"of the features, {side}; distance variances {variances})"
-    )
-    if variance_x <= 0 or variance_s <= 0:
-        return 0.0, method
-    value = covariance / np.sqrt(variance_x * variance_s)
-    return float(np.clip(value, 0.0, 1.0)), method
-
-
-def _exact(x, s):
-    # dcor's own exact path broadcasts an (n, n, d) array with the current
-    # array-API layer; scipy's cdist plus dcor's centring needs only (n, n).
-    import dcor
-    from scipy.spatial.distance import cdist
-
-    if len(x) > _EXACT_LIMIT:
-        raise ValueError(
-            f"method='exact' needs {len(x)} x {len(x)} distance matrices; above "
-            f"{_EXACT_LIMIT} rows use method='projection' or 'auto'."
+        n_batches = _MIN_BATCHES
+    limit = max(4, max_projections // draws.width)
+    batches = [draws.batch() for _ in range(n_batches)]
+    denominator = np.sqrt(max(variance_x * variance_s, 1e-300))
+    while True:
+        covariance, mc = draws.combine(batches)
+        value, error = _ratio_and_error(
+            covariance, mc, variance_x, se_x, variance_s, se_s
         )
-    a = dcor.double_centered(cdist(x, x))
-    b = dcor.double_centered(cdist(s, s))
-    covariance = dcor.mean_product(a, b)
-    variance = dcor.mean_product(a, a) * dcor.mean_product(b, b)
-    if variance <= 0:
-        return 0.0, "exact"
-    return float(covariance / np.sqrt(variance)), "exact"
+        if n_projections is not None or error <= target or len(batches) >= limit:
+            break
+        # The Monte Carlo part falls as 1 / sqrt(batches): ask for enough.
+        room = target**2 - (error**2 - (mc / denominator) ** 2)
+        if room <= 0:
+            break  # the subsample's variances alone exceed the target
+        wanted = len(batches) * (mc / denominator) ** 2 / room
+        extra = min(limit, math.ceil(1.1 * wanted)) - len(batches)
+        batches += [draws.batch() for _ in range(max(extra, 1))]
+    side = f"S exact on {len(table[1])} groups" if table is not None else "S projected"
+    variances = "exact" if len(x) <= subsample else f"from a {subsample}-row subsample"
+    used = len(batches) * draws.width
+    method = (
+        f"projection (Huang & Huo 2017; {used} projections of the features in "
+        f"orthonormal batches of {draws.width}, {side}; distance variances "
+        f"{variances}; standard error {error:.2g})"
+    )
+    return value, error, used, method
+
+
+def _ratio_and_error(covariance, se_covariance, variance_x, se_x, variance_s, se_s):
+    if variance_x <= 0 or variance_s <= 0:
+        return 0.0, 0.0
+    denominator = np.sqrt(variance_x * variance_s)
+    value = covariance / denominator
+    mc = se_covariance / denominator
+    # Delta method: relative errors of the variances enter with a half.
+    error = np.sqrt(
+        mc**2 + value**2 * ((se_x / variance_x) ** 2 + (se_s / variance_s) ** 2) / 4
+    )
+    return float(np.clip(value, 0.0, 1.0)), float(error)
 
 
 def _as_features(features):
+    if isinstance(features, pd.Series):
+        features = features.to_frame()
+    elif _is_polars(features) and not hasattr(features, "columns"):
+        features = features.to_frame()
+    elif not (
+        isinstance(features, pd.DataFrame)
+        or _is_polars(features)
+        or scipy.sparse.issparse(features)
+    ):
+        features = np.asarray(features)
+        if features.ndim == 1:
+            features = features[:, None]  # one feature, as dcor accepts
     features = check_array_like(features, "features")
     if isinstance(features, pd.DataFrame) or _is_polars(features):
         names = [str(c) for c in features.columns]
-        try:
-            features = np.asarray(features, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"features must be numeric: {exc}.") from None
     else:
-        if features.dtype.kind not in "fiub":
-            try:
-                features = features.astype(np.float64)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"features must be numeric: {exc}.") from None
         names = [f"x{j}" for j in range(features.shape[1])]
+    try:
         features = np.asarray(features, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"features must be numeric: {exc}.") from None
     check_finite(features, names, "features")
     return features
+
+
+def _permutation_p_value(x, s, n_permutations, rng):
+    import dcor
+
+    elements = len(x) ** 2 * (x.shape[1] + s.shape[1])
+    if elements > _TEST_MAX_ELEMENTS:
+        raise ValueError(
+            f"the permutation test (dcor.independence.distance_covariance_test) "
+            f"builds {len(x)} x {len(x)} x {x.shape[1] + s.shape[1]} arrays, too "
+            "large here; test a random subsample of rows (or groups with by=)."
+        )
+    seed = int(rng.integers(2**32 - 1))
+    result = dcor.independence.distance_covariance_test(
+        x, s, num_resamples=n_permutations, random_state=seed
+    )
+    return float(result.pvalue)
+
+
+def _check_options(
+    method,
+    n_projections,
+    accuracy,
+    max_projections,
+    subsample,
+    exact_max_samples,
+    n_permutations,
+):
+    if method not in ("auto", "exact", "projection"):
+        raise ValueError(
+            f"method must be 'auto', 'exact' or 'projection', got {method!r}."
+        )
+    for name, value, low, optional in (
+        ("n_projections", n_projections, 1, True),
+        ("max_projections", max_projections, 2, False),
+        ("subsample", subsample, 8 * _VARIANCE_PARTS, False),
+        ("exact_max_samples", exact_max_samples, 0, False),
+        ("n_permutations", n_permutations, 1, True),
+    ):
+        if optional and value is None:
+            continue
+        if (
+            not isinstance(value, numbers.Integral)
+            or isinstance(value, bool)
+            or value < low
+        ):
+            what = "None or an integer" if optional else "an integer"
+            raise ValueError(f"{name} must be {what} >= {low}, got {value!r}.")
+    if (
+        not isinstance(accuracy, numbers.Real)
+        or isinstance(accuracy, bool)
+        or not 0 < accuracy < 1
+    ):
+        raise ValueError(f"accuracy must be a number in (0, 1), got {accuracy!r}.")
 
 
 def distance_correlation(
@@ -229,43 +353,69 @@ def distance_correlation(
     *,
     by=None,
     method="auto",
-    n_projections=64,
+    n_projections=None,
     subsample=3000,
-    exact_max_samples=3000,
+    exact_max_samples=20_000,
     random_state=None,
+    accuracy=0.005,
+    max_projections=4096,
+    n_permutations=None,
+    categorical=None,
 ):
     """Squared distance correlation between features and protected columns.
 
     Parameters
     ----------
-    features : array-like of shape (n_samples, n_features)
+    features : array-like of shape (n_samples, n_features) or (n_samples,)
         Learned features (or predictions).
-    protected : array-like or DataFrame of shape (n_samples, n_protected)
-        Protected columns, encoded as in :func:`check_orthogonality`.
+    protected : array-like or DataFrame of shape (n_samples, n_protected) \
+or (n_samples,)
+        Protected columns. Numeric columns are used as they are; boolean,
+        categorical and string columns (and those named in ``categorical``)
+        are one-hot encoded with every level, so the value does not depend on
+        the names or order of the levels. Constant columns add nothing.
     by : array-like of shape (n_samples,), optional
         Compute within each group (e.g. each class of ``y``) and average,
         weighting groups equally, as the MDN papers report it.
     method : {"auto", "exact", "projection"}, default="auto"
-        ``"exact"`` computes dcor's V-statistic with O(n^2) time and memory
-        (at most 20,000 rows);
-        ``"projection"`` the random-projection estimator of Huang & Huo
-        (2017) described in the module notes; ``"auto"`` picks exact for at
-        most ``exact_max_samples`` rows (per group).
-    n_projections : int, default=64
-        Random directions of the projection estimator.
+        ``"exact"`` computes dcor's V-statistic: O(n log n) when the features
+        are 1-D and ``S`` is 1-D or has at most 64 distinct rows, otherwise
+        O(n^2) time in memory-bounded blocks (about 25 s for 20,000 x 256 on
+        one core). ``"projection"`` is the random-projection estimator
+        described in the module notes. ``"auto"`` is exact whenever the exact
+        cost is O(n log n) or a group has at most ``exact_max_samples`` rows,
+        and the projection estimator otherwise.
+    n_projections : int or None, default=None
+        Fixed number of projections of the estimator (rounded up to whole
+        batches); ``None`` chooses it to reach ``accuracy``.
     subsample : int, default=3000
         Rows used for the distance variances of the projection estimator
         (exact when a group has fewer rows).
-    exact_max_samples : int, default=3000
-        Largest group that ``method="auto"`` computes exactly.
+    exact_max_samples : int, default=20000
+        Largest group that ``method="auto"`` computes by O(n^2) blocks.
     random_state : int, Generator or None, default=None
-        Seed of the projection estimator.
+        Seed of the projection estimator and of the permutations.
+    accuracy : float, default=0.005
+        Target of the adaptive estimator: ``|estimate - exact| <= accuracy``
+        with 95% probability, i.e. a standard error of ``accuracy / 1.96``.
+    max_projections : int, default=4096
+        Most projections the adaptive estimator may use; ``std_error`` tells
+        whether the target was met.
+    n_permutations : int or None, default=None
+        With an integer, also test independence with dcor's permutation test
+        (:func:`dcor.independence.distance_covariance_test`) and report
+        ``p_value``. It needs O(n^2 d) memory, so it is for up to a few
+        thousand rows per group.
+    categorical : str, int or sequence of str or int, optional
+        Numeric protected columns holding codes of levels (e.g. race coded
+        1/2/3), by name or position: they are one-hot encoded.
 
     Returns
     -------
     result : DistanceCorrelation
         ``value`` (squared distance correlation, the V-statistic of
-        :mod:`dcor`), ``method`` (naming the estimator), ``groups``.
+        :mod:`dcor`), ``method`` (naming the estimator), ``std_error``,
+        ``n_projections``, ``p_value`` and per-group values.
 
     Examples
     --------
@@ -274,23 +424,21 @@ def distance_correlation(
     >>> rng = np.random.default_rng(0)
     >>> s = rng.integers(0, 2, 300)
     >>> x = rng.normal(size=(300, 4)) + s[:, None]
-    >>> result = distance_correlation(x, s)
-    >>> result.method, round(result.value, 3)
-    ('exact', 0.394)
+    >>> result = distance_correlation(x, s, n_permutations=99, random_state=0)
+    >>> result.method, round(result.value, 3), result.p_value
+    ('exact', 0.394, 0.01)
     """
-    if method not in ("auto", "exact", "projection"):
-        raise ValueError(
-            f"method must be 'auto', 'exact' or 'projection', got {method!r}."
-        )
-    for name, value, low in (
-        ("n_projections", n_projections, 1),
-        ("subsample", subsample, 4),
-        ("exact_max_samples", exact_max_samples, 0),
-    ):
-        if not isinstance(value, numbers.Integral) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    _check_options(
+        method,
+        n_projections,
+        accuracy,
+        max_projections,
+        subsample,
+        exact_max_samples,
+        n_permutations,
+    )
     x = _as_features(features)
-    s, _ = encode_protected(protected, x.shape[0])
+    s = encode_protected_full(protected, x.shape[0], categorical)
     # Distance correlation is invariant to scaling each side as a whole; an
     # exact power-of-two scale keeps values of 1e300 or 1e-300 from
     # overflowing or underflowing in the squared distances.
@@ -306,7 +454,7 @@ def distance_correlation(
             )
         if pd.isna(by).any():
             raise ValueError("by contains missing values.")
-    groups, methods = {}, set()
+    values, errors, p_values, methods, used = {}, {}, {}, set(), 0
     for label in [None] if by is None else list(pd.unique(by)):
         rows = slice(None) if label is None else np.flatnonzero(by == label)
         xg, sg = x[rows], s[rows]
@@ -315,18 +463,33 @@ def distance_correlation(
                 f"group {label!r} of by has {len(xg)} rows; distance correlation "
                 "needs at least 4."
             )
+        fast = xg.shape[1] == 1 and (sg.shape[1] == 1 or group_table(sg) is not None)
+        errors[label], projections = 0.0, 0
         if np.ptp(sg, axis=0).max() == 0 or np.ptp(xg, axis=0).max() == 0:
-            value, used = 0.0, "exact"  # a constant side is independent of anything
-        elif method == "exact" or (method == "auto" and len(xg) <= exact_max_samples):
-            value, used = _exact(xg, sg)
+            value, how = 0.0, "exact"  # a constant side is independent of anything
+        elif method == "exact" or (
+            method == "auto" and (fast or len(xg) <= exact_max_samples)
+        ):
+            value, how = exact_dcor(xg, sg), "exact"
         else:
-            value, used = _projection(xg, sg, n_projections, subsample, rng)
-        groups[label] = value
-        methods.add(used)
-    value = float(np.mean(list(groups.values())))
+            value, errors[label], projections, how = _projection(
+                xg, sg, n_projections, accuracy, max_projections, subsample, rng
+            )
+        if n_permutations is not None:
+            p_values[label] = _permutation_p_value(xg, sg, n_permutations, rng)
+        values[label], used = value, used + projections
+        methods.add(how)
+    n_groups = len(values)
+    p_value = None
+    if p_values:
+        p_value = min(1.0, n_groups * min(p_values.values()))
     return DistanceCorrelation(
-        value=value,
+        value=float(np.mean(list(values.values()))),
         method=" / ".join(sorted(methods)),
         n_samples=x.shape[0],
-        groups={} if by is None else groups,
+        groups={} if by is None else values,
+        std_error=float(np.sqrt(sum(e**2 for e in errors.values())) / n_groups),
+        n_projections=used,
+        p_value=p_value,
+        group_p_values={} if by is None else p_values,
     )

@@ -13,11 +13,12 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import scipy.sparse
 from sklearn.exceptions import NotFittedError
 
 from orthokit._linalg import power_of_two_scale
 from orthokit._protected import ProtectedColumns, _is_polars, check_array_like
+from orthokit.evaluation._inputs import as_outputs, encode_protected
+from orthokit.evaluation._nonlinear import _nonlinear_table
 from orthokit.evaluation._report import OrthogonalityReport
 
 FAMILIES = ("binomial", "poisson", "gaussian")
@@ -40,60 +41,6 @@ def _family(name):
         "poisson": sm.families.Poisson,
         "gaussian": sm.families.Gaussian,
     }[name]()
-
-
-def _as_outputs(predictions):
-    """Return ``(values (n, k) float64, output names)`` from 1-D or 2-D input."""
-    if isinstance(predictions, OrthogonalityReport):
-        raise TypeError("predictions is already a report.")
-    names = None
-    if (
-        isinstance(predictions, pd.DataFrame)
-        or (_is_polars(predictions) and hasattr(predictions, "columns"))
-        or scipy.sparse.issparse(predictions)
-    ):
-        check_array_like(predictions, "predictions")
-    if _is_polars(predictions):
-        predictions = predictions.to_pandas()
-    if isinstance(predictions, pd.Series):
-        names = [str(predictions.name) if predictions.name is not None else "y_pred"]
-        values = predictions
-    elif isinstance(predictions, pd.DataFrame):
-        names = [str(c) for c in predictions.columns]
-        values = predictions
-    else:
-        values = predictions
-    try:
-        if isinstance(values, pd.Series | pd.DataFrame):
-            values = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        else:
-            values = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"predictions must be numeric: {exc}.") from None
-    if values.ndim == 0:
-        raise ValueError("predictions must be 1-D or 2-D, got a scalar.")
-    if values.ndim == 1:
-        values = values[:, None]
-    if values.ndim != 2:
-        raise ValueError(
-            f"predictions must be 1-D or 2-D, got an array of shape {values.shape}."
-        )
-    if values.shape[0] == 0 or values.shape[1] == 0:
-        raise ValueError(f"predictions is empty (shape={values.shape}).")
-    if names is None:
-        names = (
-            ["y_pred"]
-            if values.shape[1] == 1
-            else [f"y_pred_{j}" for j in range(values.shape[1])]
-        )
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, column = np.argwhere(bad)[0]
-        raise ValueError(
-            f"predictions contain NaN or infinity ({int(bad.sum())} value(s); first "
-            f"at row {row} of {names[column]!r})."
-        )
-    return values, names
 
 
 def _infer_family(values, scale):
@@ -121,70 +68,64 @@ def _check_family_domain(values, family, name):
         )
 
 
-def encode_protected(protected, n_samples, argument="protected"):
-    """Encode the protected columns through :class:`ProtectedColumns`.
-
-    Returns ``(S, names)`` and rejects length mismatches, constant and
-    collinear columns with messages that name them.
-    """
-    if isinstance(protected, pd.Series):
-        protected = protected.to_frame(
-            name=protected.name if protected.name is not None else "s"
-        )
-    elif not (isinstance(protected, pd.DataFrame) or _is_polars(protected)):
-        protected = check_array_like(
-            np.asarray(protected).reshape(len(protected), -1)
-            if np.ndim(protected) == 1
-            else protected,
-            argument,
-        )
-        protected = pd.DataFrame(
-            protected, columns=[f"s{j}" for j in range(protected.shape[1])]
-        )
-    protected = check_array_like(protected, argument)
-    if protected.shape[0] != n_samples:
-        raise ValueError(
-            f"predictions have {n_samples} rows but {argument} has "
-            f"{protected.shape[0]}; they must match."
-        )
-    columns = ProtectedColumns(None, argument=argument).fit(protected)
-    S, _ = columns.split(protected, numeric_features=False)
-    names = list(columns.encoded_names_)
-    for j, name in enumerate(names):
-        if np.ptp(S[:, j]) == 0:
-            raise ValueError(
-                f"{argument} column {name!r} is constant (every value is "
-                f"{S[0, j]:.4g}); its effect cannot be estimated. Drop it."
-            )
-    design = np.column_stack([np.ones(n_samples), S * power_of_two_scale(S)])
-    rank = np.linalg.matrix_rank(design)
-    if rank < design.shape[1]:
-        raise ValueError(
-            f"{argument} columns {names} are collinear (with each other or the "
-            f"intercept; rank {rank} of {design.shape[1]}); drop redundant columns."
-        )
-    return S, names
+# statsmodels flags perfect separation when every fitted value is within
+# np.allclose's default 1e-8 of the response; a response whose spread is below
+# twice that is fitted "perfectly" by its mean alone.
+_SEPARATION_ATOL = 1e-8
 
 
-def _fit_glm(y, S, names, family, dispersion, alpha, output):
+def _resolution(y, family, link):
+    """Spread below which predictions count as constant for the family."""
+    relative = np.sqrt(np.finfo(np.float64).eps) * np.abs(y).max()
+    if family == "gaussian" and not link:
+        return relative  # arbitrary units: only relative rounding matters
+    return max(2 * _SEPARATION_ATOL, relative)
+
+
+def _constant_table(y, names, output, resolution):
+    note = (
+        f"predictions nearly constant (spread {np.ptp(y):.3g} <= the family's "
+        f"resolution {resolution:.3g}): no dependence on the protected columns "
+        "is measurable; coefficients reported as 0"
+    )
+    zeros = np.zeros(len(names))
+    return pd.DataFrame(
+        {
+            "output": output,
+            "term": names,
+            "coef": zeros,
+            "std_err": zeros,
+            "statistic": zeros,
+            "p_value": np.ones(len(names)),
+            "ci_lower": zeros,
+            "ci_upper": zeros,
+            "note": note,
+        }
+    )
+
+
+def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False):
     """Fit one evaluation GLM; return its table and the statistic's name."""
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
-    # Constant up to rounding (e.g. an orthogonal model with no feasible slope
-    # predicts 0.5 +- 1e-16): statsmodels would report perfect separation.
-    if np.ptp(y) <= 1e-12 * np.abs(y).max():
-        raise ValueError(
-            f"predictions {output!r} are constant (every value is {y[0]:.4g}, to "
-            "rounding); a "
-            "constant prediction cannot depend on the protected columns, and the "
-            "evaluation GLM has nothing to fit."
-        )
+    resolution = _resolution(y, family, link)
+    if np.ptp(y) <= resolution:
+        return _constant_table(y, names, output, resolution), None, 0.0
     # Exact power-of-two rescaling keeps columns (and Gaussian responses) of
     # size 1e300 or 1e-300 from overflowing or underflowing inside statsmodels;
     # coefficients, errors and intervals are scaled back, statistics unchanged.
+    # A Gaussian response is also centred (the slopes do not change), so a
+    # small spread around a large mean is not mistaken for a perfect fit.
     s_pow = power_of_two_scale(S)
-    y_pow = power_of_two_scale(y[:, None])[0] if family == "gaussian" else 1.0
+    if family == "gaussian":
+        first = power_of_two_scale(y[:, None])[0]
+        response = y * first
+        response = response - response.mean()
+        second = power_of_two_scale(response[:, None])[0]
+        response, y_pow = response * second, first * second
+    else:
+        response, y_pow = y, 1.0
     unscale = s_pow / y_pow
     design = np.column_stack([np.ones(len(y)), S * s_pow])
     use_t = family == "gaussian" or dispersion == "estimated"
@@ -193,7 +134,7 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = sm.GLM(y * y_pow, design, family=_family(family)).fit(
+            result = sm.GLM(response, design, family=_family(family)).fit(
                 scale=scale, use_t=use_t
             )
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
@@ -219,6 +160,7 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output):
             "p_value": np.asarray(result.pvalues)[1:],
             "ci_lower": ci[1:, 0] * unscale,
             "ci_upper": ci[1:, 1] * unscale,
+            "note": "",
         }
     )
     return table, ("t" if use_t else "z"), float(result.scale) / y_pow**2
@@ -267,6 +209,7 @@ def check_orthogonality(
     nonlinear=False,
     n_permutations=19,
     random_state=None,
+    categorical=None,
 ):
     """Test whether predictions are free of the protected attributes.
 
@@ -308,11 +251,22 @@ def check_orthogonality(
         Permutations of the nonlinear check.
     random_state : int, RandomState instance or None, default=None
         Seed of the nonlinear check.
+    categorical : str, int or sequence of str or int, optional
+        Numeric protected columns holding codes of levels (e.g. race coded
+        1/2/3), by name or position in ``protected``: they are one-hot
+        encoded (first level dropped). A numeric column with 3 to 10
+        distinct integer values not named here gives a UserWarning.
 
     Returns
     -------
     report : OrthogonalityReport
         One row per output and encoded protected column; ``print(report)``
+        shows the papers' table, ``report.passed`` the verdict. Predictions
+        whose spread is below the family's resolution (``sqrt(eps)`` times
+        their largest magnitude; at least ``2e-8``, the tolerance of
+        statsmodels' separation check, except for response-scale Gaussian
+        values) pass with coefficients 0 and an explanation in the table's
+        ``note`` column (empty otherwise).
         shows the papers' table, ``report.passed`` the verdict.
 
     Raises
@@ -341,8 +295,8 @@ def check_orthogonality(
     False
     """
     _validate_options(family, scale, dispersion, alpha, max_effect)
-    values, outputs = _as_outputs(predictions)
-    S, names = encode_protected(protected, values.shape[0])
+    values, outputs = as_outputs(predictions)
+    S, names = encode_protected(protected, values.shape[0], categorical=categorical)
     if family is None:
         family = _infer_family(values, scale)
         inferred = True
@@ -352,19 +306,18 @@ def check_orthogonality(
     dispersions = {}
     for j, output in enumerate(outputs):
         _check_family_domain(values[:, j], family, output)
-        table, statistic, fitted_scale = _fit_glm(
-            values[:, j], S, names, family, dispersion, alpha, output
+        table, _, fitted_scale = _fit_glm(
+            values[:, j], S, names, family, dispersion, alpha, output, scale == "link"
         )
         tables.append(table)
         dispersions[output] = fitted_scale
+    statistic = "t" if family == "gaussian" or dispersion == "estimated" else "z"
     table = pd.concat(tables, ignore_index=True)
     passed = table["p_value"] > alpha
     if max_effect is not None:
         passed &= table["coef"].abs() <= max_effect
     nonlinear_table = None
     if nonlinear:
-        from orthokit.evaluation._nonlinear import _nonlinear_table
-
         nonlinear_table = pd.concat(
             [
                 _nonlinear_table(
@@ -432,6 +385,7 @@ def check_estimator_orthogonality(
     *,
     response_method="auto",
     scale=None,
+    categorical=None,
     **kwargs,
 ):
     """Test whether a fitted estimator's predictions are free of ``S``.
@@ -457,6 +411,9 @@ def check_estimator_orthogonality(
     scale : {"response", "link"} or None, default=None
         Scale of the predictions; ``None`` means ``"link"`` for
         ``decision_function`` and ``"response"`` otherwise.
+    categorical : str, int or sequence of str or int, optional
+        Protected columns of ``X`` (names or positions in ``X``) that hold
+        numeric codes of levels; they are one-hot encoded.
     **kwargs
         Passed to :func:`check_orthogonality` (``family``, ``alpha``, ...).
 
@@ -495,6 +452,12 @@ def check_estimator_orthogonality(
             )
         )
     )
+    if categorical is not None:
+        specs = [categorical] if isinstance(categorical, str | int) else categorical
+        categorical = [
+            columns.input_names_[spec] if isinstance(spec, numbers.Integral) else spec
+            for spec in specs
+        ]
     values, method = _predictions_of(estimator, X, response_method)
     if scale is None:
         scale = "link" if method == "decision_function" else "response"
@@ -503,4 +466,6 @@ def check_estimator_orthogonality(
     else:
         values = np.asarray(values)
         predictions = pd.Series(values, name=method) if values.ndim == 1 else values
-    return check_orthogonality(predictions, S_frame, scale=scale, **kwargs)
+    return check_orthogonality(
+        predictions, S_frame, scale=scale, categorical=categorical, **kwargs
+    )

@@ -16,7 +16,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.utils import check_random_state
 
 from orthokit._linalg import power_of_two_scale
-from orthokit.evaluation._glm import _as_outputs, encode_protected
+from orthokit.evaluation._inputs import as_outputs, encode_protected
 
 _MAX_ROWS = 5000  # a subsample keeps the check to seconds on large data
 
@@ -104,7 +104,7 @@ def nonlinear_check(predictions, protected, *, n_permutations=19, random_state=N
     >>> float(table["rf_p_value"].iloc[0])
     0.1
     """
-    values, outputs = _as_outputs(predictions)
+    values, outputs = as_outputs(predictions)
     S, names = encode_protected(protected, values.shape[0])
     return pd.concat(
         [
