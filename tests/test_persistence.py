@@ -33,14 +33,18 @@ INSTANCES = [
 
 
 def data(estimator, n=90, seed=0):
-    """Column 0 takes 3 values (protected column or cluster); 3 features."""
+    """Column 0 takes 3 values (protected column or cluster); 3 features.
+
+    Classifiers get 3 classes, binary-only ones (by their tags) 2.
+    """
     rng = np.random.default_rng(seed)
     group = rng.integers(0, 3, size=n)
     features = rng.normal(size=(n, 3)) + group[:, None] * [0.5, -0.5, 0.0]
     X = np.column_stack([group, features])
     eta = features @ [1.0, -1.0, 0.5]
     if is_classifier(estimator):
-        y = np.digitize(eta + rng.normal(size=n), [-0.5, 0.5])  # 3 classes
+        binary = not estimator.__sklearn_tags__().classifier_tags.multi_class
+        y = np.digitize(eta + rng.normal(size=n), [0.0] if binary else [-0.5, 0.5])
     else:
         y = rng.poisson(np.exp(0.3 * eta)).astype(float)
     return X, y
@@ -158,7 +162,7 @@ RANDOM_FUNCTIONS = {
             np.arange(200.0)[:, None] % 7,
             np.arange(200) % 3,
             method="projection",
-            subsample=50,
+            subsample=64,
             random_state=seed,
         ).value
     ),
