@@ -35,6 +35,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "internal_links",  # docs/sphinxext: every relative link and anchor resolves
 ]
 
 templates_path = ["_templates"]
