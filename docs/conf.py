@@ -44,7 +44,7 @@ default_role = "literal"
 
 # -- API reference: autosummary stubs, numpydoc sections ---------------------
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {"members": True}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False  # the class template lists members
 numpydoc_xref_param_type = False
@@ -60,6 +60,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(ndarray|DataFrame|Series|array-like|callable|optional)"),
     # Private helpers named in docstrings are not part of the API pages.
     (r"py:.*", r"orthokit(\.\w+)*\._\w+(\.\w+)*"),
+    (r"py:.*", r"_\w+"),
+    (r"py:class", r"ARMEDModule"),  # the torch module behind ARMED's ``module_``
 ]
 
 # -- HTML ---------------------------------------------------------------------

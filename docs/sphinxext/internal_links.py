@@ -46,6 +46,8 @@ def check_internal_links(app, exception):
     root = Path(app.outdir).resolve()
     cache, broken = {}, 0
     for page_path in sorted(root.rglob("*.html")):
+        if page_path.relative_to(root).parts[0] in ("_static", "_sources", "_images"):
+            continue  # the theme's templates, not pages
         for link in _parse(page_path, cache).links:
             parts = urlsplit(link)
             if parts.scheme or parts.netloc or link.startswith("//"):
