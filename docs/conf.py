@@ -55,8 +55,11 @@ numpydoc_validation_checks = set()
 # objects (numpy, scikit-learn, torch, skorch, pandas...) are left unlinked.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(numpy|np|scipy|sklearn|torch|skorch|pandas|pd|polars|dask|"
-     r"statsmodels|matplotlib|joblib|dcor|narwhals|pyarrow)(\..*)?"),
+    (
+        r"py:.*",
+        r"(numpy|np|scipy|sklearn|torch|skorch|pandas|pd|polars|dask|"
+        r"statsmodels|matplotlib|joblib|dcor|narwhals|pyarrow)(\..*)?",
+    ),
     (r"py:.*", r"(ndarray|DataFrame|Series|array-like|callable|optional)"),
     # Private helpers named in docstrings are not part of the API pages.
     (r"py:.*", r"orthokit(\.\w+)*\._\w+(\.\w+)*"),
@@ -79,7 +82,9 @@ html_show_sourcelink = False
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"/(plot_\w+|tabular_fairness|embedding_posthoc|cv_benchmark)\.py$",
+    "filename_pattern": (
+        r"/(plot_\w+|tabular_fairness|embedding_posthoc|cv_benchmark)\.py$"
+    ),
     "within_subsection_order": "FileNameSortKey",
     "reset_argv": "gallery_hooks.reset_argv",
     "image_scrapers": ("matplotlib", "gallery_hooks.png_scraper"),
@@ -89,7 +94,6 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "show_memory": False,
     "capture_repr": ("_repr_html_", "__repr__"),
-    "reference_url": {"orthokit": None},
     "doc_module": ("orthokit",),
     "backreferences_dir": "gen_modules/backreferences",
 }
@@ -109,4 +113,5 @@ def _skip_foreign_members(app, what, name, obj, skip, options):
 
 
 def setup(app):
+    """Connect the member filter."""
     app.connect("autodoc-skip-member", _skip_foreign_members)

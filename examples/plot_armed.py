@@ -7,9 +7,9 @@ different spirals in different clusters. :class:`~orthokit.mixed.ARMEDClassifier
 learns cluster-invariant fixed effects (an adversary penalizes hidden
 features that reveal the cluster) and per-cluster Bayesian random effects
 (an intercept, and slopes on the last hidden layer by default) that absorb
-what differs between clusters. Its random effects can be read per cluster; on new rows of seen clusters the mixed
-prediction uses them, and ``predict_effects="fixed"`` gives the population
-model only.
+what differs between clusters. Its random effects can be read per cluster; on
+new rows of seen clusters the mixed prediction uses them, and
+``predict_effects="fixed"`` gives the population model only.
 
 The quick size here (100 points per cluster, few epochs) shows the API, not
 the paper's accuracies: those are measured in ``benchmarks/results/armed.md``.
@@ -23,7 +23,9 @@ import argparse
 import os
 
 parser = argparse.ArgumentParser(description="ARMEDClassifier on the spirals.")
-parser.add_argument("--quick", action="store_true", help="fewer epochs (the docs' size)")
+parser.add_argument(
+    "--quick", action="store_true", help="fewer epochs (the docs' size)"
+)
 QUICK = parser.parse_args().quick or os.environ.get("ORTHOKIT_QUICK") == "1"
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -40,7 +42,9 @@ torch.set_num_threads(1)
 # Clustered spirals
 # -----------------
 X, y, params = make_spirals(
-    simulation=1, n_per_cluster=100 if QUICK else 500, random_state=0,
+    simulation=1,
+    n_per_cluster=100 if QUICK else 500,
+    random_state=0,
     return_cluster_params=True,
 )
 print(params.head())
@@ -69,8 +73,13 @@ fig, (ax_data, ax_slope) = plt.subplots(1, 2, figsize=(10, 4), layout="constrain
 for cluster, marker in zip(["c0", "c1", "c2"], ["o", "s", "^"], strict=True):
     rows = X["cluster"] == cluster
     ax_data.scatter(
-        X.loc[rows, "x1"], X.loc[rows, "x2"], c=y[rows], cmap="coolwarm",
-        marker=marker, s=10, label=f"{cluster} (r = {params.loc[cluster, 'radius']:.2f})",
+        X.loc[rows, "x1"],
+        X.loc[rows, "x2"],
+        c=y[rows],
+        cmap="coolwarm",
+        marker=marker,
+        s=10,
+        label=f"{cluster} (r = {params.loc[cluster, 'radius']:.2f})",
     )
 ax_data.set_xlabel("x1")
 ax_data.set_ylabel("x2")

@@ -56,8 +56,10 @@ for name, p in predictions.items():
     reports[name] = check_orthogonality(p, pd.DataFrame({"s": s}), family="binomial")
     dcor2[name] = distance_correlation(p[:, None], s, random_state=0).value
     coef = reports[name].to_frame()["coef"].iloc[0]
-    print(f"{name:>14}: GLM coefficient {coef:+.3f}, passed {reports[name].passed}, "
-          f"dcor² {dcor2[name]:.3f}")
+    print(
+        f"{name:>14}: GLM coefficient {coef:+.3f}, passed {reports[name].passed}, "
+        f"dcor² {dcor2[name]:.3f}"
+    )
 print(reports["linear in s"])
 
 fig, (ax_glm, ax_dcor) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")

@@ -26,7 +26,6 @@ QUICK = parser.parse_args().quick or os.environ.get("ORTHOKIT_QUICK") == "1"
 
 import time  # noqa: E402
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
@@ -40,7 +39,9 @@ from orthokit.linear_model import OrthogonalLogisticRegression  # noqa: E402
 # The paper's features, one-hot, and the protected columns
 # ---------------------------------------------------------
 adult = load_adult()
-features = pd.get_dummies(adult.data[ADULT_PAPER_FEATURES], drop_first=True, dtype=float)
+features = pd.get_dummies(
+    adult.data[ADULT_PAPER_FEATURES], drop_first=True, dtype=float
+)
 X = features.join(adult.data[["sex", "race"]])
 y = adult.target
 if QUICK:

@@ -91,7 +91,9 @@ ax_corr.axhline(0, color="black", linewidth=0.8)
 ax_corr.set_xticks(positions, features)
 ax_corr.set_ylabel("correlation with sex (held out)")
 ax_corr.legend()
-ax_probe.bar(["raw", "OrthogonalProjector"], [auc_before, auc_after], color=["C0", "C1"])
+ax_probe.bar(
+    ["raw", "OrthogonalProjector"], [auc_before, auc_after], color=["C0", "C1"]
+)
 ax_probe.axhline(0.5, color="black", linestyle="--", linewidth=0.8, label="chance")
 ax_probe.set_ylim(0.4, 1.0)
 ax_probe.set_ylabel("sex probe ROC AUC (held out)")

@@ -2,8 +2,9 @@
 =======================================================
 
 A stream arrives in chunks; the effect of a protected column ``s`` on a
-feature changes sign halfway through. :class:`~orthokit.preprocessing.RecursiveResidualizer`
-updates its recursive least-squares state with every ``partial_fit`` call.
+feature changes sign halfway through.
+:class:`~orthokit.preprocessing.RecursiveResidualizer` updates its recursive
+least-squares state with every ``partial_fit`` call.
 With ``forgetting_factor=1`` it converges to the coefficient of
 :class:`~orthokit.preprocessing.OrthogonalProjector` on all rows seen (an
 average of the two regimes, right for neither); with ``forgetting_factor < 1``
@@ -19,7 +20,9 @@ import argparse
 import os
 
 parser = argparse.ArgumentParser(description="RecursiveResidualizer on a drift.")
-parser.add_argument("--quick", action="store_true", help="fewer chunks (the docs' size)")
+parser.add_argument(
+    "--quick", action="store_true", help="fewer chunks (the docs' size)"
+)
 QUICK = parser.parse_args().quick or os.environ.get("ORTHOKIT_QUICK") == "1"
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -48,7 +51,9 @@ for slope in true_slope:
 # ``s`` in that chunk.
 models = {
     "forgetting_factor=1": RecursiveResidualizer(protected=[0]),
-    "forgetting_factor=0.8": RecursiveResidualizer(protected=[0], forgetting_factor=0.8),
+    "forgetting_factor=0.8": RecursiveResidualizer(
+        protected=[0], forgetting_factor=0.8
+    ),
 }
 slopes = {name: [] for name in models}
 left_over = {name: [] for name in models}
@@ -70,7 +75,9 @@ print("RLS, forgetting 1:    ", models["forgetting_factor=1"].coef_[0, 0])
 print("RLS, forgetting 0.8:  ", models["forgetting_factor=0.8"].coef_[0, 0])
 
 fig, (ax_slope, ax_left) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
-ax_slope.step(np.arange(n_chunks), true_slope, where="post", color="black", label="true")
+ax_slope.step(
+    np.arange(n_chunks), true_slope, where="post", color="black", label="true"
+)
 for name in models:
     ax_slope.plot(slopes[name], label=name)
 ax_slope.set_xlabel("chunk")

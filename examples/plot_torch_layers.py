@@ -24,13 +24,14 @@ import argparse
 import os
 
 parser = argparse.ArgumentParser(description="orthokit's torch layers.")
-parser.add_argument("--quick", action="store_true", help="fewer epochs (the docs' size)")
+parser.add_argument(
+    "--quick", action="store_true", help="fewer epochs (the docs' size)"
+)
 QUICK = parser.parse_args().quick or os.environ.get("ORTHOKIT_QUICK") == "1"
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
 
 from orthokit.evaluation import distance_correlation  # noqa: E402
 from orthokit.nn import (  # noqa: E402
@@ -57,7 +58,12 @@ inputs = np.column_stack([mf + 0.3 * cf, cf]) + rng.normal(scale=0.3, size=(n, 2
 inputs = (inputs - inputs.mean(0)) / inputs.std(0)
 X = np.column_stack([cf, inputs]).astype(np.float32)
 train, test = np.arange(n) < n // 2, np.arange(n) >= n // 2
-METADATA_LAYERS = (MetadataNorm, PenaltyMetadataNorm, RecursiveMetadataNorm, Orthogonalize)
+METADATA_LAYERS = (
+    MetadataNorm,
+    PenaltyMetadataNorm,
+    RecursiveMetadataNorm,
+    Orthogonalize,
+)
 
 
 def hidden_features(net, X):
@@ -93,8 +99,10 @@ for norm in ("none", "mdn", "pmdn", "rmdn", "orthogonalize"):
         "accuracy": net.score(X[test], y[test]),
         "dcor2": distance_correlation(features, cf[test], by=y[test]).value,
     }
-    print(f"{norm:>13}: accuracy {results[norm]['accuracy']:.3f}, "
-          f"dcor² with cf within classes {results[norm]['dcor2']:.3f}")
+    print(
+        f"{norm:>13}: accuracy {results[norm]['accuracy']:.3f}, "
+        f"dcor² with cf within classes {results[norm]['dcor2']:.3f}"
+    )
 
 # %%
 # Orthogonalize before or after the ReLU (seed 004, Example 2)
@@ -113,7 +121,9 @@ leak = {
 }
 print(leak)
 
-fig, (ax_acc, ax_dcor, ax_relu) = plt.subplots(1, 3, figsize=(11, 3.5), layout="constrained")
+fig, (ax_acc, ax_dcor, ax_relu) = plt.subplots(
+    1, 3, figsize=(11, 3.5), layout="constrained"
+)
 names = list(results)
 ax_acc.bar(names, [results[k]["accuracy"] for k in names], color="C0")
 ax_acc.set_ylim(0.5, 1)

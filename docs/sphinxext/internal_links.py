@@ -73,5 +73,6 @@ def check_internal_links(app, exception):
 
 
 def setup(app):
+    """Register the check to run when the build has finished."""
     app.connect("build-finished", check_internal_links)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
