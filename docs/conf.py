@@ -112,6 +112,23 @@ def _skip_foreign_members(app, what, name, obj, skip, options):
     return None
 
 
+def _write_cli_help(app):
+    """Write ``orthokit [COMMAND] --help`` to generated/cli_*.txt for cli.rst."""
+    import contextlib
+    import io
+
+    from orthokit.cli import build_parser
+
+    out = DOCS / "generated"
+    out.mkdir(exist_ok=True)
+    for command in ("", "demo", "audit", "bench"):
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+            build_parser().parse_args([command, "--help"] if command else ["--help"])
+        (out / f"cli_{command or 'main'}.txt").write_text(text.getvalue())
+
+
 def setup(app):
-    """Connect the member filter."""
+    """Connect the member filter and the command-line help writer."""
     app.connect("autodoc-skip-member", _skip_foreign_members)
+    app.connect("builder-inited", _write_cli_help)
