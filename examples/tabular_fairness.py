@@ -1,4 +1,5 @@
 """Tabular fairness pipeline on Adult and COMPAS, tuned with GridSearchCV.
+=======================================================================
 
 Three scikit-learn pipelines per data set, each tuned by cross-validation:
 
@@ -11,6 +12,8 @@ Three scikit-learn pipelines per data set, each tuned by cross-validation:
 For each, the evaluation model of the held-out predictions (a binomial GLM of
 the predicted probabilities on the protected columns) is shown side by side,
 with the coefficient plot, and the accuracy cost of each correction.
+
+From the shell::
 
     python examples/tabular_fairness.py [--quick] [--out DIR]
 """

@@ -552,7 +552,7 @@ class OrthogonalGLM(_OrthogonalGLMBase):
         The resolved protected columns: positions, categories, encoded names.
     n_features_in_ : int
         Number of columns of ``X`` seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X`` seen in fit, when they are all strings.
 
     See Also
@@ -697,7 +697,7 @@ class OrthogonalLogisticRegression(ClassifierMixin, _OrthogonalGLMBase):
         The resolved protected columns.
     n_features_in_ : int
         Number of columns of ``X`` seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X`` seen in fit, when they are all strings.
 
     See Also
@@ -787,7 +787,7 @@ class OrthogonalPoissonRegressor(RegressorMixin, _OrthogonalGLMBase):
         The resolved protected columns.
     n_features_in_ : int
         Number of columns of ``X`` seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X`` seen in fit, when they are all strings.
 
     See Also

@@ -722,7 +722,7 @@ _SHARED_PARAMETERS_DOC = """
 """
 
 _SHARED_ATTRIBUTES_DOC = """
-    clusters_ : ndarray of shape (n_clusters_,)
+    clusters_ : ndarray of shape (`n_clusters_`,)
         Cluster labels seen in fit, in the order of the cluster indices.
     n_clusters_ : int
     cluster_column_ : str
@@ -744,7 +744,7 @@ _SHARED_ATTRIBUTES_DOC = """
         Cross-entropy of the trained Z-predictor on the training data (only with
         ``unseen_clusters="z_predictor"``).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 """
 
 

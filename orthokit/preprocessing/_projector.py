@@ -72,7 +72,7 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         The resolved protected columns: positions, categories and encoded names.
     n_features_in_ : int
         Number of columns of ``X`` seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X`` seen in fit, when they are all strings.
 
     See Also

@@ -111,7 +111,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         The resolved protected columns: positions, categories and encoded names.
     n_features_in_ : int
         Number of columns of ``X`` seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X`` seen in fit, when they are all strings.
 
     See Also
