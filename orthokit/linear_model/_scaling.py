@@ -19,6 +19,10 @@ from orthokit.linear_model._solvers import weighted_gram
 #: rounding errors of its largest magnitude.
 _CONSTANT_ULPS = 32.0
 
+#: Magnitudes of predictors whose weighted squares (and those of their
+#: deviations from the mean) neither overflow nor underflow.
+_SAFE_RANGE = (2.0**-300, 2.0**300)
+
 
 def centre_and_scale(A, w, *, centre=True):
     """Weighted column means and standard deviations, in two exact passes.
@@ -179,6 +183,10 @@ def standardize(predictors, S, w, names, fit_intercept):
     ValueError
         If a protected column is constant (in the weighted sense).
     """
+    # Column-major: the few protected columns and every column of the design
+    # matrix are contiguous, so that column-wise updates and the products of
+    # the solvers run over long contiguous loops.
+    S = np.asfortranarray(S)
     s_high, s_low, s_scale, s_constant = centre_and_scale(S, w)
     if s_constant.any():
         bad = [names[j] for j in np.flatnonzero(s_constant)]
@@ -188,15 +196,19 @@ def standardize(predictors, S, w, names, fit_intercept):
         )
     n, p = predictors.shape
     lead = int(fit_intercept)
-    X1 = np.empty((n, lead + p))
+    X1 = np.empty((n, lead + p), order="F")
     X1[:, :lead] = 1.0
     X = X1[:, lead:]
-    largest = np.maximum(
-        predictors.max(axis=0, initial=0.0), -predictors.min(axis=0, initial=0.0)
-    )
+    X[...] = predictors
+    largest = np.maximum(X.max(axis=0, initial=0.0), -X.min(axis=0, initial=0.0))
     largest[(largest == 0) | ~np.isfinite(largest)] = 1.0
+    # Columns whose squares could overflow or underflow are brought near 1 by
+    # a power of two (exact); the others need not be, since scaling by a power
+    # of two commutes exactly with everything below.
     power = np.ldexp(1.0, -np.frexp(largest)[1])
-    np.multiply(predictors, power, out=X)  # exact: squares cannot overflow
+    power[(largest > _SAFE_RANGE[0]) & (largest < _SAFE_RANGE[1])] = 1.0
+    if np.any(power != 1.0):
+        X *= power
     high, low = np.zeros(p), np.zeros(p)
     if fit_intercept:
         high = w @ X
@@ -222,5 +234,5 @@ def standardize(predictors, S, w, names, fit_intercept):
     basis_map = whitening_basis((s_std * w[:, None]).T @ s_std, names)
     return StandardDesign(
         X1, lead, gram, high / power, low / power, spread / power,
-        s_std @ basis_map, basis_map / s_scale[:, None], s_centred,
+        np.asfortranarray(s_std @ basis_map), basis_map / s_scale[:, None], s_centred,
     )  # fmt: skip
