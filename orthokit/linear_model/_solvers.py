@@ -355,7 +355,9 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
         if violation <= 0.1 * tol and stationarity <= tol:
             converged = True
             break
-        if violation > 0.25 * previous_violation:
+        # A violation at the level of rounding (below 0.1 tol) need not shrink:
+        # the descent then only has the gradient left to reduce.
+        if violation > max(0.25 * previous_violation, 0.1 * tol):
             if rho >= rho_limit:
                 stalls += 1
                 if stalls >= _STALLS:
