@@ -74,15 +74,21 @@ def separation_message(mu, Y, w, predictors, names):
     -------
     str or None
     """
-    scores = np.column_stack([1 - mu.sum(axis=1), mu])
-    truth = np.column_stack([1 - Y.sum(axis=1), Y]).argmax(axis=1)
     live = w > 0
-    if np.all((scores.argmax(axis=1) == truth)[live]):
+    if mu.shape[1] == 1:  # binomial: the same, without (n, 2) arrays
+        truth = (Y[:, 0] > 1 - Y[:, 0]).astype(np.intp)
+        correct = (mu[:, 0] > 1 - mu[:, 0]) == truth
+        fitted = np.where(truth == 1, mu[:, 0], 1 - mu[:, 0])[live]
+    else:
+        scores = np.column_stack([1 - mu.sum(axis=1), mu])
+        truth = np.column_stack([1 - Y.sum(axis=1), Y]).argmax(axis=1)
+        correct = scores.argmax(axis=1) == truth
+        fitted = scores[np.arange(len(truth)), truth][live]
+    if np.all(correct[live]):
         return (
             "every training row is classified correctly: the classes are "
             "separable (complete separation)"
         )
-    fitted = scores[np.arange(len(truth)), truth][live]
     if not fitted.max(initial=0.0) > 1 - 1e-3:
         return None  # no row is pinned at its class: no level can be
     pinned = [
