@@ -47,9 +47,9 @@ def pure_levels(predictors, labels, w):
         if np.count_nonzero(is_high | (column == low)) != column.size:
             continue  # not a two-valued column
         for value, rows in ((high, is_high), (low, ~is_high)):
-            classes = np.unique(labels[rows])
-            if classes.size == 1:
-                found.append((j, value, rows, int(classes[0])))
+            level = labels[rows]  # not empty: the column takes both values
+            if level.min() == level.max():  # one class (no sort, as unique would)
+                found.append((j, value, rows, int(level[0])))
     return found
 
 
