@@ -277,9 +277,7 @@ def main():
 
     design = features.to_numpy()
     seconds, model = timed(
-        lambda: GeneralizedLinearRegressor(family="binomial", alpha=0.0).fit(
-            design, y
-        ),
+        lambda: GeneralizedLinearRegressor(family="binomial", alpha=0.0).fit(design, y),
         args.repeats,
     )
     results["glum (IRLS), unconstrained"] = (
