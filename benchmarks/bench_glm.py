@@ -9,7 +9,9 @@ education, marital status, relationship, hours per week; 30,162 rows) and its
 predictions go through the evaluation model (a binomial GLM of the predicted
 probabilities on [1, S], S = one-hot sex and race, dispersion 1). Timed:
 
-- statsmodels' unconstrained GLM (IRLS): the baseline of every ratio;
+- statsmodels' unconstrained GLM (IRLS): the baseline of the first ratio;
+- glum's and scikit-learn's (newton-cholesky) unconstrained fits, glum being
+  the baseline of the second ratio;
 - OrthogonalGLM, solver="newton" and solver="mdmm";
 - scipy's SLSQP on the same constrained problem (raw one-hot design, analytic
   gradient and constraint Jacobian);
@@ -270,6 +272,24 @@ def main():
     results["statsmodels GLM (IRLS), unconstrained"] = (
         seconds, base.fit_history["iteration"], np.nan, base.fittedvalues
     )  # fmt: skip
+    from glum import GeneralizedLinearRegressor
+    from sklearn.linear_model import LogisticRegression
+
+    design = features.to_numpy()
+    seconds, model = timed(
+        lambda: GeneralizedLinearRegressor(family="binomial", alpha=0.0).fit(design, y),
+        args.repeats,
+    )
+    results["glum (IRLS), unconstrained"] = (
+        seconds, model.n_iter_, np.nan, model.predict(design)
+    )  # fmt: skip
+    seconds, model = timed(
+        lambda: LogisticRegression(solver="newton-cholesky", C=np.inf).fit(design, y),
+        args.repeats,
+    )
+    results["sklearn LogisticRegression(newton-cholesky), unconstrained"] = (
+        seconds, int(model.n_iter_[0]), np.nan, model.predict_proba(design)[:, 1]
+    )  # fmt: skip
     for solver in ("newton", "mdmm"):
         glm = OrthogonalGLM(PROTECTED, solver=solver)
         seconds, glm = timed(lambda glm=glm: glm.fit(X, y), args.repeats)
@@ -293,6 +313,7 @@ def main():
         )  # fmt: skip
 
     baseline = results["statsmodels GLM (IRLS), unconstrained"][0]
+    glum_seconds = results["glum (IRLS), unconstrained"][0]
     rows = []
     for name, (seconds, n_iter, violation, probability) in results.items():
         coef, pvalues = evaluation_model(probability, S)
@@ -300,6 +321,7 @@ def main():
             "method": name,
             "fit s": seconds,
             "x statsmodels": seconds / baseline,
+            "x glum": seconds / glum_seconds,
             "iterations": n_iter,
             "max |S~'mu|/n": violation,
         }
@@ -314,6 +336,7 @@ def main():
     for solver in ("newton", "mdmm"):
         seconds = results[f"OrthogonalGLM solver={solver!r}"][0]
         print(f"{solver}: {seconds / baseline:.2f}x statsmodels, "
+              f"{seconds / glum_seconds:.2f}x glum, "
               f"{slsqp_seconds / seconds:.1f}x faster than SLSQP")  # fmt: skip
     print()
     print("Accuracy without / with the correction, protected columns as predictors")

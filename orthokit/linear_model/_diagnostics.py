@@ -47,9 +47,9 @@ def pure_levels(predictors, labels, w):
         if np.count_nonzero(is_high | (column == low)) != column.size:
             continue  # not a two-valued column
         for value, rows in ((high, is_high), (low, ~is_high)):
-            classes = np.unique(labels[rows])
-            if classes.size == 1:
-                found.append((j, value, rows, int(classes[0])))
+            level = labels[rows]  # not empty: the column takes both values
+            if level.min() == level.max():  # one class (no sort, as unique would)
+                found.append((j, value, rows, int(level[0])))
     return found
 
 
@@ -74,15 +74,21 @@ def separation_message(mu, Y, w, predictors, names):
     -------
     str or None
     """
-    scores = np.column_stack([1 - mu.sum(axis=1), mu])
-    truth = np.column_stack([1 - Y.sum(axis=1), Y]).argmax(axis=1)
     live = w > 0
-    if np.all((scores.argmax(axis=1) == truth)[live]):
+    if mu.shape[1] == 1:  # binomial: the same, without (n, 2) arrays
+        truth = (Y[:, 0] > 1 - Y[:, 0]).astype(np.intp)
+        correct = (mu[:, 0] > 1 - mu[:, 0]) == truth
+        fitted = np.where(truth == 1, mu[:, 0], 1 - mu[:, 0])[live]
+    else:
+        scores = np.column_stack([1 - mu.sum(axis=1), mu])
+        truth = np.column_stack([1 - Y.sum(axis=1), Y]).argmax(axis=1)
+        correct = scores.argmax(axis=1) == truth
+        fitted = scores[np.arange(len(truth)), truth][live]
+    if np.all(correct[live]):
         return (
             "every training row is classified correctly: the classes are "
             "separable (complete separation)"
         )
-    fitted = scores[np.arange(len(truth)), truth][live]
     if not fitted.max(initial=0.0) > 1 - 1e-3:
         return None  # no row is pinned at its class: no level can be
     pinned = [

@@ -122,12 +122,10 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         )
         w = weights / weights.sum()
         design = standardize(predictors, S, w, names, self.fit_intercept)
-        constant_only = self._check_design(design.X_std, design.basis, w)
+        constant_only = self._check_design(design, w)
         target = scale_target(family.name, Y, w)
 
-        X1 = design.X_std
-        if self.fit_intercept:
-            X1 = np.hstack([np.ones((n_samples, 1)), X1])
+        X1 = design.X1
         penalized = np.ones(X1.shape[1], dtype=bool)
         penalized[0] = not self.fit_intercept
         # With an intercept the offset of the target's change of units is
@@ -137,6 +135,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         problem = Problem(
             X1, target.y, w, design.basis, family,
             self.alpha * target.alpha_factor, penalized, offset=offset,
+            gram=design.gram,
         )  # fmt: skip
         theta = np.zeros((X1.shape[1], Y.shape[1]))
         if self.fit_intercept:
@@ -163,7 +162,9 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         self._predictor_offset = design.x_high
         self._centred_intercept = self.intercept_
         self.intercept_ = self._centred_intercept - self.coef_ @ design.x_high
-        mu = family.mean((predictors - design.x_high) @ slopes + centred_intercepts)
+        # X1 holds the centred predictors: X1 Θ is the linear predictor in the
+        # original units of y (the target's scaling is undone in Θ).
+        mu = family.mean(X1 @ Theta)
         self.constraint_violation_ = float(
             np.abs(design.s_centred.T @ (w[:, None] * mu)).max(initial=0.0)
         )
@@ -235,14 +236,16 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             return np.hstack([features, S])
         return features
 
-    def _check_design(self, X_std, basis, w):
+    def _check_design(self, design, w):
         """Warn about collinear predictors and about a degenerate feasible set.
 
         Returns whether the constraints leave only the intercept-only model.
         """
+        X_std = design.X1[:, design.lead :]
+        basis = design.basis
         if X_std.shape[1] == 0:
             return True
-        gram = (X_std * w[:, None]).T @ X_std
+        gram = design.gram[design.lead :, design.lead :]
         diag = np.diag(gram)
         live = diag > 1e-12
         eigvals = (
@@ -260,9 +263,14 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
                 CollinearityWarning,
                 stacklevel=3,
             )
-        jacobian = basis.T @ (w[:, None] * X_std)
-        residual = X_std - basis @ jacobian
-        if np.abs(residual).max() <= 1e-8:
+        jacobian = (basis * w[:, None]).T @ X_std
+        # Σ w r² of the residual of each column on the (orthonormal) basis,
+        # from the Gram matrix: when one is clearly positive, some |r| > 1e-8
+        # and the residual itself need not be formed.
+        residual_square = diag - np.sum(jacobian**2, axis=0)
+        if residual_square.max() <= 1e-12 and (
+            np.abs(X_std - basis @ jacobian).max() <= 1e-8
+        ):
             warnings.warn(
                 "every predictor is a linear function of the protected columns, so "
                 "the only model whose predictions satisfy the orthogonality "

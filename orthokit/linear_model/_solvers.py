@@ -33,6 +33,36 @@ DAMPING_LIMIT = 1e10
 #: Multiplier steps at the damping bound without progress before MDMM stops.
 _STALLS = 3
 
+#: Rows per block of :func:`weighted_gram`: a block of a few dozen columns stays
+#: in cache between the scaling and the rank-k update.
+_GRAM_ROWS = 2048
+
+
+def weighted_gram(X, d):
+    """Return ``Xᵀ diag(d) X`` by blocks of rows, one symmetric BLAS product each.
+
+    For non-negative ``d`` each block is ``B = √d ⊙ X`` and ``BᵀB`` goes to
+    BLAS's symmetric rank-k update (half the work of a general product);
+    otherwise (a Lagrangian curvature of either sign) one general product.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, q)
+    d : ndarray of shape (n,)
+
+    Returns
+    -------
+    ndarray of shape (q, q)
+    """
+    if d.size and d.min() < 0:
+        return (X * d[:, None]).T @ X
+    root = np.sqrt(d)
+    gram = np.zeros((X.shape[1], X.shape[1]))
+    for start in range(0, X.shape[0], _GRAM_ROWS):
+        block = X[start : start + _GRAM_ROWS] * root[start : start + _GRAM_ROWS, None]
+        gram += block.T @ block
+    return gram
+
 
 @dataclass
 class Solution:
@@ -51,8 +81,13 @@ class Solution:
 class Problem:
     """Objective, constraints and their derivatives on standardized data."""
 
-    def __init__(self, X1, Y, weights, basis, family, alpha, penalized, offset=0.0):
+    def __init__(
+        self, X1, Y, weights, basis, family, alpha, penalized, offset=0.0, gram=None
+    ):
         self.X1 = X1
+        # X1ᵀ W X1, when known: the Hessian wherever the curvature is the same
+        # on every row (the intercept-only start), without a pass over X1.
+        self.gram = gram
         self.offset = offset
         self.Y = Y
         self.w = weights / weights.sum()
@@ -128,10 +163,13 @@ class Problem:
             extra = self.family.curvature2(mu[:, 0]) * (self.U @ multipliers)
         for k in range(self.m):
             for j in range(k, self.m):
-                d = self.w * self._block_weights(mu, k, j)
+                curvature = self._block_weights(mu, k, j)
                 if extra is not None:
-                    d = d + self.w * extra
-                block = (self.X1 * d[:, None]).T @ self.X1
+                    curvature = curvature + extra
+                if self.gram is not None and curvature.min() == curvature.max():
+                    block = curvature[0] * self.gram
+                else:
+                    block = weighted_gram(self.X1, self.w * curvature)
                 if k == j:
                     block[self.penalized, self.penalized] += self.alpha
                 H[k * self.q : (k + 1) * self.q, j * self.q : (j + 1) * self.q] = block
@@ -317,7 +355,9 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
         if violation <= 0.1 * tol and stationarity <= tol:
             converged = True
             break
-        if violation > 0.25 * previous_violation:
+        # A violation at the level of rounding (below 0.1 tol) need not shrink:
+        # the descent then only has the gradient left to reduce.
+        if violation > max(0.25 * previous_violation, 0.1 * tol):
             if rho >= rho_limit:
                 stalls += 1
                 if stalls >= _STALLS:
