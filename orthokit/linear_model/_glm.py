@@ -152,9 +152,11 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         Theta *= target.theta_factor
         slopes = (Theta[1:] if self.fit_intercept else Theta) / design.x_scale[:, None]
         centred_intercepts = Theta[0] if self.fit_intercept else np.zeros(Y.shape[1])
-        multipliers = design.basis_map @ solution.multipliers.reshape(
-            design.basis_map.shape[1], -1, order="F"
-        ) * target.multiplier_factor
+        multipliers = (
+            design.basis_map
+            @ solution.multipliers.reshape(design.basis_map.shape[1], -1, order="F")
+            * target.multiplier_factor
+        )
         centred_intercepts = centred_intercepts - design.x_low @ slopes
         self._set_coefficients(slopes, centred_intercepts, multipliers)
         # Predictions are computed from centred predictors, so that columns like

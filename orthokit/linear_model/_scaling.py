@@ -109,9 +109,7 @@ def scale_target(family_name, Y, w):
     if family_name == "gaussian":
         high, low, scale, _ = centre_and_scale(Y, w)
         shift, factor = float(high[0] + low[0]), float(scale[0])
-        return TargetScaling(
-            (Y - shift) / factor, -shift / factor, factor, factor, 1.0
-        )
+        return TargetScaling((Y - shift) / factor, -shift / factor, factor, factor, 1.0)
     if family_name == "poisson":
         mean = float(w @ Y[:, 0])
         return TargetScaling(Y / mean, -float(np.log(mean)), 1.0, 1.0, 1.0 / mean)
