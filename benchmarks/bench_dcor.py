@@ -72,10 +72,11 @@ for n, d, seeds in GRID:
     # 1e-12: for d = 1 the projection is exact and its standard error 0.
     covered = np.mean(errors <= 1.96 * ses + 1e-12)
     rms = np.sqrt(np.mean(errors**2)) / max(np.sqrt(np.mean(ses**2)), 1e-300)
+    ratio = f"{rms:.2f}" if ses.max() > 1e-12 else "-"  # "-": SE is rounding
     print(
         f"| {n} | {d} | {seeds} | {np.mean(values):.4f} | {errors.max():.4f} | "
         f"{np.mean(errors <= 0.005):.2f} | {covered:.2f} | "
-        f"{rms if ses.max() > 0 else float('nan'):.2f} | {np.mean(ks):.0f} | "
+        f"{ratio} | {np.mean(ks):.0f} | "
         f"{np.mean(tp):.2f} | {np.mean(te):.2f} |",
         flush=True,
     )
