@@ -30,12 +30,16 @@ GRID = [
     (20_000, 1, 20),
     (20_000, 16, 2),
     (100_000, 1, 5),
+    (3_000, 16, 20, True),
+    (5_000, 64, 10, True),
 ]
 
 
-def data(n, d, seed):
+def data(n, d, seed, continuous=False):
     rng = np.random.default_rng(seed)
     S = rng.integers(0, 2, (n, 3)).astype(float)
+    if continuous:  # many distinct rows: S is projected too
+        S[:, 2] = rng.normal(size=n)
     X = rng.normal(size=(n, d)) + 0.5 * np.tanh(S @ rng.normal(size=(3, d)))
     return X, S
 
@@ -52,10 +56,10 @@ print(
     "rms error / rms SE | mean projections | projection s | exact s |"
 )
 print("|---|---|---|---|---|---|---|---|---|---|---|")
-for n, d, seeds in GRID:
+for n, d, seeds, *continuous in GRID:
     errors, ses, ks, tp, te, values = [], [], [], [], [], []
     for seed in range(seeds):
-        X, S = data(n, d, seed)
+        X, S = data(n, d, seed, *continuous)
         exact, t_exact = timed(lambda X=X, S=S: exact_dcor(X, S))
         r, t_proj = timed(
             lambda X=X, S=S, seed=seed: distance_correlation(
@@ -74,7 +78,8 @@ for n, d, seeds in GRID:
     rms = np.sqrt(np.mean(errors**2)) / max(np.sqrt(np.mean(ses**2)), 1e-300)
     ratio = f"{rms:.2f}" if ses.max() > 1e-12 else "-"  # "-": SE is rounding
     print(
-        f"| {n} | {d} | {seeds} | {np.mean(values):.4f} | {errors.max():.4f} | "
+        f"| {n} | {d}{' (S continuous)' if continuous else ''} | {seeds} | "
+        f"{np.mean(values):.4f} | {errors.max():.4f} | "
         f"{np.mean(errors <= 0.005):.2f} | {covered:.2f} | "
         f"{ratio} | {np.mean(ks):.0f} | "
         f"{np.mean(tp):.2f} | {np.mean(te):.2f} |",
