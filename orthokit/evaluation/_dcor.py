@@ -242,7 +242,10 @@ def _projection(x, s, n_projections, accuracy, max_projections, subsample, rng):
         value, _ = _ratio_and_error(
             draws.combine(batches)[0], 0.0, variance_x, 0.0, variance_s, 0.0
         )
-        share = 0.5 * max(value, 0.05) * np.hypot(se_x / variance_x, se_s / variance_s)
+        share = np.inf  # a constant subsample of a varying column: more rows
+        if min(variance_x, variance_s) > 0:
+            relative = np.hypot(se_x / variance_x, se_s / variance_s)
+            share = 0.5 * max(value, 0.05) * relative
         if share <= target / np.sqrt(2):
             break
         wanted = int(subsample * (share / (target / np.sqrt(2))) ** 2) + 1
