@@ -408,3 +408,22 @@ def test_estimator_form_takes_categorical_positions_of_x():
 
     report = check_estimator_orthogonality(FirstColumn(), X, [1], categorical=[1])
     assert report.to_frame()["term"].tolist() == ["x1_2.0", "x1_3.0"]
+
+
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_printed_report_shows_the_note_of_constant_predictions(outputs):
+    rng = np.random.default_rng(3)
+    s = rng.integers(0, 2, 200)
+    constant = np.full(200, 0.25)
+    varying = rng.uniform(0.1, 0.9, 200)
+    y = constant if outputs == 1 else np.column_stack([varying, constant])
+    report = check_orthogonality(y, s)
+    text = str(report)
+    notes = [line for line in text.splitlines() if line.startswith("Note (")]
+    assert len(notes) == 1, text
+    constant_name = report.to_frame()["output"].iloc[-1]
+    assert notes[0].startswith(f"Note ({constant_name}): predictions nearly constant")
+    assert "0.000 (1.000) \N{CHECK MARK} *" in text
+    assert text.splitlines()[-1].startswith("Verdict: PASS")
+    plain = str(check_orthogonality(varying, s))
+    assert "Note (" not in plain and "*" not in plain

@@ -220,3 +220,22 @@ def test_by_averages_groups_and_combines_p_values():
 def test_bad_input(features, protected, kwargs, match):
     with pytest.raises(ValueError, match=match):
         distance_correlation(features, protected, **kwargs)
+
+
+@pytest.mark.parametrize("n, d, subsample", [(1000, 16, 3000), (1200, 3, 600)])
+def test_projection_standard_error_is_calibrated_against_dcor(n, d, subsample):
+    # Over seeds, |error| <= 1.96 standard errors about 95% of the time and
+    # the errors' spread matches the reported standard errors (8 batches gave
+    # errors of 6 standard errors here).
+    z = []
+    for seed in range(12):
+        X, S = _data(n, d, 0.5, seed=100 + seed)
+        exact = dcor.distance_correlation_sqr(X, _full_one_hot(S))
+        estimate = distance_correlation(
+            X, S, method="projection", subsample=subsample, random_state=seed
+        )
+        assert abs(estimate.value - exact) < 0.005
+        z.append((estimate.value - exact) / estimate.std_error)
+    z = np.abs(z)
+    assert np.mean(z <= 1.96) >= 10 / 12 and z.max() < 3.5
+    assert 0.4 < np.sqrt(np.mean(z**2)) < 1.5

@@ -18,8 +18,13 @@ is not projected: its distance matrix is a small table and each projection's
 covariance is exact by one sort. The two distance variances are estimated
 without bias (U-statistics) on a random subsample, exact when ``n`` is at most
 the subsample size; their standard error comes from disjoint parts of the
-subsample. Batches are added until the standard error of the whole ratio
-reaches ``accuracy / 1.96``.
+subsample; the variances' rows grow (at most 4-fold a step) until their share
+of the error, which scales with the value, fits. At least 16 batches are
+drawn, and every standard error is scaled by ``t_{0.975, df} / 1.96`` (``df``
+from the batches or parts it was estimated from), so that ``value +- 1.96
+std_error`` is a 95% interval; measured coverage is in
+``benchmarks/results/dcor.md``. Batches are added until that standard error
+of the whole ratio reaches ``accuracy / 1.96``.
 """
 
 import dataclasses
@@ -30,6 +35,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse
 from scipy.special import gammaln
+from scipy.stats import t as student_t
 
 from orthokit._linalg import power_of_two_scale
 from orthokit._protected import _is_polars, check_array_like, check_finite
@@ -42,8 +48,8 @@ from orthokit.evaluation._dcor_exact import (
 from orthokit.evaluation._inputs import encode_protected_full
 
 _Z95 = 1.959963984540054
-_BATCH = 32  # directions per independent frame batch
-_MIN_BATCHES = 8
+_BATCH = 16  # directions per independent frame batch
+_MIN_BATCHES = 16  # enough batches for their spread to estimate the error
 _VARIANCE_PARTS = 8
 _TEST_MAX_ELEMENTS = 2**27  # dcor's permutation test builds n x n x d arrays
 
@@ -63,8 +69,9 @@ class DistanceCorrelation:
     groups : dict
         Value per group of ``by`` (empty without ``by``).
     std_error : float
-        Standard error of the projection estimator against the exact value
-        (0 for exact values; with ``by``, of the average).
+        Standard error of the projection estimator against the exact value,
+        scaled so that ``value +- 1.96 std_error`` is a 95% interval (0 for
+        exact values; with ``by``, of the average).
     n_projections : int
         Projections used (summed over groups; 0 when exact).
     p_value : float or None
@@ -99,6 +106,11 @@ def _frame(rng, p, k):
     return (q * np.sign(np.diag(r)))[:, :k]
 
 
+def _t_scale(degrees):
+    """Factor making ``1.96`` scaled standard errors a 95% t-interval."""
+    return float(student_t.ppf(0.975, degrees)) / _Z95
+
+
 def _v_from_sums(square, rows, total, m, n):
     """Dcor's V-statistic ``dVar^2_n`` estimated from an ``m``-row subsample.
 
@@ -129,6 +141,7 @@ def _variance(x, subsample, rng):
     # A U-statistic's variance falls as 1 / rows: each part's spread, over
     # the number of parts, estimates the variance of the whole subsample's.
     spread = np.std(values, ddof=1) / np.sqrt(_VARIANCE_PARTS)
+    spread *= _t_scale(_VARIANCE_PARTS - 1)
     return estimate, float(spread * np.sqrt(1 - subsample / n))
 
 
@@ -194,11 +207,13 @@ class _Covariances:
         covariance, control = values[:, 0], values[:, 1]
         k = len(values)
         if k < 4 or np.ptp(control) == 0:
-            return float(covariance.mean()), float(covariance.std(ddof=1) / np.sqrt(k))
+            error = covariance.std(ddof=1) / np.sqrt(k) * _t_scale(k - 1)
+            return float(covariance.mean()), float(error)
         # Regression estimator: subtract the control's (known) error.
         slope = np.cov(covariance, control)[0, 1] / np.var(control, ddof=1)
         adjusted = covariance - slope * (control - self.control_mean)
-        return float(adjusted.mean()), float(adjusted.std(ddof=2) / np.sqrt(k))
+        error = adjusted.std(ddof=2) / np.sqrt(k) * _t_scale(k - 2)
+        return float(adjusted.mean()), float(error)
 
 
 def _variances(x, s, table, subsample, rng):
@@ -213,14 +228,6 @@ def _projection(x, s, n_projections, accuracy, max_projections, subsample, rng):
     table = group_table(s)
     target = accuracy / _Z95
     variance_x, se_x, variance_s, se_s = _variances(x, s, table, subsample, rng)
-    if len(x) > subsample:
-        # Rows for the variances: enough for their share of the target (the
-        # value's relative error is half the variances').
-        share = 0.5 * np.hypot(se_x / variance_x, se_s / variance_s)
-        wanted = int(subsample * (share / (target / np.sqrt(2))) ** 2) + 1
-        if wanted > subsample:
-            subsample = min(len(x), wanted, 4 * subsample)
-            variance_x, se_x, variance_s, se_s = _variances(x, s, table, subsample, rng)
     draws = _Covariances(x, s, table, rng)
     if n_projections is not None:
         n_batches = max(4, math.ceil(n_projections / draws.width))
@@ -228,6 +235,22 @@ def _projection(x, s, n_projections, accuracy, max_projections, subsample, rng):
         n_batches = _MIN_BATCHES
     limit = max(4, max_projections // draws.width)
     batches = [draws.batch() for _ in range(n_batches)]
+    while len(x) > subsample:
+        # Rows for the variances: enough for their share of the target. The
+        # value's relative error is half the variances', so its absolute
+        # error scales with the value, estimated from the first batches.
+        value, _ = _ratio_and_error(
+            draws.combine(batches)[0], 0.0, variance_x, 0.0, variance_s, 0.0
+        )
+        share = np.inf  # a constant subsample of a varying column: more rows
+        if min(variance_x, variance_s) > 0:
+            relative = np.hypot(se_x / variance_x, se_s / variance_s)
+            share = 0.5 * max(value, 0.05) * relative
+        if share <= target / np.sqrt(2):
+            break
+        wanted = int(subsample * (share / (target / np.sqrt(2))) ** 2) + 1
+        subsample = min(len(x), max(wanted, 2 * subsample), 4 * subsample)
+        variance_x, se_x, variance_s, se_s = _variances(x, s, table, subsample, rng)
     denominator = np.sqrt(max(variance_x * variance_s, 1e-300))
     while True:
         covariance, mc = draws.combine(batches)

@@ -54,12 +54,11 @@ def grouped_covariances(z, groups, centred):
         sorted_z = np.take_along_axis(block, order, axis=0)
         g = groups[order]  # (n, chunk)
         rows = centred[g]  # (n, chunk, G): B[g_i, :]
-        prefix = np.cumsum(rows, axis=0) - rows  # sum_{j<i} B[g_j, :]
-        before = np.take_along_axis(prefix, g[..., None], axis=2)[..., 0]
-        diagonal = centred[g, g]
-        out[start : start + chunk] = 2.0 * np.sum(
-            sorted_z * (2.0 * before + diagonal), axis=0
-        )
+        np.cumsum(rows, axis=0, out=rows)  # sum_{j<=i} B[g_j, :]
+        through = np.take_along_axis(rows, g[..., None], axis=2)[..., 0]
+        # before_i = through_i - B[g_i, g_i], so 2 before + B[g_i, g_i] is:
+        weight = 2.0 * through - centred[g, g]
+        out[start : start + chunk] = 2.0 * np.einsum("ij,ij->j", sorted_z, weight)
     return out / n**2
 
 

@@ -127,8 +127,21 @@ class OrthogonalityReport:
             text = f"{row.coef:.3f} ({_format_p(row.p_value)})"
             if self.nonlinear:
                 text += f" rf {row.rf_importance:.3f} ({_format_p(row.rf_p_value)})"
-            cells[(row.term, row.output)] = f"{text} {_PASS if row.passed else _FAIL}"
+            mark = _PASS if row.passed else _FAIL
+            if getattr(row, "note", ""):
+                mark += " *"  # explained by a "Note" line under the table
+            cells[(row.term, row.output)] = f"{text} {mark}"
         return cells
+
+    def _notes(self):
+        """``Note (output): ...`` lines, one per output that has a note."""
+        if "note" not in self.table:
+            return []
+        notes = self.table.loc[self.table["note"] != "", ["output", "note"]]
+        return [
+            f"Note ({output}): {note}"
+            for output, note in dict.fromkeys(notes.itertuples(index=False, name=None))
+        ]
 
     def __str__(self):
         outputs = list(dict.fromkeys(self.table["output"]))
@@ -152,6 +165,7 @@ class OrthogonalityReport:
         limit = (
             f", |coef| <= {self.max_effect:g}" if self.max_effect is not None else ""
         )
+        lines += self._notes()
         lines.append(
             f"Verdict: {verdict} (alpha = {self.alpha:g}{limit}; cells are {what})"
         )
