@@ -267,7 +267,6 @@ def check_orthogonality(
         statsmodels' separation check, except for response-scale Gaussian
         values) pass with coefficients 0 and an explanation in the table's
         ``note`` column (empty otherwise).
-        shows the papers' table, ``report.passed`` the verdict.
 
     Raises
     ------
