@@ -197,7 +197,21 @@ def power_of_two_scale(S):
     S = np.asarray(S)
     if S.shape[0] == 0:
         return np.ones(S.shape[1:])
-    return np.ldexp(1.0, _range_exponent(S.max(axis=0), S.min(axis=0)))
+    return range_power_of_two(S.max(axis=0), S.min(axis=0))
+
+
+def range_power_of_two(high, low):
+    """Return :func:`power_of_two_scale` from a column's largest and smallest value.
+
+    For callers that already hold the range (no further pass over the data).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> range_power_of_two(np.array([3.0, 1e-310]), np.array([-1.0, 0.0]))[0]
+    np.float64(0.25)
+    """
+    return np.ldexp(1.0, _range_exponent(high, low))
 
 
 def _range_exponent(high, low, offset=0):

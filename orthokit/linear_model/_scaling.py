@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orthokit._linalg import whitening_basis
+from orthokit._linalg import power_of_two_scale, range_power_of_two, whitening_basis
 from orthokit.linear_model._solvers import _GRAM_ROWS, weighted_gram
 
 #: A column is constant when its standard deviation is within this many
@@ -51,9 +51,7 @@ def centre_and_scale(A, w, *, centre=True):
     constant : ndarray of bool of shape (k,)
         Columns whose spread is at the level of rounding of their values.
     """
-    largest = np.abs(A).max(axis=0, initial=0.0)
-    largest[(largest == 0) | ~np.isfinite(largest)] = 1.0
-    power = np.ldexp(1.0, -np.frexp(largest)[1])
+    power = power_of_two_scale(A)
     scaled = A * power
     high = w @ scaled if centre else np.zeros(A.shape[1])
     deviation = scaled - high
@@ -201,12 +199,13 @@ def standardize(predictors, S, w, names, fit_intercept):
         # Row blocks: a row-major to column-major copy in one go thrashes the
         # cache (3x slower at a million rows).
         X[start : start + _GRAM_ROWS] = predictors[start : start + _GRAM_ROWS]
-    largest = np.maximum(X.max(axis=0, initial=0.0), -X.min(axis=0, initial=0.0))
+    top, bottom = X.max(axis=0, initial=0.0), X.min(axis=0, initial=0.0)
+    largest = np.maximum(top, -bottom)
     largest[(largest == 0) | ~np.isfinite(largest)] = 1.0
     # Columns whose squares could overflow or underflow are brought near 1 by
     # a power of two (exact); the others need not be, since scaling by a power
     # of two commutes exactly with everything below.
-    power = np.ldexp(1.0, -np.frexp(largest)[1])
+    power = range_power_of_two(top, bottom)
     power[(largest > _SAFE_RANGE[0]) & (largest < _SAFE_RANGE[1])] = 1.0
     if np.any(power != 1.0):
         X *= power
