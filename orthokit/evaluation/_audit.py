@@ -16,13 +16,11 @@ import pandas as pd
 from orthokit._files import check_local_path
 from orthokit._protected import ProtectedColumns
 from orthokit.evaluation._glm import PerfectSeparationError, check_orthogonality
+from orthokit.evaluation._inputs import integer_codes
 
 #: More levels than this in one protected column is an error, not an attempt
 #: to build (and invert) a design with that many indicator columns.
 MAX_LEVELS = 1000
-#: A numeric protected column with 3 to this many distinct integers looks like
-#: integer-coded categories (it would enter the model as one linear term).
-FEW_INTEGER_LEVELS = 10
 #: Share of predictions inside the domain of a family above which values
 #: outside it are taken for errors, not for a different family.
 _AMBIGUOUS_SHARE = 0.9
@@ -168,9 +166,7 @@ def _protected_frame(frame, protected, categorical):
             if name in categorical:
                 order = [str(v) for v in sorted(levels)]
                 out[name] = pd.Categorical(column.astype(str), categories=order)
-        elif 3 <= len(levels) <= FEW_INTEGER_LEVELS and np.all(
-            levels == np.round(levels)
-        ):
+        elif integer_codes(column) is not None:
             warnings.append(
                 f"protected column {name!r} is numeric with {len(levels)} distinct "
                 f"integer values {sorted(levels.tolist())}; it enters the "

@@ -134,18 +134,44 @@ def _as_levels(frame, categorical, argument):
     return frame, set(chosen)
 
 
+def integer_codes(values):
+    """Return the distinct values of a column that looks like integer codes.
+
+    A numeric, non-boolean column whose finite values are 3 to 10 distinct
+    integers (race coded 1/2/3) probably codes categories; used as a number it
+    is one linear effect, and an effect of one level can pass unseen.
+
+    Parameters
+    ----------
+    values : pandas.Series
+
+    Returns
+    -------
+    ndarray or None
+        The sorted distinct values, or ``None`` if the column does not look so.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> integer_codes(pd.Series([1, 2, 3, 2])).tolist()
+    [1.0, 2.0, 3.0]
+    >>> integer_codes(pd.Series([0.5, 1.0, 2.0])) is None
+    True
+    """
+    dtype = values.dtype
+    if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        return None
+    numbers_ = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    if not np.isfinite(numbers_).all() or (numbers_ != np.round(numbers_)).any():
+        return None
+    levels = np.unique(numbers_)
+    return levels if 3 <= len(levels) <= _MAX_CODES else None
+
+
 def _warn_integer_codes(frame, chosen):
     for name in frame.columns:
-        values = frame[name]
-        if name in chosen or not pd.api.types.is_numeric_dtype(values.dtype):
-            continue
-        if pd.api.types.is_bool_dtype(values.dtype):
-            continue
-        numbers_ = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        if not np.isfinite(numbers_).all() or (numbers_ != np.round(numbers_)).any():
-            continue
-        levels = np.unique(numbers_)
-        if 3 <= len(levels) <= _MAX_CODES:
+        levels = None if name in chosen else integer_codes(frame[name])
+        if levels is not None:
             warnings.warn(
                 f"protected column {name!r} is numeric with only {len(levels)} "
                 f"distinct integer values {levels[:5].tolist()}"
