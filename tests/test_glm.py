@@ -9,7 +9,7 @@ import pytest
 import scipy.optimize
 import statsmodels.api as sm
 from scipy.special import expit
-from sklearn.base import is_classifier, is_regressor
+from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.exceptions import ConvergenceWarning
@@ -25,6 +25,8 @@ from orthokit.linear_model import (
     OrthogonalPoissonRegressor,
     make_posthoc_pipeline,
 )
+from orthokit.linear_model._families import FAMILIES
+from orthokit.linear_model._solvers import Problem
 
 SM_FAMILIES = {
     "binomial": sm.families.Binomial,
@@ -496,3 +498,56 @@ def test_too_few_predictors_for_the_constraints_warns():
     with pytest.warns(UserWarning, match="2 predictor.*3 orthogonality constraint"):
         model.fit(X, y)
     assert np.abs(model.coef_).max() < 1e-5
+
+
+def test_multinomial_newton_uses_the_exact_lagrangian_hessian():
+    # Against central finite differences of the Lagrangian's gradient: with the
+    # constraint curvature included Newton converges quadratically.
+    rng = np.random.default_rng(0)
+    n, q, m, r = 40, 4, 2, 2
+    X1 = np.column_stack([np.ones(n), rng.normal(size=(n, q - 1))])
+    Y = np.eye(3)[rng.integers(0, 3, n)][:, 1:]
+    U = np.linalg.qr(rng.normal(size=(n, r)))[0]
+    problem = Problem(
+        X1, Y, np.ones(n), U, FAMILIES["multinomial"], 0.0, np.arange(q) > 0
+    )
+    theta, multipliers = 0.3 * rng.normal(size=q * m), rng.normal(size=r * m)
+
+    def gradient(t):
+        return problem.lagrangian_gradient(t, problem.state(t), multipliers)
+
+    step = 1e-6
+    numeric = np.column_stack(
+        [(gradient(theta + step * e) - gradient(theta - step * e)) / (2 * step)
+         for e in np.eye(q * m)]
+    )  # fmt: skip
+    exact = problem.hessian(problem.state(theta), multipliers)
+    np.testing.assert_allclose(exact, numeric, atol=1e-8)
+    X, y = simulate("multinomial")
+    assert OrthogonalGLM([3, 4], family="multinomial").fit(X, y).n_iter_ <= 10
+
+
+@pytest.mark.parametrize(
+    "family, alpha", [("poisson", 0.0), ("binomial", 0.01), ("multinomial", 0.01)]
+)
+def test_solvers_agree_with_more_features_than_rows(family, alpha):
+    # 15 rows (some of weight 0), 30 features: without a ridge the optimum is
+    # a set; both solvers return its point nearest the start, whether given
+    # weights or repeated rows (the ridge makes the classifiers' finite).
+    rng = np.random.default_rng(3)
+    X = rng.random((15, 30))
+    # Poisson counts from 1: a zero count with p > n has no finite MLE.
+    y = rng.integers(*{"poisson": (1, 4), "binomial": (0, 2)}.get(family, (0, 3)), 15)
+    weights = rng.integers(0, 5, 15)
+    fits = {}
+    for solver in ["newton", "mdmm"]:
+        glm = OrthogonalGLM([0], family=family, solver=solver, alpha=alpha)
+        fits[solver, "w"] = glm.fit(X, y, sample_weight=weights)
+        fits[solver, "r"] = clone(glm).fit(X.repeat(weights, 0), y.repeat(weights))
+    reference = _predict(fits["newton", "r"], X)
+    for key, glm in fits.items():
+        np.testing.assert_allclose(_predict(glm, X), reference, rtol=1e-8, err_msg=key)
+
+
+def _predict(glm, X):
+    return glm.predict_proba(X) if hasattr(glm, "predict_proba") else glm.predict(X)

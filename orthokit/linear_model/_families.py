@@ -24,7 +24,6 @@ _MAX_ETA = 700.0
 class _Binomial:
     name = "binomial"
     is_classifier = True
-    has_curvature2 = True
 
     @staticmethod
     def mean(eta):
@@ -50,7 +49,6 @@ class _Binomial:
 class _Poisson:
     name = "poisson"
     is_classifier = False
-    has_curvature2 = True
 
     @staticmethod
     def mean(eta):
@@ -76,7 +74,6 @@ class _Poisson:
 class _Gaussian:
     name = "gaussian"
     is_classifier = False
-    has_curvature2 = True
 
     @staticmethod
     def mean(eta):
@@ -107,9 +104,6 @@ class _Multinomial:
 
     name = "multinomial"
     is_classifier = True
-    # The Lagrangian's constraint curvature needs third derivatives of the
-    # softmax; the Newton solver uses the loss Hessian alone (Gauss-Newton).
-    has_curvature2 = False
 
     @staticmethod
     def mean(eta):

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from orthokit._linalg import solve_kkt
+from orthokit._linalg import null_basis, solve_kkt
 
 #: Largest standardized coefficient before the data count as separable.
 DIVERGENCE_LIMIT = 1e3
@@ -32,6 +32,11 @@ DAMPING_LIMIT = 1e10
 
 #: Multiplier steps at the damping bound without progress before MDMM stops.
 _STALLS = 3
+
+#: Most Newton-KKT steps that polish MDMM's answer (each must halve the
+#: residual: quadratic convergence takes 2-3, the multinomial family's linear
+#: one more).
+_POLISH_STEPS = 20
 
 #: Rows per block of :func:`weighted_gram`: a block of a few dozen columns stays
 #: in cache between the scaling and the rank-k update.
@@ -143,6 +148,20 @@ class Problem:
             return self.family.derivative(mu[:, 0])
         return mu[:, k] * ((k == j) - mu[:, j])
 
+    def _constraint_curvature(self, mu, multipliers, k, j):
+        """Row weights of block ``(k, j)`` of ``∂²(λᵀc)/∂η²`` (before ``w``).
+
+        With ``z = U λ`` per class and softmax means ``p`` (classes 1..K-1;
+        the reference class has no constraint), ``Σ_c z_c ∂²p_c/∂η_k∂η_j =
+        δ_kj p_k (z_k - z̄) - p_k p_j (z_k + z_j - 2 z̄)``, ``z̄ = Σ_c p_c z_c``.
+        """
+        Z = self.U @ multipliers.reshape(self.r, self.m, order="F")
+        if self.family.name != "multinomial":
+            return self.family.curvature2(mu[:, 0]) * Z[:, 0]
+        mean = (mu * Z).sum(axis=1)
+        cross = mu[:, k] * mu[:, j] * (Z[:, k] + Z[:, j] - 2 * mean)
+        return (k == j) * mu[:, k] * (Z[:, k] - mean) - cross
+
     def jacobian(self, state):
         _, mu = state
         J = np.empty((self.r * self.m, self.q * self.m))
@@ -158,14 +177,13 @@ class Problem:
         """Hessian of the Lagrangian (of the loss alone without multipliers)."""
         _, mu = state
         H = np.empty((self.q * self.m, self.q * self.m))
-        extra = None
-        if multipliers is not None and self.family.has_curvature2:
-            extra = self.family.curvature2(mu[:, 0]) * (self.U @ multipliers)
         for k in range(self.m):
             for j in range(k, self.m):
                 curvature = self._block_weights(mu, k, j)
-                if extra is not None:
-                    curvature = curvature + extra
+                if multipliers is not None:
+                    curvature = curvature + self._constraint_curvature(
+                        mu, multipliers, k, j
+                    )
                 if self.gram is not None and curvature.min() == curvature.max():
                     block = curvature[0] * self.gram
                 else:
@@ -177,6 +195,15 @@ class Problem:
                     block.T
                 )
         return H
+
+    def null_space(self):
+        """Directions of ``θ`` that change no prediction on rows of positive weight.
+
+        The null space of the predictors on those rows (one block per class),
+        whatever their curvature: an orthonormal basis of shape ``(q m, d)``.
+        """
+        null = null_basis(weighted_gram(self.X1, (self.w > 0).astype(float)))
+        return np.kron(np.eye(self.m), null)
 
     def diverged(self, theta):
         coef = self.unpack(theta)[self.penalized]
@@ -199,6 +226,7 @@ def _solve_newton(problem, theta, *, max_iter, tol):
     curvature is left out, fast linear).
     """
     multipliers = np.zeros(problem.r * problem.m)
+    start = theta
     rho = 1.0
     state = problem.state(theta)
     value = problem.objective(theta, state)
@@ -221,7 +249,7 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         H = problem.hessian(state, multipliers)
         step, new_multipliers = solve_kkt(H, J, gradient, constraint)
         curvature = step @ H @ step
-        if curvature <= 0 and problem.family.has_curvature2:
+        if curvature <= 0:
             # The Lagrangian is not convex along the step: fall back on the
             # (positive semi-definite) Gauss-Newton matrix of the loss.
             H = problem.hessian(state)
@@ -259,6 +287,11 @@ def _solve_newton(problem, theta, *, max_iter, tol):
             break
         theta, multipliers, state = trial, trial_multipliers, trial_state
         value, constraint = trial_value, trial_constraint
+    if converged:
+        # One or two more full steps cost little at quadratic convergence and
+        # take the residuals from just below tol to rounding.
+        theta, multipliers = _polish(problem, theta, multipliers, start)
+        state = problem.state(theta)
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
         theta, multipliers, n_iter, converged, diverged, violation, stationarity
@@ -282,6 +315,7 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
     inexact augmented-Lagrangian scheme).
     """
     multipliers = np.zeros(problem.r * problem.m)
+    start = theta
     n_iter = stalls = 0
     previous_violation = np.inf
     converged = diverged = False
@@ -310,6 +344,9 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
         grad_ = problem.lagrangian_gradient(
             theta_, state_, multipliers_ + rho_ * constraint_
         )
+        if not (np.isfinite(value_) and np.isfinite(grad_).all()):
+            # A trial point beyond the finite range: the line search backs off.
+            return np.inf, np.zeros_like(phi)
         return value_, scipy.linalg.solve_triangular(factor, grad_, lower=True)
 
     while n_iter < max_iter:
@@ -371,12 +408,56 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
         previous_violation = violation
         hessian = problem.hessian(state)
         J = problem.jacobian(state)
+    if converged:
+        theta, multipliers = _polish(problem, theta, multipliers, start)
     state = problem.state(theta)
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
         theta, multipliers, n_iter, converged, diverged, violation, stationarity,
         message,
     )  # fmt: skip
+
+
+def _polish(problem, theta, multipliers, start, *, max_steps=_POLISH_STEPS):
+    """Refine a first-order solution by full Newton-KKT steps.
+
+    An inexact augmented-Lagrangian run stops with KKT residuals just below
+    its tolerance; near the optimum a Newton step on the KKT system converges
+    quadratically, so a few of them reach the precision of the newton solver
+    (and make the answer independent of how the first-order run got there,
+    e.g. weights against repeated rows). A step is kept only while it shrinks
+    the larger of the two residuals by half.
+
+    When the predictors are collinear the optimum is a set; the newton
+    solver's minimum-norm steps keep ``θ - start`` in the row space of the
+    predictors, and so does this function, by first removing from
+    ``θ - start`` its component in :meth:`Problem.null_space`.
+    """
+    null = problem.null_space()
+    if null.shape[1]:
+        theta = theta - null @ (null.T @ (theta - start))
+    state = problem.state(theta)
+    residual = max(_kkt_residuals(problem, theta, state, multipliers))
+    for _ in range(max_steps):
+        if residual == 0.0:
+            break
+        gradient = problem.gradient(theta, state)
+        J = problem.jacobian(state)
+        H = problem.hessian(state, multipliers)
+        step, trial_multipliers = solve_kkt(H, J, gradient, problem.constraints(state))
+        trial = theta + step
+        if not np.isfinite(trial).all():
+            break
+        trial_state = problem.state(trial)
+        with np.errstate(over="ignore", invalid="ignore"):
+            trial_residual = max(
+                _kkt_residuals(problem, trial, trial_state, trial_multipliers)
+            )
+        if not trial_residual <= 0.5 * residual:
+            break
+        theta, multipliers, state = trial, trial_multipliers, trial_state
+        residual = trial_residual
+    return theta, multipliers
 
 
 def _solve_intercept_only(problem, theta):
