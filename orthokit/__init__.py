@@ -9,8 +9,8 @@ __version__ = "0.1.0"
 _TRUSTED_TYPES = (
     # builtins.print is the default sink of skorch's PrintLog callback.
     "builtins.print",
+    "orthokit._inputs._columns.ProtectedColumns",
     "orthokit._linalg.Moments",
-    "orthokit._protected.ProtectedColumns",
     "orthokit.linear_model._glm.OrthogonalGLM",
     "orthokit.linear_model._glm.OrthogonalLogisticRegression",
     "orthokit.linear_model._glm.OrthogonalPoissonRegressor",

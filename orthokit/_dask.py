@@ -102,14 +102,23 @@ def protected_levels(X, protected, given=None):
 
 
 def map_row_blocks(X, func, n_columns, dtype, names):
-    """Apply ``func`` (block -> ndarray) lazily to every row block of ``X``."""
+    """Apply ``func`` (block -> ndarray) lazily to every row block of ``X``.
+
+    An empty block (common after filtering) gives an empty block.
+    """
+
+    def apply(block):
+        if len(block) == 0:
+            return np.empty((0, n_columns), dtype=dtype)
+        return func(block)
+
     if _is_frame(X):
         import pandas as pd
 
         def to_frame(part):
-            return pd.DataFrame(func(part), columns=names, index=part.index)
+            return pd.DataFrame(apply(part), columns=names, index=part.index)
 
         meta = pd.DataFrame(np.empty((0, n_columns), dtype=dtype), columns=names)
         return X.map_partitions(to_frame, meta=meta)
     X = X.rechunk({1: -1})
-    return X.map_blocks(func, dtype=dtype, chunks=(X.chunks[0], (n_columns,)))
+    return X.map_blocks(apply, dtype=dtype, chunks=(X.chunks[0], (n_columns,)))

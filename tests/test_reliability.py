@@ -32,10 +32,12 @@ import pathlib
 import re
 import warnings
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 import pytest
 import scipy.sparse
 from scipy.special import expit
@@ -394,6 +396,8 @@ def _numeric_protected(X, scale):
 
 DATA = {"transformer", "classifier", "regressor", "function", "cli"}
 IN_MEMORY = DATA - {"cli"}
+INPUT_LAYER = frozenset({"transformer", "classifier", "regressor"})
+NOT_YET_ON_INPUT_LAYER = frozenset({"cluster", "sklearn_pipeline"})
 
 
 @dataclass
@@ -636,6 +640,82 @@ CASES = [
         by_tag={"single_output": None},  # gets one of the two columns
     ),
     Case("polars", lambda X, y: (pl.from_pandas(X), y)),
+    # Frames and values read by the input layer (orthokit._inputs). The
+    # estimators read through it; ARMED joins these rows with part 2 of the
+    # input-layer issue, the evaluation functions with step 3 of part 1, and
+    # the post-hoc pipeline's first step is scikit-learn's PCA.
+    Case(
+        "pyarrow",
+        lambda X, y: (pa.Table.from_pandas(X, preserve_index=False), y),
+        kinds=INPUT_LAYER,
+        skip=NOT_YET_ON_INPUT_LAYER,
+    ),
+    Case(
+        "polars_lazy",
+        lambda X, y: (pl.from_pandas(X).lazy(), y),
+        kinds=INPUT_LAYER,
+        skip=NOT_YET_ON_INPUT_LAYER,
+    ),
+    Case(
+        "pandas_nullable",
+        lambda X, y: (X.astype({"f2": "Float64"}), y),
+        kinds=INPUT_LAYER,
+        skip=NOT_YET_ON_INPUT_LAYER,
+    ),
+    Case(
+        "datetime_feature",
+        lambda X, y: (
+            X.assign(
+                f3=pd.Timestamp("2020-01-01")
+                + pd.to_timedelta(np.arange(len(X)), unit="D")
+            ),
+            y,
+        ),
+        "'f3'.*dates",
+        kinds=INPUT_LAYER,
+        skip=NOT_YET_ON_INPUT_LAYER,
+    ),
+    Case(
+        "NaT_feature",
+        lambda X, y: (
+            X.assign(f3=pd.to_datetime(["2020-01-01", None] * (len(X) // 2))),
+            y,
+        ),
+        "'f3'.*dates",
+        kinds=INPUT_LAYER,
+        skip=NOT_YET_ON_INPUT_LAYER,
+    ),
+    Case(
+        "datetime_protected",
+        lambda X, y: (
+            X.assign(
+                race=pd.to_datetime(X.race.map({"A": "2020", "B": "2021", "W": "2022"}))
+            ),
+            y,
+        ),
+        "'race'.*dates",
+        kinds=INPUT_LAYER,
+        skip=NOT_YET_ON_INPUT_LAYER,
+    ),
+    Case(
+        "decimal_protected",
+        lambda X, y: (
+            X.assign(
+                race=X.race.map({"A": Decimal(1), "B": Decimal(2), "W": Decimal(3)})
+            ),
+            y,
+        ),
+        "'race'.*Decimal",
+        kinds=INPUT_LAYER,
+        skip=NOT_YET_ON_INPUT_LAYER,
+    ),
+    Case(
+        "complex_feature",
+        lambda X, y: (X.assign(f3=X.f3 + 1j), y),
+        "'f3'.*complex",
+        kinds=INPUT_LAYER,
+        skip=NOT_YET_ON_INPUT_LAYER,
+    ),
     Case(
         "sparse",
         lambda X, y: (scipy.sparse.csr_matrix(np.ones((len(X), X.shape[1]))), y),

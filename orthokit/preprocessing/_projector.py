@@ -11,13 +11,15 @@ from orthokit._dask import (
     row_blocks,
     tree_reduce,
 )
+from orthokit._groups import EmptyLevels, GroupMoments
+from orthokit._inputs import ProtectedColumns, fit_guard, read_design, read_target
 from orthokit._linalg import Moments, solve_gram, stream_pivots
 from orthokit._sklearn import _fit_context
-from orthokit.preprocessing._stream import (
-    nonfinite_columns,
-    reject_chunk,
-    restore_on_error,
-)
+from orthokit.preprocessing._stream import nonfinite_columns, reject_chunk
+
+#: Parameters a fit is built on: changing one between partial_fit calls is an
+#: error.
+_STREAM_PARAMETERS = ("protected", "categories", "preserve_target")
 
 
 class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimator):
@@ -151,11 +153,10 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         self : object
             Fitted transformer.
         """
-        with restore_on_error(self):
-            self._reset()
+        with fit_guard(self, stream=_STREAM_PARAMETERS):
             if is_dask_collection(X):
                 return self._fit_dask(X, y)
-            self._partial_fit(X, y, strict=True)
+            self._partial_fit(X, y, strict=True, reset=True)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -174,16 +175,10 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         X_new : ndarray of shape (n_samples, n_features_out)
             Corrected features, as :meth:`transform` returns them.
         """
-        with restore_on_error(self):
-            self._reset()
+        with fit_guard(self, stream=_STREAM_PARAMETERS):
             if is_dask_collection(X):
                 return self._fit_dask(X, y).transform(X)
-            return self._transform(*self._partial_fit(X, y, strict=True))
-
-    def _reset(self):
-        for attribute in ("n_samples_seen_", "_moments", "coef_", "_not_ready"):
-            if hasattr(self, attribute):
-                delattr(self, attribute)
+            return self._transform(self._partial_fit(X, y, strict=True, reset=True))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -209,75 +204,91 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         self._partial_fit(X, y, strict=False)
         return self
 
-    def _partial_fit(self, X, y, strict):
-        """Add a chunk to the statistics, solve; return the validated split.
+    def _read(self, X, y, *, reset, target=None, **kwargs):
+        # NaN or infinity in the features would reach the column sums of the
+        # moments, so the fit checks those instead of a pass of its own.
+        target = self.preserve_target if target is None else target
+        return read_design(
+            self, X, y, reset=reset, check_features=False,
+            groups=not self.preserve_target, target=target, **kwargs,
+        )  # fmt: skip
+
+    def _partial_fit(self, X, y, strict, reset=None):
+        """Add a chunk to the statistics, solve; return the validated design.
 
         The chunk's statistics are computed and checked before anything is
         replaced; a rejected chunk (NaN, infinity, sums that overflow) raises
         a ValueError and leaves every attribute as it was.
         """
-        with restore_on_error(self):
-            first_call = not hasattr(self, "n_samples_seen_")
-            # NaN or infinity in the features would reach the column sums of
-            # the moments, so the fit checks those instead of a pass of its own.
-            split = self._split_protected(X, reset=first_call, check_features=False)
-            if first_call:
-                self._set_pivots(split[0], split[1], split[2], y)
-            chunk = self._chunk_moments(*split, y, reset=first_call)
-            merged = chunk if first_call else self._moments.merge(chunk)
-            self._check_moments(merged, split)
+        if reset is None:
+            reset = not hasattr(self, "n_samples_seen_")
+        with fit_guard(self, reset=reset, stream=_STREAM_PARAMETERS):
+            design = self._read(X, y, reset=reset)
+            if reset:
+                self._set_pivots(design)
+            chunk = self._chunk_moments(design)
+            merged = chunk if reset else self._moments.merge(chunk)
+            self._check_moments(merged, design)
             self._moments = merged
             self._solve(strict)
-        return split
+        return design
 
-    def _set_pivots(self, S, source, columns, y, y_levels=None):
+    def _set_pivots(self, design):
         """Fix the exact scales and pivots of every column from the first rows."""
-        self._protected_pivots = stream_pivots(S)
-        scale, shift = stream_pivots(source)
-        self._feature_pivots = scale[columns], shift[columns]
+        self._by_groups = design.codes is not None
+        if not self._by_groups:
+            self._protected_pivots = stream_pivots(design.S)
+        scale, shift = stream_pivots(design.source)
+        self._feature_pivots = scale[design.columns], shift[design.columns]
         if self.preserve_target:
-            if y_levels is None:
-                target = self._encode_target(y, S.shape[0], reset=True)
-            else:
-                target = self._encode_target(y_levels, len(y_levels), reset=True)
-            self._target_pivots = stream_pivots(target)
+            self._target_pivots = stream_pivots(design.target)
 
-    def _chunk_moments(self, S, source, columns, y, *, reset):
-        scale, shift = self._protected_pivots
-        S = S * scale - shift
-        if self.preserve_target:
-            target = self._encode_target(y, S.shape[0], reset=False)
-            scale, shift = self._target_pivots
-            S = np.hstack([S, target * scale - shift])
+    def _chunk_moments(self, design):
+        source, columns = design.source, design.columns
         # The pivots are kept for the feature columns only; source may hold
         # the protected columns too.
         feature_scale = np.ones(source.shape[1])
         feature_shift = np.zeros(source.shape[1])
         feature_scale[columns], feature_shift[columns] = self._feature_pivots
+        full = not isinstance(columns, slice) or columns != slice(None)
+        if self._by_groups:
+            n_levels = len(self.protected_.categories_[self.protected_.group_column_])
+            chunk = GroupMoments.from_data(
+                design.codes, n_levels, source, scale=feature_scale,
+                shift=feature_shift,
+            )  # fmt: skip
+            if full:
+                chunk.sums = chunk.sums[:, columns]
+            return chunk
+        scale, shift = self._protected_pivots
+        S = design.S * scale - shift
+        if self.preserve_target:
+            scale, shift = self._target_pivots
+            S = np.hstack([S, design.target * scale - shift])
         chunk = Moments.from_data(S, source, scale=feature_scale, shift=feature_shift)
-        if not isinstance(columns, slice) or columns != slice(None):
+        if full:
             chunk.mean_f, chunk.csf = chunk.mean_f[columns], chunk.csf[:, columns]
         return chunk
 
-    def _check_moments(self, moments, split):
+    def _check_moments(self, moments, design):
         """Raise a ValueError naming the chunk's problem if a moment is not finite."""
         if moments.is_finite():
             return
-        S, source, columns = split
-        bad_protected = nonfinite_columns(moments.mean_s, moments.css)
-        if bad_protected.any():
-            reject_chunk(
-                S,
-                slice(None),
-                self._regressor_names(),
-                bad_protected,
-                argument="protected",
-            )
+        if self._by_groups:
+            bad_features = nonfinite_columns(moments.sums)
+        else:
+            bad_protected = nonfinite_columns(moments.mean_s, moments.css)
+            if bad_protected.any():
+                reject_chunk(
+                    design.S,
+                    slice(None),
+                    self._regressor_names(),
+                    bad_protected,
+                    argument="protected",
+                )
+            bad_features = nonfinite_columns(moments.mean_f, moments.csf)
         reject_chunk(
-            source,
-            columns,
-            self.protected_.feature_names_,
-            nonfinite_columns(moments.mean_f, moments.csf),
+            design.source, design.columns, self.protected_.feature_names_, bad_features
         )
 
     def _regressor_names(self):
@@ -287,10 +298,15 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         return names
 
     def _block_moments(self, block, y_block=None):
-        """Return the checked statistics of one dask row block (runs on workers)."""
-        split = self._split_protected(block, reset=False)
-        chunk = self._chunk_moments(*split, y_block, reset=False)
-        self._check_moments(chunk, split)
+        """Return the checked statistics of one dask row block (runs on workers).
+
+        An empty block (common after filtering) has none.
+        """
+        if len(block) == 0:
+            return None
+        design = self._read(block, y_block, reset=False)
+        chunk = self._chunk_moments(design)
+        self._check_moments(chunk, design)
         return chunk
 
     def _fit_dask(self, X, y):
@@ -299,17 +315,26 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
 
         categories = protected_levels(X, self.protected, self.categories)
         # The first rows fix the columns, names, encoding, scales and pivots;
-        # blocks are checked against them as they are reduced.
-        split = self._split_protected(head(X), reset=True, categories=categories)
-        y_levels = None
+        # blocks are checked against them as they are reduced. The target's
+        # levels come from all of it.
+        design = self._read(
+            head(X), None, reset=True, categories=categories, target=False
+        )
         if self.preserve_target:
-            y_levels = np.unique(np.asarray(dask.compute(y)[0]))
-        self._set_pivots(*split, None, y_levels=y_levels)
+            levels = read_target(
+                np.unique(np.asarray(dask.compute(y)[0])), None, needed_for="with "
+                "preserve_target=True"
+            )  # fmt: skip
+            self.target_ = ProtectedColumns(None, argument="y").fit(levels)
+            design.target = self.target_.split(levels, numeric_features=False)[0]
+        self._set_pivots(design)
         delayed_moments = [
             dask.delayed(self._block_moments)(block, y_block)
             for block, y_block in row_blocks(X, y if self.preserve_target else None)
         ]
-        (moments,) = dask.compute(tree_reduce(delayed_moments, Moments.merge))
+        (moments,) = dask.compute(tree_reduce(delayed_moments, _merge))
+        if moments is None:
+            raise ValueError("X is empty: every block of the dask collection is empty.")
         if not moments.is_finite():
             raise ValueError(
                 "the statistics of X's blocks, each finite, overflow float64 when "
@@ -331,7 +356,13 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
                     "columns. At least one more row than columns is needed to "
                     "estimate the correction."
                 )
-            coef, rank = solve_gram(self._moments.css, self._moments.csf, names)
+            if self._by_groups:
+                coef, shares = self._group_coefficients()
+                rank, scale, shift = len(names), np.ones(len(names)), 0.0
+            else:
+                coef, rank = solve_gram(self._moments.css, self._moments.csf, names)
+                scale, shift = self._protected_pivots
+                shares = self._moments.mean_s[:n_protected]
         except ValueError as exc:
             if strict:
                 raise
@@ -339,7 +370,6 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
             return
         # Back to the units of the data: f * q ~ (s * p) B, so B_data = p B / q.
         feature_scale = self._feature_pivots[0]
-        scale, shift = self._protected_pivots
         protected_coef = coef[:n_protected] * scale[:, None] / feature_scale
         if not np.isfinite(protected_coef).all():
             raise ValueError(
@@ -349,12 +379,27 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
             )
         self.rank_ = rank
         self.coef_ = protected_coef
-        self.protected_mean_ = (self._moments.mean_s[:n_protected] + shift) / scale
+        self.protected_mean_ = (shares + shift) / scale
         if self.preserve_target:
             target_scale = self._target_pivots[0]
             self.target_coef_ = (
                 coef[n_protected:] * target_scale[:, None] / feature_scale
             )
+
+    def _group_coefficients(self):
+        """Coefficients of the level indicators from the group means."""
+        try:
+            return self._moments.coefficients()
+        except EmptyLevels as exc:
+            name = self.protected_.group_column_
+            levels = self.protected_.categories_[name]
+            bad = [f"{name}_{levels[j]}" for j in exc.positions]
+            raise ValueError(
+                f"protected column(s) {bad} are constant: no row has level(s) "
+                f"{[levels[j] for j in exc.positions]} of {name!r}; a constant "
+                "column carries no information and cannot be regressed out. Drop "
+                "the level from categories=, or fit on rows that show it."
+            ) from None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -362,3 +407,10 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         tags.input_tags.categorical = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _merge(first, second):
+    """Merge the statistics of two blocks, either of which may be empty (None)."""
+    if first is None or second is None:
+        return second if first is None else first
+    return first.merge(second)

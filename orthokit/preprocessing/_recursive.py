@@ -11,6 +11,7 @@ from orthokit._dask import (
     protected_levels,
     row_blocks,
 )
+from orthokit._inputs import fit_guard, read_design
 from orthokit._linalg import (
     Moments,
     power_of_two_scale,
@@ -20,11 +21,11 @@ from orthokit._linalg import (
     stream_pivots,
 )
 from orthokit._sklearn import Interval, StrOptions, _fit_context
-from orthokit.preprocessing._stream import (
-    nonfinite_columns,
-    reject_chunk,
-    restore_on_error,
-)
+from orthokit.preprocessing._stream import nonfinite_columns, reject_chunk
+
+#: Parameters a fit is built on: changing one between partial_fit calls is an
+#: error.
+_STREAM_PARAMETERS = ("protected", "categories", "preserve_target", "delta")
 
 #: Rows per internal update: bounds the float64 copies of a float32 chunk and
 #: keeps the blocks in cache. Results do not depend on it (to rounding).
@@ -220,17 +221,22 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         self : object
             Fitted transformer.
         """
-        with restore_on_error(self):
-            for attribute in ("n_samples_seen_", "target_"):
-                if hasattr(self, attribute):
-                    delattr(self, attribute)
+        with fit_guard(self, stream=_STREAM_PARAMETERS):
             if is_dask_collection(X):
                 return self._fit_dask(X, y)
             return self._fit(X, y)
 
-    def _fit(self, X, y, categories=None):
-        S, source, columns = self._split_protected(X, reset=True, categories=categories)
-        regressors = self._regressors(S, y, reset=True)
+    def _read(self, X, y, *, reset, **kwargs):
+        design = read_design(
+            self, X, y, reset=reset, target=self.preserve_target, **kwargs
+        )
+        regressors = design.S
+        if self.preserve_target:
+            regressors = np.hstack([regressors, design.target])
+        return regressors, design.source, design.columns
+
+    def _fit(self, X, y):
+        regressors, source, columns = self._read(X, y, reset=True)
         if regressors.shape[0] < 2:
             raise ValueError(
                 "X has 1 sample(s): every protected column is constant. fit needs "
@@ -258,20 +264,27 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         """Fit on a dask array or data frame, one row block at a time, in order.
 
         Only one block is in memory at a time. Without ``batch_size`` each block
-        is one batch of the recursion.
+        is one batch of the recursion. Empty blocks are skipped, and the first
+        block need not show every level (the levels come from all blocks), as
+        a stream of ``partial_fit`` calls with ``categories=`` would.
         """
         import dask
 
         categories = protected_levels(X, self.protected, self.categories)
-        blocks = row_blocks(X, y if self.preserve_target else None)
-        for i, (block, y_block) in enumerate(blocks):
+        started = False
+        for block, y_block in row_blocks(X, y if self.preserve_target else None):
             X_block, y_block = dask.compute(block, y_block)
-            if i == 0:
-                self._fit(X_block, y_block, categories=categories)
+            if len(X_block) == 0:
                 continue
-            S, source, columns = self._split_protected(X_block, reset=False)
-            regressors = self._regressors(S, y_block, reset=False)
+            regressors, source, columns = self._read(
+                X_block, y_block, reset=not started, categories=categories
+            )
+            if not started:
+                self._start(regressors, source, columns)
+                started = True
             self._update(regressors, source, columns, self.batch_size)
+        if not started:
+            raise ValueError("X is empty: every block of the dask collection is empty.")
         return self
 
     def partial_fit(self, X, y=None):
@@ -294,24 +307,17 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
             return self._first_partial_fit(X, y)
         # Later calls skip scikit-learn's fit context, which would not validate
         # the parameters again anyway: its cost dominates a single-row update.
-        with restore_on_error(self):
-            S, source, columns = self._split_protected(X, reset=False)
-            self._update(self._regressors(S, y, reset=False), source, columns, None)
+        with fit_guard(self, reset=False, stream=_STREAM_PARAMETERS):
+            self._update(*self._read(X, y, reset=False), None)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _first_partial_fit(self, X, y):
-        with restore_on_error(self):
-            S, source, columns = self._split_protected(X, reset=True)
-            regressors = self._regressors(S, y, reset=True)
+        with fit_guard(self, stream=_STREAM_PARAMETERS):
+            regressors, source, columns = self._read(X, y, reset=True)
             self._start(regressors, source, columns)
             self._update(regressors, source, columns, None)
         return self
-
-    def _regressors(self, S, y, reset):
-        if not self.preserve_target:
-            return S
-        return np.hstack([S, self._encode_target(y, S.shape[0], reset=reset)])
 
     def _regressor_names(self):
         names = list(self.protected_.encoded_names_)

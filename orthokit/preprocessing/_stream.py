@@ -1,35 +1,13 @@
-"""Atomic streaming updates: a rejected chunk leaves an estimator as it was.
+"""Explaining a rejected chunk: which column made its statistics non-finite.
 
 Both residualizers compute a chunk's statistics into new objects and check them
-before they replace the fitted state. :func:`restore_on_error` also undoes the
-bookkeeping of the first call (validated column names, the resolved protected
-columns), so that a failed first ``partial_fit`` leaves an unfitted estimator.
+before they replace the fitted state (inside :func:`orthokit._inputs.fit_guard`,
+which restores every attribute when the chunk is rejected).
 """
-
-from contextlib import contextmanager
 
 import numpy as np
 
-from orthokit._protected import check_finite
-
-
-@contextmanager
-def restore_on_error(estimator):
-    """Restore every attribute of ``estimator`` if the block raises.
-
-    Fitted state is only ever replaced by new objects, never modified in place,
-    so a shallow copy of the attributes is a complete snapshot. NumPy's
-    overflow and invalid-value warnings are silenced inside: the statistics
-    are checked for finiteness explicitly and a clear ValueError raised.
-    """
-    saved = dict(vars(estimator))
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            yield
-    except BaseException:
-        vars(estimator).clear()
-        vars(estimator).update(saved)
-        raise
+from orthokit._inputs import check_finite
 
 
 def reject_chunk(source, columns, names, bad=None, argument="X"):

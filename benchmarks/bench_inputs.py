@@ -1,0 +1,153 @@
+"""The input layer: many levels by group means, and every frame library.
+
+1. One categorical protected column with many levels, absorbed by group means
+   (no one-hot matrix): 5,000 levels x 200,000 rows x 16 features and 10,000
+   levels x 10,001 rows, OrthogonalProjector fit + transform from a pandas
+   frame, against pyfixest's ``demean`` (the fixed-effects absorption of a
+   regression library) and a pandas ``groupby().transform("mean")``, on the
+   same data in the same run; the largest difference from pyfixest, and the
+   peak memory of our fit + transform (tracemalloc).
+2. OrthogonalProjector fit + transform on 1e6 x 100 (4 numeric protected)
+   read from numpy, pandas, polars and pyarrow: time as a ratio to numpy input.
+
+Cold is the first call in the process (imports, numba's compilation for
+pyfixest), warm the best of ``--repeats`` further calls.
+
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_inputs.py
+"""
+
+import argparse
+import os
+import time
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+
+from orthokit import OrthogonalProjector
+
+
+def timed(func, repeats):
+    """Return (cold seconds, warm best seconds, last output)."""
+    start = time.perf_counter()
+    out = func()
+    cold = time.perf_counter() - start
+    warm = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = func()
+        warm.append(time.perf_counter() - start)
+    return cold, min(warm), out
+
+
+def peak_memory(func):
+    tracemalloc.start()
+    func()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def levels_data(n_rows, n_levels, n_features, seed=0):
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, n_levels, n_rows)
+    codes[:n_levels] = np.arange(n_levels)
+    F = rng.normal(size=(n_rows, n_features)) + rng.normal(size=(n_levels, 1))[codes]
+    frame = pd.DataFrame(F, columns=[f"f{j}" for j in range(n_features)])
+    frame["site"] = pd.Categorical.from_codes(
+        codes, [f"L{j:05d}" for j in range(n_levels)]
+    )
+    return frame, F, codes
+
+
+def many_levels(n_rows, n_levels, n_features, repeats):
+    frame, F, codes = levels_data(n_rows, n_levels, n_features)
+
+    def ours():
+        return OrthogonalProjector(protected=["site"]).fit_transform(frame)
+
+    def by_pandas():
+        values = pd.DataFrame(F)
+        return (values - values.groupby(codes).transform("mean")).to_numpy()
+
+    rows = {"orthokit group means": timed(ours, repeats)}
+    rows["pandas groupby demean"] = timed(by_pandas, repeats)
+    try:
+        from pyfixest.estimation import demean
+    except ImportError:
+        print("pyfixest is not installed: its row is left out")
+    else:
+
+        def by_pyfixest():
+            out, converged = demean(
+                F, codes[:, None].astype(np.uint64), np.ones(n_rows), tol=1e-10
+            )
+            assert converged
+            return out
+
+        rows["pyfixest demean"] = timed(by_pyfixest, repeats)
+    ours_out = rows["orthokit group means"][2] - F.mean(axis=0)
+    reference = rows.get("pyfixest demean", rows["pandas groupby demean"])[2]
+    error = np.abs(ours_out - reference).max()
+    peak = peak_memory(ours)
+    print(
+        f"\n{n_levels:,} levels x {n_rows:,} rows x {n_features} features "
+        f"(X {F.nbytes / 1e6:.0f} MB); largest difference from the reference "
+        f"{error:.1e}; our peak memory {peak / 1e6:.0f} MB ({peak / F.nbytes:.1f}x X)"
+    )
+    _table(rows, "orthokit group means")
+
+
+def frame_libraries(n_rows, n_features, repeats):
+    import polars as pl
+    import pyarrow as pa
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n_rows, n_features))
+    X[:, 4:] += X[:, :4] @ rng.normal(size=(4, n_features - 4))
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(n_features)])
+    inputs = {
+        "numpy": (X, [0, 1, 2, 3]),
+        "pandas": (frame, ["c0", "c1", "c2", "c3"]),
+        "polars": (pl.from_pandas(frame), ["c0", "c1", "c2", "c3"]),
+        "pyarrow": (pa.Table.from_pandas(frame), ["c0", "c1", "c2", "c3"]),
+    }
+    rows = {}
+    for name, (data, protected) in inputs.items():
+        rows[name] = timed(
+            lambda d=data, p=protected: OrthogonalProjector(protected=p).fit_transform(
+                d
+            ),
+            repeats,
+        )
+    print(
+        f"\nOrthogonalProjector fit + transform, {n_rows:,} x {n_features}, 4 protected"
+    )
+    _table(rows, "numpy")
+
+
+def _table(rows, baseline):
+    cold0, warm0 = rows[baseline][:2]
+    print(f"| {'method':26s} | cold s | warm s | cold ratio | warm ratio |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (cold, warm, _) in rows.items():
+        print(
+            f"| {name:26s} | {cold:6.3f} | {warm:6.3f} | {cold / cold0:9.2f}x "
+            f"| {warm / warm0:9.2f}x |"
+        )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"OPENBLAS_NUM_THREADS={threads}; warm: best of {args.repeats}")
+    many_levels(200_000, 5000, 16, args.repeats)
+    many_levels(10_001, 10_000, 16, args.repeats)
+    frame_libraries(args.rows, 100, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Checks on columns: which kind of values they hold, finite, in float32 range."""
+
+import datetime
+import decimal
+import numbers
+
+import numpy as np
+import pandas as pd
+
+from orthokit._inputs._frames import nw
+
+_TIME = (nw.Datetime, nw.Date, nw.Duration, nw.Time)
+_LABELS = (nw.Boolean, nw.String, nw.Categorical, nw.Enum)
+
+
+def column_kind(table, j, name, argument="X"):
+    """Return ``"numeric"`` or ``"labels"`` for column ``j`` of a table.
+
+    Numbers are numeric; booleans, strings and categories are labels (to be
+    one-hot encoded where they are protected). Datetimes, durations, Decimal
+    and complex values are an error that names the column and says how to
+    convert it; so is anything else (lists, structs, arbitrary objects).
+
+    Parameters
+    ----------
+    table : Table
+    j : int
+    name : str
+        The column's name, for messages.
+    argument : str, default="X"
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from orthokit._inputs._frames import as_table
+    >>> table = as_table(pd.DataFrame({"a": [1.0], "b": ["x"]}))
+    >>> column_kind(table, 0, "a"), column_kind(table, 1, "b")
+    ('numeric', 'labels')
+    """
+    dtype = table.dtype(j)
+    if table.is_frame:
+        if isinstance(dtype, _TIME) or dtype in _TIME:
+            raise _time_error(argument, name, str(dtype))
+        if dtype == nw.Decimal:
+            raise _decimal_error(argument, name)
+        if dtype.is_numeric():
+            return "numeric"
+        if dtype in _LABELS or isinstance(dtype, _LABELS):
+            return "labels"
+        if dtype not in (nw.Object, nw.Unknown):
+            raise TypeError(
+                f"{argument} column {name!r} holds values of type {dtype}; orthokit "
+                "reads numbers, booleans, strings and categories."
+            )
+        return _object_kind(table.column(j), name, argument)
+    kind = dtype.kind
+    if kind in "fiu":
+        return "numeric"
+    if kind in "bUS":
+        return "labels"
+    if kind in "Mm":
+        raise _time_error(argument, name, str(dtype))
+    if kind == "c":
+        raise _complex_error(argument, name)
+    if kind == "O":
+        return _object_kind(table.column(j), name, argument)
+    raise TypeError(f"{argument} column {name!r} has unsupported dtype {dtype}.")
+
+
+def _object_kind(values, name, argument):
+    """Numbers held in object columns are numbers; labels otherwise."""
+    present = [v for v in values if not _missing(v)]
+    for v in present:
+        if isinstance(v, decimal.Decimal):
+            raise _decimal_error(argument, name)
+        if isinstance(v, datetime.date | datetime.timedelta | np.datetime64):
+            raise _time_error(argument, name, type(v).__name__)
+        if isinstance(v, complex | np.complexfloating):
+            raise _complex_error(argument, name)
+        if not isinstance(v, str | numbers.Number | np.bool_):
+            # The wording scikit-learn's check_dtype_object looks for.
+            raise TypeError(
+                f"{argument} column {name!r} holds a {type(v).__name__}: argument "
+                "must be a string or a number."
+            )
+    numeric = all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
+        for v in present
+    )
+    return "numeric" if numeric else "labels"
+
+
+def _missing(value):
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def missing_mask(values):
+    """Boolean mask of missing values (None, NaN, pandas NA) in a label column."""
+    return np.asarray(pd.isna(values), dtype=bool)
+
+
+def _time_error(argument, name, dtype):
+    return ValueError(
+        f"{argument} column {name!r} holds dates or times ({dtype}); orthokit does "
+        "not guess their units. Convert it to numbers first, e.g. "
+        f"(X[{name!r}] - X[{name!r}].min()).dt.days, or to categories such as "
+        f"X[{name!r}].dt.year."
+    )
+
+
+def _decimal_error(argument, name):
+    return ValueError(
+        f"{argument} column {name!r} holds Decimal values; convert it to float "
+        f"first, e.g. X[{name!r}].astype(float)."
+    )
+
+
+def _complex_error(argument, name):
+    # "Complex data not supported" is the wording scikit-learn's checks expect.
+    return ValueError(
+        f"Complex data not supported: {argument} column {name!r} holds complex "
+        "numbers. Split it into its real and imaginary parts (np.real, np.imag)."
+    )
+
+
+def check_finite(values, names, argument):
+    """Raise a ValueError naming the columns of ``values`` with NaN or inf.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n, m)
+    names : sequence of str
+        Name of each column.
+    argument : str
+        Name of the argument, for the message.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_finite(np.array([[1.0, np.nan]]), ["a", "b"], "X")
+    Traceback (most recent call last):
+    ...
+    ValueError: X column 'b' contains NaN or infinity.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # finite huge values
+        total = values.sum(dtype=np.float64)
+    if values.size == 0 or np.isfinite(total):
+        return
+    bad = ~np.isfinite(values).all(axis=0)
+    if not bad.any():  # the sum overflowed but every value is finite
+        return
+    bad_names = [names[j] for j in np.flatnonzero(bad)]
+    what = f"column {bad_names[0]!r}" if len(bad_names) == 1 else f"columns {bad_names}"
+    raise ValueError(f"{argument} {what} contains NaN or infinity.")
+
+
+def check_float32_range(values, names, argument):
+    """Raise a ValueError naming the columns of ``values`` that overflow float32.
+
+    For the torch estimators, which compute in float32: a finite value beyond
+    3.4e38 would silently become infinite.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n, m)
+    names : sequence of str
+        Name of each column.
+    argument : str
+        Name of the argument, for the message.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_float32_range(np.array([[1.0, 1e300]]), ["a", "b"], "X")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: X column 'b' has values beyond the range of float32 (3.4e38), ...
+    """
+    if values.size == 0 or values.dtype == np.float32:
+        return
+    too_large = np.abs(values).max(axis=0) > np.finfo(np.float32).max
+    if too_large.any():
+        raise ValueError(
+            f"{argument} column {names[np.flatnonzero(too_large)[0]]!r} has values "
+            "beyond the range of float32 (3.4e38), the precision of the network; "
+            "rescale it."
+        )

@@ -1,0 +1,300 @@
+"""Column specifications: which columns of ``X`` are protected, and their encoding.
+
+:class:`ProtectedColumns` resolves a specification (names, positions, a boolean
+mask) against a :class:`~orthokit._inputs._frames.Table`, learns the levels of
+label columns, and splits ``X`` into the float64 matrix of the encoded
+protected columns (or, for one label column, its integer codes) and the numeric
+matrix of the remaining features.
+"""
+
+import numbers
+
+import numpy as np
+
+from orthokit._inputs._checks import check_finite, column_kind
+from orthokit._inputs._encode import learn_levels, level_codes, one_hot
+from orthokit._inputs._frames import Table, as_table
+
+
+def resolve_columns(spec, names, n_columns, *, what="protected", argument="X"):
+    """Return the positions named by ``spec`` (names, positions or a mask).
+
+    Parameters
+    ----------
+    spec : str, int, sequence of str or int, boolean mask, or None
+        ``None`` means every column.
+    names : list of str or None
+        Column names (``None`` for arrays).
+    n_columns : int
+    what : str, default="protected"
+        What the columns are, for messages.
+    argument : str, default="X"
+
+    Returns
+    -------
+    list of int
+
+    Examples
+    --------
+    >>> resolve_columns(["b", -1], ["a", "b", "c"], 3)
+    [1, 2]
+    """
+    if spec is None:
+        return list(range(n_columns))
+    if isinstance(spec, str | numbers.Integral):
+        spec = [spec]
+    spec = list(spec)
+    if not spec:
+        raise ValueError(f"{what} must name at least one column.")
+    if all(isinstance(s, bool | np.bool_) for s in spec):
+        if len(spec) != n_columns:
+            raise ValueError(
+                f"{what} is a boolean mask of length {len(spec)} but {argument} has "
+                f"{n_columns} columns."
+            )
+        return [j for j, s in enumerate(spec) if s]
+    index = []
+    for s in spec:
+        if isinstance(s, numbers.Integral) and not isinstance(s, bool | np.bool_):
+            j = int(s) + n_columns if s < 0 else int(s)
+            if not 0 <= j < n_columns:
+                raise ValueError(
+                    f"{what} column {s} is out of range: {argument} has {n_columns} "
+                    "columns."
+                )
+        elif isinstance(s, str):
+            if names is None:
+                raise ValueError(
+                    f"{what} column {s!r} is named but {argument} is an array "
+                    "without column names; give positions instead or pass a "
+                    "DataFrame."
+                )
+            if s not in names:
+                raise ValueError(
+                    f"{what} column {s!r} is not a column of {argument}; its "
+                    f"columns are {names}."
+                )
+            j = names.index(s)
+        else:
+            raise TypeError(
+                f"{what} must hold column names (str) or positions (int), got {s!r} "
+                f"of type {type(s).__name__}."
+            )
+        if j in index:
+            raise ValueError(f"{what} column {s!r} is given twice.")
+        index.append(j)
+    return index
+
+
+class ProtectedColumns:
+    """Resolve, check, split and encode the protected columns of ``X``.
+
+    Parameters
+    ----------
+    protected : str, int, sequence of str or int, boolean mask, or None
+        Which columns of ``X`` are protected: names (for data frames) or
+        positions. ``None`` means every column (for evaluating a matrix of
+        protected attributes on its own).
+    argument : str, default="X"
+        Name of the argument in error messages.
+    categories : dict, default=None
+        Levels of label protected columns, by column name, first level the
+        reference. Needed when fitting on a chunk that does not show every
+        level (streaming); otherwise levels are learned from the data (sorted,
+        or in the order of a categorical dtype). A key that is not a label
+        protected column is an error.
+
+    Attributes
+    ----------
+    protected_index_ : list of int
+        Positions of the protected columns in ``X``.
+    feature_index_ : list of int
+        Positions of the other columns.
+    input_names_ : list of str
+        Names of all input columns (``x0, x1, ...`` for arrays).
+    categories_ : dict
+        For each label protected column, its levels in order (the first is the
+        dropped reference level).
+    encoded_names_ : list of str
+        Names of the encoded protected columns, e.g. ``sex_Male``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"age": [30, 40, 50], "sex": ["F", "M", "M"]})
+    >>> cols = ProtectedColumns(["sex"]).fit(X)
+    >>> S, F = cols.split(X)
+    >>> cols.encoded_names_, S.ravel().tolist(), F.ravel().tolist()
+    (['sex_M'], [0.0, 1.0, 1.0], [30.0, 40.0, 50.0])
+    """
+
+    def __init__(self, protected, argument="X", categories=None):
+        self.protected = protected
+        self.argument = argument
+        self.categories = categories
+
+    def _table(self, X):
+        return X if isinstance(X, Table) else as_table(X, self.argument)
+
+    def fit(self, X):
+        """Learn which columns are protected and the levels of label ones.
+
+        Parameters
+        ----------
+        X : array-like or Table of shape (n_samples, n_features)
+
+        Returns
+        -------
+        self
+        """
+        table = self._table(X)
+        n_columns = table.shape[1]
+        self.protected_index_ = resolve_columns(
+            self.protected, table.names, n_columns, argument=self.argument
+        )
+        protected = set(self.protected_index_)
+        self.feature_index_ = [j for j in range(n_columns) if j not in protected]
+        self.input_names_ = table.names or [f"x{j}" for j in range(n_columns)]
+        given = dict(self.categories or {})
+        self.categories_ = {}
+        self.encoded_names_ = []
+        # Encoded in the order of X's columns, whatever the order of the spec.
+        for j in sorted(self.protected_index_):
+            name = self.input_names_[j]
+            if column_kind(table, j, name, "protected") == "numeric":
+                self.encoded_names_.append(name)
+                continue
+            levels = learn_levels(table, j, name, given.pop(name, None))
+            self.categories_[name] = levels
+            self.encoded_names_.extend(f"{name}_{level}" for level in levels[1:])
+        if given:
+            raise ValueError(
+                f"categories names {sorted(given)}, which are not label protected "
+                f"columns of {self.argument}; the label protected columns are "
+                f"{sorted(self.categories_)}."
+            )
+        return self
+
+    @property
+    def group_column_(self):
+        """Name of the only protected column when it holds labels, else ``None``.
+
+        One label column is absorbed by group means (:meth:`codes`), with no
+        one-hot matrix.
+        """
+        if len(self.protected_index_) == 1 and self.categories_:
+            return next(iter(self.categories_))
+        return None
+
+    def codes(self, X):
+        """Return the level codes of the single label protected column.
+
+        Parameters
+        ----------
+        X : array-like or Table
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples,)
+        """
+        table = self._table(X)
+        name = self.group_column_
+        return level_codes(
+            table.column(self.protected_index_[0]), self.categories_[name], name
+        )
+
+    def split(self, X, *, numeric_features=True):
+        """Return the encoded protected columns and the remaining features.
+
+        Parameters
+        ----------
+        X : array-like or Table of shape (n_samples, n_features)
+            Same columns as in :meth:`fit`.
+        numeric_features : bool, default=True
+            Also convert the remaining features; with ``False`` the second
+            value is ``None``.
+
+        Returns
+        -------
+        S : ndarray of shape (n_samples, n_encoded)
+            Encoded protected columns, float64.
+        F : ndarray of shape (n_samples, n_other) or None
+            The other columns.
+        """
+        table = self._table(X)
+        blocks = []
+        for j in sorted(self.protected_index_):
+            name = self.input_names_[j]
+            values = table.column(j)
+            if name not in self.categories_:
+                blocks.append(_to_float(values, name, "protected")[:, None])
+                continue
+            levels = self.categories_[name]
+            blocks.append(one_hot(level_codes(values, levels, name), len(levels)))
+        S = np.hstack(blocks) if blocks else np.empty((table.shape[0], 0))
+        check_finite(S, self.encoded_names_, "protected")
+        if not numeric_features:
+            return S, None
+        source, columns = self.features(table)
+        return S, source[:, columns]
+
+    def features(self, X, *, check=True):
+        """Return the non-protected features without copying where possible.
+
+        Parameters
+        ----------
+        X : array-like or Table of shape (n_samples, n_features)
+        check : bool, default=True
+            Check a float ndarray for NaN and infinity. A fit that reduces every
+            column anyway may skip it and check its sums instead.
+
+        Returns
+        -------
+        source : ndarray
+            ``X`` itself when it is a float ndarray, else a new float64 array
+            of the non-protected columns.
+        columns : slice or list of int
+            The feature columns within ``source``: ``source[:, columns]``.
+        """
+        table = self._table(X)
+        names = self.input_names_
+        data = table.data
+        if not table.is_frame and data.dtype.kind in "fiub":
+            if data.dtype.kind != "f":
+                data = data.astype(np.float64)
+            if check:
+                check_finite(data, names, self.argument)
+            index = self.feature_index_
+            contiguous = (
+                index == list(range(index[0], index[-1] + 1)) if index else True
+            )
+            columns = slice(index[0], index[-1] + 1) if index and contiguous else index
+            return data, columns
+        F = np.empty((table.shape[0], len(self.feature_index_)))
+        for i, j in enumerate(self.feature_index_):
+            if column_kind(table, j, names[j], self.argument) != "numeric":
+                raise ValueError(
+                    f"{self.argument} column {names[j]!r} is not numeric. Encode it "
+                    "first (e.g. with OneHotEncoder in a ColumnTransformer) or name "
+                    "it as protected."
+                )
+            F[:, i] = _to_float(table.column(j), names[j], self.argument)
+        check_finite(F, self.feature_names_, self.argument)
+        return F, slice(None)
+
+    @property
+    def feature_names_(self):
+        """Names of the non-protected input columns."""
+        return [self.input_names_[j] for j in self.feature_index_]
+
+
+def _to_float(values, name, argument):
+    """Convert one numeric column to float64 with an error that names it."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{argument} column {name!r} is not numeric ({exc}). Encode it first "
+            "(e.g. with OneHotEncoder in a ColumnTransformer) or name it as "
+            "protected."
+        ) from None

@@ -1,0 +1,102 @@
+"""Encoding of label columns: levels, integer codes, one-hot with a reference."""
+
+import numpy as np
+import pandas as pd
+
+from orthokit._inputs._checks import missing_mask
+from orthokit._inputs._frames import nw
+
+
+def learn_levels(table, j, name, given=None):
+    """Return the levels of label column ``j``, the first being the reference.
+
+    Levels are ``given`` (validated), else a categorical column's categories
+    that occur, in their order, else the sorted distinct values.
+
+    Parameters
+    ----------
+    table : Table
+    j : int
+    name : str
+    given : sequence, optional
+        Levels declared by the user (``categories=``).
+
+    Returns
+    -------
+    list
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from orthokit._inputs._frames import as_table
+    >>> learn_levels(as_table(pd.DataFrame({"s": ["M", "F", "M"]})), 0, "s")
+    ['F', 'M']
+    """
+    values = labels(table.column(j), name)
+    if given is not None:
+        levels = list(given)
+        if len(set(map(_key, levels))) != len(levels):
+            raise ValueError(
+                f"categories[{name!r}] lists a level twice: {levels}; each level "
+                "must appear once."
+            )
+    elif table.is_frame and isinstance(table.dtype(j), nw.Categorical | nw.Enum):
+        present = set(pd.unique(values))
+        categories = table.series(j).cat.get_categories().to_list()
+        levels = [c for c in categories if c in present]
+    else:
+        levels = sorted(pd.unique(values), key=_key)
+    if len(levels) < 2:
+        raise ValueError(
+            f"protected column {name!r} is constant (a single level {levels!r}); a "
+            "constant column cannot be regressed out. Drop it, or pass its levels "
+            "in categories= when fitting by chunks."
+        )
+    return levels
+
+
+def _key(value):
+    return (str(type(value)), value)
+
+
+def labels(values, name):
+    """Return a label column as an ndarray, rejecting missing values."""
+    missing = missing_mask(values)
+    if missing.any():
+        raise ValueError(
+            f"protected column {name!r} contains missing values (first in row "
+            f"{int(np.flatnonzero(missing)[0])}); impute or drop them first."
+        )
+    return values
+
+
+def level_codes(values, levels, name):
+    """Return the position of every value in ``levels``; unseen values are an error.
+
+    Examples
+    --------
+    >>> level_codes(["b", "a", "b"], ["a", "b"], "s").tolist()
+    [1, 0, 1]
+    """
+    values = labels(np.asarray(values), name)
+    # An index lookup, not pd.Categorical: pandas 3 warns (and will raise) on
+    # values outside the categories, which are the error here.
+    codes = pd.Index(levels).get_indexer(values)
+    if (codes < 0).any():
+        unseen = sorted({str(v) for v in values[codes < 0]})
+        raise ValueError(
+            f"protected column {name!r} has categories {unseen} that were not seen "
+            f"in fit (seen: {[str(v) for v in levels]})."
+        )
+    return codes
+
+
+def one_hot(codes, n_levels):
+    """Return the indicators of levels ``1..n_levels-1`` (0 is the reference).
+
+    Examples
+    --------
+    >>> one_hot(np.array([0, 2, 1]), 3).tolist()
+    [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
+    """
+    return (codes[:, None] == np.arange(1, n_levels)).astype(np.float64)
