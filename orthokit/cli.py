@@ -96,14 +96,15 @@ def _run_audit(args):
 def _run_bench(args):
     from orthokit import _bench
     from orthokit._files import check_local_path
+    from orthokit.evaluation._audit import split_names
 
     if args.scheduler and args.backend != "dask":
         raise ValueError("--scheduler needs --backend dask.")
     check_local_path(args.out, "--out")
-    datasets = [d.strip() for d in (args.datasets or "").split(",") if d.strip()]
+    datasets = split_names(args.datasets, "--datasets")
     methods = None
-    if args.methods:
-        keys = [k.strip() for k in args.methods.split(",") if k.strip()]
+    keys = split_names(args.methods, "--methods")
+    if keys:
         unknown = [k for k in keys if k not in _bench.METHOD_KEYS]
         if unknown:
             raise ValueError(
