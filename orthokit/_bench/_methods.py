@@ -156,7 +156,8 @@ def predict_positive(estimator, X):
     array([0.5])
     """
     if hasattr(estimator, "_pmf_predict"):  # fairlearn's randomized classifier
-        return np.asarray(estimator._pmf_predict(X))[:, 1]
+        # its mixture of probabilities can exceed 1 by a rounding error
+        return np.clip(np.asarray(estimator._pmf_predict(X))[:, 1], 0.0, 1.0)
     return np.asarray(estimator.predict_proba(X))[:, 1]
 
 
