@@ -28,6 +28,7 @@ The terminal summary (``conftest.py``) counts the cases each entry point passed;
 
 import contextlib
 import io
+import os
 import pathlib
 import re
 import warnings
@@ -1140,7 +1141,47 @@ CLI_CASES = [
         lambda p: ["demo", "--plot", str(pathlib.Path(p).parent / "no" / "x.png")],
         "cannot write plot .* does not exist",
     ),
+    (
+        "orthokit audit",
+        lambda p: ["audit", p, "--protected", "sex,sex"],
+        r"--protected names 'sex' twice",
+    ),
+    (
+        "orthokit audit",
+        lambda p: ["audit", p, "--protected", " sex , sex"],
+        r"--protected names 'sex' twice",
+    ),
+    (
+        "orthokit audit",
+        lambda p: ["audit", p, "--protected", "sex,,race"],
+        r"--protected 'sex,,race' has an empty name \(name 2\)",
+    ),
+    (
+        "orthokit audit",
+        lambda p: ["audit", p, "--protected", "sex,race,"],
+        r"--protected 'sex,race,' has an empty name \(name 3\)",
+    ),
+    (
+        "orthokit audit",
+        lambda p: ["audit", p, "--protected", "sex,race", "--categorical", "race,race"],
+        r"--categorical names 'race' twice",
+    ),
+    (
+        "orthokit audit",
+        lambda p: ["audit", os.devnull, "--protected", "sex"],
+        rf"{os.devnull!r} is not a regular file \(a character device\)",
+    ),
     ("orthokit bench", lambda p: ["bench", "--folds", "1"], "--folds"),
+    (
+        "orthokit bench",
+        lambda p: ["bench", "--methods", "lr,lr"],
+        "--methods names 'lr' twice",
+    ),
+    (
+        "orthokit bench",
+        lambda p: ["bench", "--datasets", "compas,,adult"],
+        r"--datasets 'compas,,adult' has an empty name \(name 2\)",
+    ),
     ("orthokit bench", lambda p: ["bench", "--suite", "bogus"], "invalid choice"),
     (
         "orthokit bench",
