@@ -1024,6 +1024,26 @@ LAYER_CASES = [
         lambda x, S: (x, S.double() * 1e300),
         "metadata contains NaN or infinity",
     ),
+    LayerCase(
+        "nan_in_x",
+        lambda x, S: (_spoil_first(x, float("nan")), S),
+        "x contains NaN or infinity",
+    ),
+    LayerCase(
+        "inf_in_x",
+        lambda x, S: (_spoil_first(x, float("inf")), S),
+        "x contains NaN or infinity",
+    ),
+    # finite float32 extremes: rescaled internally, a finite answer
+    LayerCase(
+        "huge_float32_metadata",
+        lambda x, S: (x, S * 1e30),
+        None,
+        # its metadata kernel comes from the unscaled metadata: the batch is
+        # 1e30 beyond it (with a matching kernel: test_nn's float32 extremes)
+        by_layer={"MetadataNorm": "metadata .* beyond .* overflows"},
+    ),
+    LayerCase("huge_float32_x", lambda x, S: (x * (3e38 / x.abs().max()), S)),
     LayerCase("tiny_metadata", lambda x, S: (x, S * 1e-30)),
     LayerCase("constant_metadata", lambda x, S: (x, S * 0 + 1)),
     LayerCase("float64_metadata", lambda x, S: (x, S.double())),
