@@ -28,6 +28,7 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 
 from orthokit._linalg import CollinearityWarning
+from orthokit.evaluation import check_estimator_orthogonality
 from orthokit.linear_model import OrthogonalGLM, SeparationWarning
 
 SOLVERS = ["newton", "mdmm"]
@@ -453,3 +454,31 @@ def test_unrepresentable_answers_are_clear_errors(family, case):
             warnings.simplefilter("error")  # no RuntimeWarning on the way
             with pytest.raises(ValueError, match=message):
                 OrthogonalGLM([3], family=family, solver=solver).fit(X, y)
+
+
+def test_orthogonality_check_of_huge_poisson_counts():
+    # Counts near 1e300 fit; their evaluation GLM used to overflow its IRLS
+    # weights. Against the same counts at unit scale: the estimated-dispersion
+    # test is scale-free, the unit-dispersion errors shrink by sqrt(1e300).
+    x, s, y = simulate("poisson", seed=10)
+    X = pd.DataFrame(np.column_stack([x, s]), columns=["a", "b", "c", "s0", "s1"])
+    reports = {}
+    for scale in (1.0, 1e300):
+        glm = OrthogonalGLM(["s0", "s1"], family="poisson").fit(X, y * scale)
+        for dispersion in ("family", "estimated"):
+            report = check_estimator_orthogonality(
+                glm, X, ["s0", "s1"], family="poisson", dispersion=dispersion
+            )
+            reports[scale, dispersion] = report.to_frame()
+    for dispersion in ("family", "estimated"):
+        table = reports[1e300, dispersion]
+        assert np.isfinite(table[["coef", "std_err", "statistic"]].to_numpy()).all()
+        assert np.abs(table["coef"]).max() < 1e-12
+    estimated, unit = reports[1e300, "estimated"], reports[1.0, "estimated"]
+    np.testing.assert_allclose(estimated["std_err"], unit["std_err"], rtol=1e-8)
+    assert estimated["passed"].all()
+    np.testing.assert_allclose(
+        reports[1e300, "family"]["std_err"] * 1e150,
+        reports[1.0, "family"]["std_err"],
+        rtol=1e-8,
+    )
