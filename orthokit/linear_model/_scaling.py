@@ -331,5 +331,7 @@ def principal_components(design, w):
     axes = vectors[:, keep] / np.sqrt(eigenvalues[keep])
     X1 = np.empty((n, lead + axes.shape[1]), order="F")
     X1[:, :lead] = 1.0
-    X1[:, lead:] = X @ axes
+    # Z = X A, written as Zᵀ = Aᵀ Xᵀ straight into the column-major X1: one
+    # BLAS product, no row-major temporary to transpose.
+    np.matmul(axes.T, X.T, out=X1[:, lead:].T)
     return X1, weighted_gram(X1, w), axes
