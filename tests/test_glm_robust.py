@@ -172,11 +172,13 @@ def test_units_do_not_matter(family, rescaling):
     check(family, X, y_new, s_new, [3, 4], expected)
 
 
+@pytest.mark.parametrize("offset", [1e12, 1e15])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_protected_indicator_with_a_huge_offset(family):
+def test_protected_indicator_with_a_huge_offset(family, offset):
+    # 1e15: the indicator spans 8 rounding steps of its offset, not constant
     x, s, y = simulate(family, seed=2, binary_protected=True)
     expected = slsqp_predictions(family, x, s, y)
-    s_offset = 1e12 + s  # exact: 1e12 and 1e12 + 1 are both floats
+    s_offset = offset + s  # exact: the offset and offset + 1 are both floats
     check(family, np.column_stack([x, s_offset]), y, s_offset, [3], expected)
 
 
