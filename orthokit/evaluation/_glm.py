@@ -117,19 +117,26 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False):
     # coefficients, errors and intervals are scaled back, statistics unchanged.
     # A Gaussian response is also centred (the slopes do not change), so a
     # small spread around a large mean is not mistaken for a perfect fit.
+    # Poisson responses (counts near 1e300) are rescaled too: the slopes do not
+    # change, and fixing the dispersion at the scale factor keeps the
+    # covariance of the original problem (the variance is linear in the mean).
     s_pow = power_of_two_scale(S)
+    scale = "X2" if dispersion == "estimated" else None
+    y_pow, unscale, variance_power = 1.0, s_pow, 0
     if family == "gaussian":
         first = power_of_two_scale(y[:, None])[0]
         response = y * first
         response = response - response.mean()
         second = power_of_two_scale(response[:, None])[0]
         response, y_pow = response * second, first * second
+        unscale, variance_power = s_pow / y_pow, 2
+    elif family == "poisson" and not 2.0**-300 < y.max() < 2.0**300:
+        y_pow, variance_power = power_of_two_scale(y[:, None])[0], 1
+        response, scale = y * y_pow, scale or y_pow
     else:
-        response, y_pow = y, 1.0
-    unscale = s_pow / y_pow
+        response = y
     design = np.column_stack([np.ones(len(y)), S * s_pow])
     use_t = family == "gaussian" or dispersion == "estimated"
-    scale = "X2" if dispersion == "estimated" else None
     context = f"evaluation GLM (family={family!r}) of {output!r} on {names}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -163,7 +170,7 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False):
             "note": "",
         }
     )
-    return table, ("t" if use_t else "z"), float(result.scale) / y_pow**2
+    return table, ("t" if use_t else "z"), float(result.scale) / y_pow**variance_power
 
 
 def _validate_options(family, scale, dispersion, alpha, max_effect):

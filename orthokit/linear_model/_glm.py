@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from orthokit._base import ProtectedColumnsMixin
-from orthokit._linalg import RANK_RTOL, CollinearityWarning
+from orthokit._linalg import CollinearityWarning
 from orthokit._protected import check_array_like
 from orthokit._sklearn import (
     Interval,
@@ -27,7 +27,11 @@ from orthokit._sklearn import (
 )
 from orthokit.linear_model._diagnostics import SeparationWarning, separation_message
 from orthokit.linear_model._families import FAMILIES
-from orthokit.linear_model._scaling import scale_target, standardize
+from orthokit.linear_model._scaling import (
+    principal_components,
+    scale_target,
+    standardize,
+)
 from orthokit.linear_model._solvers import (
     Problem,
     _solve_intercept_only,
@@ -120,22 +124,25 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             + (list(names) if self.protected_as_predictors else []),
             dtype=object,
         )
+        self._check_shape(family, predictors.shape[1], np.count_nonzero(weights))
         w = weights / weights.sum()
         design = standardize(predictors, S, w, names, self.fit_intercept)
-        constant_only = self._check_design(design, w)
+        X1, gram, axes = principal_components(design, w)
+        constant_only = self._check_design(design, w, axes.shape[1])
         target = scale_target(family.name, Y, w)
 
-        X1 = design.X1
-        penalized = np.ones(X1.shape[1], dtype=bool)
-        penalized[0] = not self.fit_intercept
+        lead = design.lead
+        penalized = np.arange(X1.shape[1]) >= lead
+        # α‖β‖² on the standardized slopes β = Aγ, in the principal components.
+        norms = np.concatenate([np.zeros(lead), np.sum(axes**2, axis=0)])
+        ridge = self.alpha * target.alpha_factor * norms
         # With an intercept the offset of the target's change of units is
         # folded into it afterwards: a large offset (y + 1e6) inside the linear
         # predictor would cost its digits.
         offset = 0.0 if self.fit_intercept else target.offset
         problem = Problem(
-            X1, target.y, w, design.basis, family,
-            self.alpha * target.alpha_factor, penalized, offset=offset,
-            gram=design.gram,
+            X1, target.y, w, design.basis, family, ridge, penalized, offset=offset,
+            gram=gram,
         )  # fmt: skip
         theta = np.zeros((X1.shape[1], Y.shape[1]))
         if self.fit_intercept:
@@ -146,11 +153,14 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             solution = self._solve(problem, theta.ravel(order="F"))
         self.n_iter_ = int(solution.n_iter)
 
-        Theta = problem.unpack(solution.theta).copy()
+        components = problem.unpack(solution.theta)
+        Theta = np.vstack([components[:lead], axes @ components[lead:]])
         if self.fit_intercept:
             Theta[0] -= target.offset
         Theta *= target.theta_factor
-        slopes = (Theta[1:] if self.fit_intercept else Theta) / design.x_scale[:, None]
+        with np.errstate(over="ignore"):
+            slopes = (Theta[1:] if lead else Theta) / design.x_scale[:, None]
+        self._check_representable(slopes, design)
         centred_intercepts = Theta[0] if self.fit_intercept else np.zeros(Y.shape[1])
         multipliers = (
             design.basis_map
@@ -164,9 +174,9 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         self._predictor_offset = design.x_high
         self._centred_intercept = self.intercept_
         self.intercept_ = self._centred_intercept - self.coef_ @ design.x_high
-        # X1 holds the centred predictors: X1 Θ is the linear predictor in the
-        # original units of y (the target's scaling is undone in Θ).
-        mu = family.mean(X1 @ Theta)
+        # design.X1 holds the centred predictors: X1 Θ is the linear predictor
+        # in the original units of y (the target's scaling is undone in Θ).
+        mu = family.mean(design.X1 @ Theta)
         self.constraint_violation_ = float(
             np.abs(design.s_centred.T @ (w[:, None] * mu)).max(initial=0.0)
         )
@@ -238,29 +248,52 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             return np.hstack([features, S])
         return features
 
-    def _check_design(self, design, w):
+    def _check_shape(self, family, n_predictors, n_rows):
+        """Refuse a classifier with more coefficients than rows and no ridge.
+
+        Such classes are separable (the likelihood has no finite maximum), and
+        the solvers would chase coefficients to infinity: an error at once.
+        Regression families take the minimum-norm solution instead (with a
+        :class:`~orthokit._linalg.CollinearityWarning`).
+        """
+        n_coefficients = n_predictors + int(self.fit_intercept)
+        if self.alpha == 0 and family.is_classifier and n_coefficients > n_rows:
+            raise ValueError(
+                f"X has {n_predictors} predictor(s) but only {n_rows} row(s) of "
+                f"positive weight: with more coefficients ({n_coefficients}) than "
+                "rows the classes are separable and, with alpha=0, the likelihood "
+                "has no finite maximum. Set a ridge penalty alpha > 0 (e.g. "
+                "alpha=1e-4) or use fewer predictors."
+            )
+
+    def _check_representable(self, slopes, design):
+        """Refuse slopes beyond float64 (predictors too small for the units of y)."""
+        bad = ~np.isfinite(slopes).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"the coefficients of X column(s) {list(self.predictor_names_[bad])} "
+                "overflow float64: the columns are too small (standard deviation "
+                f"{design.x_scale[bad].min():.3g}) for slopes in the units of y. "
+                "Multiply them by a constant (e.g. 1e300) or rescale y."
+            )
+
+    def _check_design(self, design, w, rank):
         """Warn about collinear predictors and about a degenerate feasible set.
 
-        Returns whether the constraints leave only the intercept-only model.
+        ``rank`` is the numerical rank of the standardized predictors (see
+        :func:`~orthokit.linear_model._scaling.principal_components`). Returns
+        whether the constraints leave only the intercept-only model.
         """
         X_std = design.X1[:, design.lead :]
         basis = design.basis
         if X_std.shape[1] == 0:
             return True
-        gram = design.gram[design.lead :, design.lead :]
-        diag = np.diag(gram)
-        live = diag > 1e-12
-        eigvals = (
-            np.linalg.eigvalsh(gram[np.ix_(live, live)]) if live.any() else np.zeros(0)
-        )
-        rank = int(
-            np.sum(eigvals > RANK_RTOL * max(np.max(eigvals, initial=0), 1e-300))
-        )
+        diag = np.diag(design.gram)[design.lead :]
         if self.alpha == 0 and rank < X_std.shape[1]:
             warnings.warn(
                 f"the predictors are collinear (rank {rank} < {X_std.shape[1]}, "
                 "constant columns included); the coefficients are not unique and "
-                "the minimum-norm step is used. Drop redundant predictors or set "
+                "the minimum-norm solution is used. Drop redundant predictors or set "
                 "alpha > 0.",
                 CollinearityWarning,
                 stacklevel=3,
@@ -281,9 +314,9 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
                 stacklevel=3,
             )
             return True
-        if np.linalg.matrix_rank(jacobian, tol=1e-8) == X_std.shape[1]:
+        if np.linalg.matrix_rank(jacobian, tol=1e-8) == rank:
             # The linearized constraints S̃ᵀWXβ = 0 (unit-scale columns: an
-            # absolute rank tolerance) admit only β = 0.
+            # absolute rank tolerance) admit only β = 0 in the span of X.
             warnings.warn(
                 f"{X_std.shape[1]} predictor(s) against {basis.shape[1]} "
                 "orthogonality constraint(s): the constraints leave the slopes no "
@@ -319,7 +352,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
     def _warn_convergence(self, solution, separation):
         if separation is not None or solution.diverged:
             reason = separation or (
-                "the coefficients diverge (|coef| > 1e3 on the standardized scale)"
+                "the coefficients diverge (the linear predictor spreads over 1e3 units)"
             )
             warnings.warn(
                 f"{reason}: the data are separable, so the likelihood has no finite "
@@ -520,7 +553,10 @@ class OrthogonalGLM(_OrthogonalGLMBase):
     alpha : float, default=0.0
         Ridge penalty ``α/2 ‖β‖²`` on the standardized slopes (the intercept is
         not penalized). Set ``alpha=1e-4`` when a :class:`SeparationWarning`
-        says the classes are (quasi-)separated.
+        says the classes are (quasi-)separated; required by the classification
+        families when there are more coefficients than rows of positive weight.
+        With more predictors than rows the fit works in the row space of the
+        predictors (``O(n² p)``).
     fit_intercept : bool, default=True
         Fit an unconstrained intercept.
     max_iter : int, default=1000
@@ -581,7 +617,11 @@ class OrthogonalGLM(_OrthogonalGLMBase):
     always feasible (a constant prediction satisfies it). When the predictors
     lie in the span of the protected columns only the intercept-only model is
     feasible, and a warning says so; collinear predictors or protected columns
-    give a :class:`~orthokit._linalg.CollinearityWarning`.
+    give a :class:`~orthokit._linalg.CollinearityWarning`. The solvers work on
+    the whitened principal components of the standardized predictors: nearly
+    collinear predictors are as well conditioned as any, directions below the
+    rank cut-off are dropped (the minimum-norm solution), and with more
+    predictors than rows the fit costs ``O(n² p)``, not ``O(p³)``.
 
     Separation: when every training row is classified correctly, or when a
     level of a two-valued predictor (a one-hot category) has rows of one class
