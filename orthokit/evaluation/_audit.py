@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from orthokit._files import check_local_path, check_regular_file
-from orthokit._protected import ProtectedColumns
+from orthokit._inputs import ProtectedColumns
+from orthokit._inputs._checks import integer_codes
 from orthokit.evaluation._glm import PerfectSeparationError, check_orthogonality
-from orthokit.evaluation._inputs import integer_codes
 
 #: More levels than this in one protected column is an error, not an attempt
 #: to build (and invert) a design with that many indicator columns.

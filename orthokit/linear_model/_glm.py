@@ -11,19 +11,17 @@ from sklearn.metrics import accuracy_score, d2_tweedie_score, r2_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d
 
 from orthokit._base import ProtectedColumnsMixin
-from orthokit._linalg import CollinearityWarning
-from orthokit._protected import check_array_like
+from orthokit._inputs import fit_guard, read_design
+from orthokit._inputs._target import read_y
+from orthokit._inputs._weights import read_weights
+from orthokit._linalg import RANK_RTOL, CollinearityWarning, matrix_rank
 from orthokit._sklearn import (
     Interval,
     StrOptions,
-    _check_sample_weight,
     _fit_context,
     check_is_fitted,
-    validate_data,
 )
 from orthokit.linear_model._diagnostics import SeparationWarning, separation_message
 from orthokit.linear_model._families import FAMILIES
@@ -102,14 +100,15 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
+        with fit_guard(self):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
         if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y "
-                "is None."
-            )
+            read_y(y, 0, "regression", type(self).__name__)
         S, source, columns = self._split_protected(X, reset=True)
         n_samples = S.shape[0]
-        weights = _check_weights(sample_weight, S)
+        weights = read_weights(sample_weight, n_samples)
         Y, family = self._encode_y(y, n_samples, weights)
         predictors = self._predictors(S, source, columns)
         if n_samples <= S.shape[1]:
@@ -199,47 +198,22 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         raise ValueError(f"unknown solver {self.solver!r}")  # pragma: no cover
 
     def _encode_y(self, y, n_samples, weights):
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D, got an array of shape {y.shape}.")
-        if y.shape[0] != n_samples:
-            raise ValueError(f"y has {y.shape[0]} rows but X has {n_samples}.")
+        """Return ``(Y, family)``: ``Y`` one column per non-reference class."""
+        name = type(self).__name__
         if self._is_classifier():
-            check_classification_targets(y)
-            self.classes_, codes = np.unique(y, return_inverse=True)
+            self.classes_, codes = read_y(y, n_samples, "classification", name)
             n_classes = len(self.classes_)
-            if n_classes < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes in "
-                    f"the data, but y contains only one class: {self.classes_[0]!r}."
-                )
             family = FAMILIES[self._family_name(n_classes)]
-            if family.name == "binomial":
-                return (codes == 1).astype(np.float64)[:, None], family
             Y = (codes[:, None] == np.arange(1, n_classes)).astype(np.float64)
             return Y, family
         family = FAMILIES[self._family_name()]
-        try:
-            y = y.astype(np.float64)
-        except (TypeError, ValueError):
+        task = "counts" if family.name == "poisson" else "regression"
+        y = read_y(y, n_samples, task, name)
+        if family.name == "poisson" and weights @ y <= 0:
             raise ValueError(
-                f"y must be numeric for family={family.name!r}, got dtype {y.dtype}."
-            ) from None
-        if not np.isfinite(y).all():
-            raise ValueError("y contains NaN or infinity.")
-        if family.name == "poisson":
-            if (y < 0).any():
-                raise ValueError(
-                    "y must be non-negative counts for family='poisson'; found "
-                    f"{int((y < 0).sum())} negative value(s), e.g. {y[y < 0][0]}."
-                )
-            if weights @ y <= 0:
-                raise ValueError(
-                    "y is zero everywhere; a Poisson model of all-zero counts has "
-                    "no finite solution."
-                )
+                "y is zero everywhere; a Poisson model of all-zero counts has no "
+                "finite solution."
+            )
         return y[:, None], family
 
     def _predictors(self, S, source, columns):
@@ -300,12 +274,9 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             )
         jacobian = (basis * w[:, None]).T @ X_std
         # Σ w r² of the residual of each column on the (orthonormal) basis,
-        # from the Gram matrix: when one is clearly positive, some |r| > 1e-8
-        # and the residual itself need not be formed.
+        # from the Gram matrix, against the column's own Σ w x²: the rank rule.
         residual_square = diag - np.sum(jacobian**2, axis=0)
-        if residual_square.max() <= 1e-12 and (
-            np.abs(X_std - basis @ jacobian).max() <= 1e-8
-        ):
+        if (residual_square <= RANK_RTOL * diag).all():
             warnings.warn(
                 "every predictor is a linear function of the protected columns, so "
                 "the only model whose predictions satisfy the orthogonality "
@@ -314,9 +285,9 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
                 stacklevel=3,
             )
             return True
-        if np.linalg.matrix_rank(jacobian, tol=1e-8) == rank:
-            # The linearized constraints S̃ᵀWXβ = 0 (unit-scale columns: an
-            # absolute rank tolerance) admit only β = 0 in the span of X.
+        if matrix_rank(jacobian, scale=1.0) == rank:
+            # The linearized constraints S̃ᵀWXβ = 0 admit only β = 0 in the
+            # span of X (entries of the Jacobian are correlations).
             warnings.warn(
                 f"{X_std.shape[1]} predictor(s) against {basis.shape[1]} "
                 "orthogonality constraint(s): the constraints leave the slopes no "
@@ -398,14 +369,11 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
 
     def _linear_predictor(self, X):
         check_is_fitted(self)
-        if self.protected_as_predictors:
-            S, source, columns = self._split_protected(X, reset=False)
-        else:
-            X = check_array_like(X)
-            validate_data(self, X, skip_check_array=True, reset=False)
-            source, columns = self.protected_.features(X)
-            S = None
-        predictors = self._predictors(S, source, columns)
+        # Predictions need the protected columns only as predictors.
+        design = read_design(
+            self, X, reset=False, encode_protected=self.protected_as_predictors
+        )
+        predictors = self._predictors(design.S, design.source, design.columns)
         centred = predictors - self._predictor_offset
         eta = centred @ self.coef_.T + self._centred_intercept
         if self._fitted_family == "binomial":
@@ -875,34 +843,6 @@ class OrthogonalPoissonRegressor(RegressorMixin, _OrthogonalGLMBase):
         float
         """
         return _OrthogonalGLMBase.score(self, X, y, sample_weight)
-
-
-def _check_weights(sample_weight, X_like):
-    """scikit-learn's sample-weight checks, then a scale that cannot overflow."""
-    if sample_weight is not None and np.asarray(sample_weight).dtype.kind not in "biuf":
-        raise TypeError(
-            "sample_weight must be numeric, got an array of dtype "
-            f"{np.asarray(sample_weight).dtype}."
-        )
-    try:
-        weights = _check_sample_weight(
-            sample_weight, X_like, dtype=np.float64, allow_all_zero_weights=True
-        )
-    except ValueError as error:
-        raise ValueError(f"invalid sample_weight: {error}") from None
-    if not np.isfinite(weights).all():
-        raise ValueError("sample_weight contains NaN or infinity.")
-    if (weights < 0).any():
-        raise ValueError(
-            f"sample_weight must be non-negative; found {int((weights < 0).sum())} "
-            "negative value(s)."
-        )
-    largest = weights.max(initial=0.0)
-    if not largest > 0:
-        raise ValueError(
-            "sample_weight sums to zero: at least one weight must be positive."
-        )
-    return weights / largest
 
 
 def make_posthoc_pipeline(reducer, estimator):

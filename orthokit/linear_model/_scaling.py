@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from orthokit._linalg import (
-    RANK_RTOL,
+    kept_eigenvalues,
     power_of_two_scale,
     range_power_of_two,
     whitening_basis,
@@ -327,7 +327,7 @@ def principal_components(design, w):
         eigenvalues, vectors = singular**2, vt.T
     else:
         eigenvalues, vectors = np.linalg.eigh(design.gram[lead:, lead:])
-    keep = eigenvalues > RANK_RTOL * max(eigenvalues.max(initial=0.0), 0.0)
+    keep = kept_eigenvalues(eigenvalues)
     axes = vectors[:, keep] / np.sqrt(eigenvalues[keep])
     X1 = np.empty((n, lead + axes.shape[1]), order="F")
     X1[:, :lead] = 1.0

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from orthokit._linalg import null_basis, solve_kkt
+from orthokit._linalg import RANK_RTOL, null_basis, solve_kkt
 
 #: Largest coefficient of a whitened predictor (a principal component of unit
 #: weighted variance, see ``principal_components``) before the data count as
@@ -473,7 +473,7 @@ def _solve_intercept_only(problem, theta):
     state = problem.state(theta)
     gradient = problem.gradient(theta, state)
     J = problem.jacobian(state)
-    multipliers = scipy.linalg.lstsq(J.T, -gradient, cond=1e-13)[0]
+    multipliers = scipy.linalg.lstsq(J.T, -gradient, cond=np.sqrt(RANK_RTOL))[0]
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(theta, multipliers, 1, True, False, violation, stationarity)
 
