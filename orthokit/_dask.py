@@ -92,8 +92,7 @@ def protected_levels(X, protected, given=None):
         for name in names
         if name in sample.names
         and name not in levels
-        and column_kind(sample, sample.names.index(name), name, "protected")
-        == "labels"
+        and column_kind(sample, sample.names.index(name), name, "protected") == "labels"
     ]
     uniques = dask.compute(*[X[name].drop_duplicates() for name in wanted])
     for name, values in zip(wanted, uniques, strict=True):
