@@ -377,3 +377,61 @@ def test_glm_predictions_read_frames_without_the_protected_values():
         np.testing.assert_allclose(model.predict(frame), expected, rtol=1e-15)
     # The protected column is not read at predict: an unseen level is fine.
     np.testing.assert_allclose(model.predict(X.assign(sex="Z")), expected)
+
+
+def test_categorical_dtypes_read_through_their_codes_like_labels():
+    X = _labelled()
+    as_category = X.astype({"sex": pd.CategoricalDtype(["M", "F", "Z"])})
+    expected = OrthogonalProjector(protected=["sex"]).fit_transform(X)
+    model = OrthogonalProjector(protected=["sex"]).fit(as_category)
+    assert model.protected_.categories_ == {"sex": ["M", "F"]}  # dtype order, used
+    np.testing.assert_allclose(model.transform(as_category), expected, atol=1e-12)
+    np.testing.assert_allclose(model.transform(X), expected, atol=1e-12)
+    unseen = as_category.copy()
+    unseen.loc[3, "sex"] = "Z"
+    with pytest.raises(ValueError, match=r"'sex' has categories \['Z'\]"):
+        model.transform(unseen)
+    missing = as_category.copy()
+    missing.loc[5, "sex"] = np.nan
+    with pytest.raises(ValueError, match="'sex' contains missing values .*row 5"):
+        model.transform(missing)
+
+
+@pytest.mark.parametrize(
+    "family, dispersion",
+    [("binomial", "family"), ("poisson", "family"), ("gaussian", "family"),
+     ("binomial", "estimated")],
+)  # fmt: skip
+def test_one_categorical_column_evaluates_on_level_means_as_statsmodels(
+    family, dispersion
+):
+    import statsmodels.api as sm
+
+    from orthokit.evaluation import check_orthogonality
+
+    rng = np.random.default_rng(2)
+    codes = np.concatenate([np.arange(200), rng.integers(0, 200, 3800)])
+    effect = rng.normal(scale=0.2, size=200)[codes]
+    p = {
+        "binomial": 1 / (1 + np.exp(-(effect + rng.normal(size=4000)))),
+        "poisson": rng.poisson(np.exp(1 + effect)).astype(float),
+        "gaussian": effect + rng.normal(size=4000),
+    }[family]
+    site = pd.Series([f"L{c:03d}" for c in codes], name="site")
+    report = check_orthogonality(p, site, family=family, dispersion=dispersion)
+    dummies = pd.get_dummies(site, drop_first=True, dtype=float)
+    direct = sm.GLM(
+        p, sm.add_constant(dummies), family=getattr(sm.families, family.title())()
+    ).fit(
+        scale="X2" if dispersion == "estimated" else None,
+        use_t=family == "gaussian" or dispersion == "estimated",
+        tol=1e-13,  # its default (1e-8) leaves errors 1e-6 from the optimum's
+    )
+    table = report.to_frame()
+    assert table["term"].tolist() == [f"site_{c}" for c in dummies.columns]
+    for ours, theirs in [
+        ("coef", direct.params), ("std_err", direct.bse), ("p_value", direct.pvalues)
+    ]:  # fmt: skip
+        np.testing.assert_allclose(
+            table[ours], theirs.to_numpy()[1:], rtol=1e-7, atol=1e-10
+        )

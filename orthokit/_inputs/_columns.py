@@ -12,8 +12,8 @@ import numbers
 import numpy as np
 
 from orthokit._inputs._checks import check_finite, column_kind
-from orthokit._inputs._encode import learn_levels, level_codes, one_hot
-from orthokit._inputs._frames import Table, as_table
+from orthokit._inputs._encode import column_codes, learn_levels, one_hot
+from orthokit._inputs._frames import Table, as_table, nw, select
 
 
 def resolve_columns(spec, names, n_columns, *, what="protected", argument="X"):
@@ -212,8 +212,8 @@ class ProtectedColumns:
         """
         table = self._table(X)
         name = self.group_column_
-        return level_codes(
-            table.column(self.protected_index_[0]), self.categories_[name], name
+        return column_codes(
+            table, self.protected_index_[0], self.categories_[name], name
         )
 
     def split(self, X, *, numeric_features=True):
@@ -238,12 +238,11 @@ class ProtectedColumns:
         blocks = []
         for j in sorted(self.protected_index_):
             name = self.input_names_[j]
-            values = table.column(j)
             if name not in self.categories_:
-                blocks.append(_to_float(values, name, "protected")[:, None])
+                blocks.append(_to_float(table.column(j), name, "protected")[:, None])
                 continue
             levels = self.categories_[name]
-            blocks.append(one_hot(level_codes(values, levels, name), len(levels)))
+            blocks.append(one_hot(column_codes(table, j, levels, name), len(levels)))
         S = np.hstack(blocks) if blocks else np.empty((table.shape[0], 0))
         check_finite(S, self.encoded_names_, "protected")
         if not numeric_features:
@@ -283,16 +282,25 @@ class ProtectedColumns:
             )
             columns = slice(index[0], index[-1] + 1) if index and contiguous else index
             return data, columns
-        F = np.empty((table.shape[0], len(self.feature_index_)))
-        for i, j in enumerate(self.feature_index_):
+        for j in self.feature_index_:
             if column_kind(table, j, names[j], self.argument) != "numeric":
                 raise ValueError(
                     f"{self.argument} column {names[j]!r} is not numeric. Encode it "
                     "first (e.g. with OneHotEncoder in a ColumnTransformer) or name "
                     "it as protected."
                 )
-            F[:, i] = _to_float(table.column(j), names[j], self.argument)
-        check_finite(F, self.feature_names_, self.argument)
+        try:  # one conversion of the whole block (no copy where none is needed)
+            block = select(table, self.feature_index_)
+            F = np.asarray(
+                block if not table.is_frame else nw.from_native(block).to_numpy(),
+                dtype=np.float64,
+            )
+        except (TypeError, ValueError):  # nullable values, mixed objects
+            F = np.empty((table.shape[0], len(self.feature_index_)), order="F")
+            for i, j in enumerate(self.feature_index_):
+                F[:, i] = _to_float(table.column(j), names[j], self.argument)
+        if check:
+            check_finite(F, self.feature_names_, self.argument)
         return F, slice(None)
 
     @property

@@ -32,6 +32,13 @@ def learn_levels(table, j, name, given=None):
     >>> learn_levels(as_table(pd.DataFrame({"s": ["M", "F", "M"]})), 0, "s")
     ['F', 'M']
     """
+    dictionary = _dictionary(table, j)
+    if given is None and dictionary is not None:
+        categories, codes = dictionary
+        _reject_missing(codes < 0, name)  # the code of a missing value is -1
+        present = np.bincount(codes, minlength=len(categories)) > 0
+        levels = [c for c, seen in zip(categories, present, strict=True) if seen]
+        return _at_least_two(levels, name)
     values = labels(table.column(j), name)
     if given is not None:
         levels = list(given)
@@ -46,6 +53,10 @@ def learn_levels(table, j, name, given=None):
         levels = [c for c in categories if c in present]
     else:
         levels = sorted(pd.unique(values), key=_key)
+    return _at_least_two(levels, name)
+
+
+def _at_least_two(levels, name):
     if len(levels) < 2:
         raise ValueError(
             f"protected column {name!r} is constant (a single level {levels!r}); a "
@@ -55,40 +66,81 @@ def learn_levels(table, j, name, given=None):
     return levels
 
 
+def _dictionary(table, j):
+    """Return ``(categories, codes)`` of a pandas categorical column, or ``None``.
+
+    Its codes make the level codes of every row with one lookup per category
+    instead of a hash of every row's label.
+    """
+    if not (table.is_frame and isinstance(table.dtype(j), nw.Categorical)):
+        return None
+    native = table.series(j).to_native()
+    codes = getattr(getattr(native, "cat", None), "codes", None)
+    if codes is None or not hasattr(native.cat, "categories"):
+        return None
+    return list(native.cat.categories), np.asarray(codes)
+
+
+def column_codes(table, j, levels, name):
+    """Return the level codes of label column ``j`` (see :func:`level_codes`)."""
+    dictionary = _dictionary(table, j)
+    if dictionary is None:
+        return level_codes(table.column(j), levels, name)
+    categories, codes = dictionary
+    _reject_missing(codes < 0, name)
+    lookup = level_codes(categories, levels, name, check=False)
+    result = lookup[codes]
+    if (result < 0).any():
+        unseen = sorted({str(categories[c]) for c in codes[result < 0]})
+        raise _unseen(name, unseen, levels)
+    return result
+
+
 def _key(value):
     return (str(type(value)), value)
 
 
 def labels(values, name):
     """Return a label column as an ndarray, rejecting missing values."""
-    missing = missing_mask(values)
+    values = np.asarray(values)
+    _reject_missing(missing_mask(values), name)
+    return values
+
+
+def _reject_missing(missing, name):
     if missing.any():
         raise ValueError(
             f"protected column {name!r} contains missing values (first in row "
             f"{int(np.flatnonzero(missing)[0])}); impute or drop them first."
         )
-    return values
 
 
-def level_codes(values, levels, name):
+def level_codes(values, levels, name, check=True):
     """Return the position of every value in ``levels``; unseen values are an error.
+
+    With ``check=False`` unseen values get ``-1`` and missing ones pass.
 
     Examples
     --------
     >>> level_codes(["b", "a", "b"], ["a", "b"], "s").tolist()
     [1, 0, 1]
     """
-    values = labels(np.asarray(values), name)
+    values = np.asarray(values, dtype=object if isinstance(values, list) else None)
+    if check:
+        labels(values, name)
     # An index lookup, not pd.Categorical: pandas 3 warns (and will raise) on
     # values outside the categories, which are the error here.
     codes = pd.Index(levels).get_indexer(values)
-    if (codes < 0).any():
-        unseen = sorted({str(v) for v in values[codes < 0]})
-        raise ValueError(
-            f"protected column {name!r} has categories {unseen} that were not seen "
-            f"in fit (seen: {[str(v) for v in levels]})."
-        )
+    if check and (codes < 0).any():
+        raise _unseen(name, sorted({str(v) for v in values[codes < 0]}), levels)
     return codes
+
+
+def _unseen(name, unseen, levels):
+    return ValueError(
+        f"protected column {name!r} has categories {unseen} that were not seen in "
+        f"fit (seen: {[str(v) for v in levels]})."
+    )
 
 
 def one_hot(codes, n_levels):

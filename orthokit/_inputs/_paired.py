@@ -159,17 +159,24 @@ def read_protected(
     return table, columns
 
 
-def encode_reference(protected, n_samples, *, categorical=None, argument="protected"):
+def encode_reference(
+    protected, n_samples, *, categorical=None, argument="protected", groups=False
+):
     """Encode the protected columns for a regression (first level dropped).
 
-    Returns ``(S, names)``; constant and collinear columns (with each other or
-    the intercept) are errors that name them.
+    Returns ``(S, names, None)``; constant and collinear columns (with each
+    other or the intercept) are errors that name them. With ``groups=True``
+    and a single label column, returns ``(None, names, codes)`` instead: the
+    level codes stand for the one-hot matrix.
     """
     table, columns = read_protected(
         protected, n_samples, categorical=categorical, argument=argument
     )
-    S, _ = columns.split(table, numeric_features=False)
     names = list(columns.encoded_names_)
+    if groups and columns.group_column_ is not None:
+        # Every level occurs (levels are learned from these rows).
+        return None, names, columns.codes(table)
+    S, _ = columns.split(table, numeric_features=False)
     for j, name in enumerate(names):
         if np.ptp(S[:, j]) == 0:
             raise ValueError(
@@ -182,7 +189,7 @@ def encode_reference(protected, n_samples, *, categorical=None, argument="protec
             f"{argument} columns {names} are collinear (with each other or the "
             f"intercept; rank {rank + 1} of {S.shape[1] + 1}); drop redundant columns."
         )
-    return S, names
+    return S, names, None
 
 
 def encode_all_levels(protected, n_samples, *, categorical=None):

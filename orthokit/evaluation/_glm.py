@@ -105,8 +105,48 @@ def _constant_table(y, names, output, resolution):
     )
 
 
-def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False):
-    """Fit one evaluation GLM; return its table and the statistic's name."""
+def _grouped(response, codes, n_levels, family, scale):
+    """Return the one-way evaluation GLM on one row per level, and its scale.
+
+    With one categorical protected column the model is saturated by level:
+    the fitted mean of a level is the mean of its predictions, and the score
+    and information of the GLM on the level means weighted by the level counts
+    (statsmodels' ``freq_weights``) are those of all rows, with the residual
+    degrees of freedom ``n - levels``. Only an estimated scale needs the rows
+    (the within-level Pearson statistic), computed here.
+    """
+    counts = np.bincount(codes, minlength=n_levels).astype(np.float64)
+    means = np.bincount(codes, weights=response, minlength=n_levels) / counts
+    # statsmodels' test of a perfect fit, on the rows: the levels determine
+    # every prediction (on the level means it would always hold).
+    separated = family != "gaussian" and np.allclose(means[codes], response)
+    if scale is None and family != "gaussian":
+        fixed = None
+    elif isinstance(scale, float):
+        fixed = scale
+    else:  # Pearson's statistic of the saturated fit, over the rows
+        fitted = means[codes]
+        variance = _family(family).variance(fitted) if family != "gaussian" else 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pearson = np.sum((response - fitted) ** 2 / variance)
+        fixed = float(pearson / max(len(response) - n_levels, 1))
+    design = np.eye(n_levels)
+    design[:, 0] = 1.0
+    # The maximum likelihood estimate in closed form: IRLS started there ends
+    # at once, with the information (and errors) at the estimate itself.
+    tiny = np.finfo(np.float64).tiny
+    bounded = np.clip(means, tiny, 1 - 2**-53 if family == "binomial" else None)
+    eta = _family(family).link(bounded if family != "gaussian" else means)
+    start = np.concatenate([[eta[0]], eta[1:] - eta[0]])
+    return means, design, counts, fixed, separated, start
+
+
+def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False, codes=None):
+    """Fit one evaluation GLM; return its table and the statistic's name.
+
+    ``codes`` (the levels of a single categorical protected column) stand for
+    ``S``: the GLM is then fitted on one row per level (:func:`_grouped`).
+    """
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
@@ -121,7 +161,7 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False):
     # Poisson responses (counts near 1e300) are rescaled too: the slopes do not
     # change, and fixing the dispersion at the scale factor keeps the
     # covariance of the original problem (the variance is linear in the mean).
-    s_pow = power_of_two_scale(S)
+    s_pow = power_of_two_scale(S) if codes is None else np.ones(len(names))
     scale = "X2" if dispersion == "estimated" else None
     y_pow, unscale, variance_power = 1.0, s_pow, 0
     if family == "gaussian":
@@ -136,18 +176,31 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False):
         response, scale = y * y_pow, scale or y_pow
     else:
         response = y
-    design = np.column_stack([np.ones(len(y)), S * s_pow])
+    weights, separated, start = None, False, None
+    if codes is None:
+        design = np.column_stack([np.ones(len(y)), S * s_pow])
+    else:
+        response, design, weights, scale, separated, start = _grouped(
+            response, codes, len(names) + 1, family, scale
+        )
     use_t = family == "gaussian" or dispersion == "estimated"
     context = f"evaluation GLM (family={family!r}) of {output!r} on {names}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = sm.GLM(response, design, family=_family(family)).fit(
-                scale=scale, use_t=use_t
-            )
+            # On one row per level the inner least squares of IRLS has no
+            # residual degree of freedom; its scale (0/0) is not used.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                result = sm.GLM(
+                    response, design, family=_family(family), freq_weights=weights
+                ).fit(scale=scale, use_t=use_t, start_params=start)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
             raise ValueError(f"the {context} could not be fitted: {exc}") from None
-    separated = any(issubclass(w.category, PerfectSeparationWarning) for w in caught)
+    if codes is None:
+        separated = any(
+            issubclass(w.category, PerfectSeparationWarning) for w in caught
+        )
+    caught = [w for w in caught if not issubclass(w.category, PerfectSeparationWarning)]
     if separated or not np.isfinite(result.bse).all():
         raise PerfectSeparationError(
             f"the {context} shows perfect separation: the protected columns "
@@ -304,7 +357,9 @@ def check_orthogonality(
     _validate_options(family, scale, dispersion, alpha, max_effect)
     values, outputs = read_outputs(predictions)
     check_pairing(predictions, protected)
-    S, names = encode_reference(protected, values.shape[0], categorical=categorical)
+    S, names, codes = encode_reference(
+        protected, values.shape[0], categorical=categorical, groups=not nonlinear
+    )
     if family is None:
         family = _infer_family(values, scale)
         inferred = True
@@ -315,8 +370,9 @@ def check_orthogonality(
     for j, output in enumerate(outputs):
         _check_family_domain(values[:, j], family, output)
         table, _, fitted_scale = _fit_glm(
-            values[:, j], S, names, family, dispersion, alpha, output, scale == "link"
-        )
+            values[:, j], S, names, family, dispersion, alpha, output,
+            scale == "link", codes,
+        )  # fmt: skip
         tables.append(table)
         dispersions[output] = fitted_scale
     statistic = "t" if family == "gaussian" or dispersion == "estimated" else "z"
