@@ -305,9 +305,10 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
             return self.protected_.features(table)
         if table.shape[1] != len(features):
             raise ValueError(
-                f"X has {table.shape[1]} columns; {type(self).__name__} expects "
-                f"the {self.n_features_in_} columns seen in fit, or only the "
-                f"{len(features)} non-protected ones {features}."
+                f"X has {table.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input (the columns "
+                f"seen in fit), or only the {len(features)} non-protected ones "
+                f"{features}."
             )
         if table.names is not None and list(table.names) != features:
             raise ValueError(
