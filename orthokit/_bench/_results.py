@@ -121,7 +121,7 @@ def plot_tradeoff(summary, path):
     fig, axes = plt.subplots(
         1, len(datasets), figsize=(5.5 * len(datasets), 4.2), squeeze=False
     )
-    markers = dict(zip(METHODS, "osD^v*P", strict=True))
+    markers = dict(zip(METHODS, "osDX^v*P", strict=True))
     for ax, dataset in zip(axes[0], datasets, strict=True):
         part = summary[summary["dataset"] == dataset]
         for row in part.itertuples(index=False):
