@@ -230,3 +230,13 @@ def test_bad_transform_input_names_the_argument():
         eraser.transform(frame[["b", "a", "c"]])
     with pytest.raises(ValueError, match="method"):
         ConceptEraser(protected=["s"], method="inlp").fit(frame)
+
+
+def test_changing_method_between_partial_fit_calls_is_an_error():
+    S, X = make_data()
+    eraser = ConceptEraser(protected=[0, 1], method="orth").partial_fit(
+        np.hstack([S, X])[:100]
+    )
+    eraser.set_params(method="leace")
+    with pytest.raises(ValueError, match=r"\['method'\] changed"):
+        eraser.partial_fit(np.hstack([S, X])[100:])

@@ -14,7 +14,7 @@ from orthokit._sklearn import _fit_context, check_is_fitted, validate_data
 from orthokit.preprocessing._projector import OrthogonalProjector
 from orthokit.preprocessing._stream import nonfinite_columns, reject_chunk
 
-_STREAM_PARAMETERS = ("protected", "categories")
+_STREAM_PARAMETERS = ("protected", "categories", "method")
 
 
 class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
@@ -101,8 +101,9 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
     The statistics (means, cross-products of features with themselves and
     with ``S``) are those of :class:`OrthogonalProjector`, merged chunk by
     chunk, so :meth:`partial_fit` equals :meth:`fit` to rounding and dask
-    collections are reduced block by block. The fit costs ``O(n d²)`` and
-    transform ``O(n d k)``.
+    collections are reduced block by block. The fit costs ``O(n d²)``
+    (``"orth"``: ``O(n d k)``, without the feature covariance) and transform
+    ``O(n d k)``.
 
     References
     ----------
@@ -206,6 +207,8 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
 
     def _chunk_moments(self, design):
         chunk = OrthogonalProjector._chunk_moments(self, design)
+        if self.method == "orth":  # the feature covariance is not needed
+            return chunk
         scale, shift = self._feature_pivots
         chunk.cff = centred_gram(
             design.source, chunk.mean_f, scale=scale, shift=shift,
@@ -222,7 +225,8 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
                 design.S, slice(None), self._regressor_names(), bad_protected,
                 argument="protected",
             )  # fmt: skip
-        bad = nonfinite_columns(moments.mean_f, moments.csf, moments.cff)
+        grams = () if moments.cff is None else (moments.cff,)
+        bad = nonfinite_columns(moments.mean_f, moments.csf, *grams)
         reject_chunk(design.source, design.columns, self.protected_.feature_names_, bad)
 
     def _solve(self, strict):
