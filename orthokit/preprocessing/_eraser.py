@@ -139,6 +139,7 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
     #: The projector's streaming statistics are reused; the eraser never
     #: regresses on the target.
     preserve_target = False
+    _stream_parameter_names = _STREAM_PARAMETERS
 
     def __init__(
         self, protected=None, *, method="leace", shrinkage=False, categories=None
