@@ -299,7 +299,12 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
             return map_row_blocks(X, self.transform, len(names), np.float64, names)
         source, columns = self._features(X)
         F = np.asarray(source[:, columns], dtype=np.float64)
-        return F - ((F - self.mean_) @ self.proj_right_.T) @ self.proj_left_.T
+        # x - (x - mean) Rᵀ Lᵀ without a centred copy of X.
+        coordinates = F @ self.proj_right_.T
+        coordinates -= self.mean_ @ self.proj_right_.T
+        out = coordinates @ -self.proj_left_.T
+        out += F
+        return out
 
     def _features(self, X):
         """``(source, columns)`` of the features of ``X``, with or without ``S``."""
