@@ -179,6 +179,18 @@ def test_transform_never_reads_the_protected_columns():
         np.testing.assert_array_equal(eraser.transform(data).to_numpy(), expected)
 
 
+def test_nan_in_a_float_arrays_protected_column_is_not_read():
+    S, X = make_data()
+    Z = np.hstack([S, X])
+    eraser = ConceptEraser(protected=[0, 1]).fit(Z)
+    unknown = Z.copy()
+    unknown[:, :2] = np.nan
+    np.testing.assert_array_equal(eraser.transform(unknown), eraser.transform(X))
+    unknown[5, 4] = np.nan
+    with pytest.raises(ValueError, match=r"'x4'.*NaN"):
+        eraser.transform(unknown)
+
+
 def test_differs_from_the_projector_only_where_s_is_needed():
     """In sample, the projector's residuals and the eraser's output both remove
     S's linear part; the projector subtracts it row by row (it needs S)."""

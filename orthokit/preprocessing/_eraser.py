@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from orthokit._base import ProtectedColumnsMixin
 from orthokit._dask import is_dask_collection, map_row_blocks
-from orthokit._inputs import as_table, fit_guard, read_design
+from orthokit._inputs import as_table, check_finite, fit_guard, read_design
 from orthokit._linalg import RANK_RTOL, _correlation_spectrum, centred_gram
 from orthokit._sklearn import _fit_context, check_is_fitted, validate_data
 from orthokit.preprocessing._projector import OrthogonalProjector
@@ -312,7 +312,10 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
         features = self.protected_.feature_names_
         if table.shape[1] == self.n_features_in_:
             validate_data(self, table.native, skip_check_array=True, reset=False)
-            return self.protected_.features(table)
+            # Not check=True: that checks a float array's protected columns too.
+            source, columns = self.protected_.features(table, check=False)
+            check_finite(source[:, columns], features, "X")
+            return source, columns
         if table.shape[1] != len(features):
             raise ValueError(
                 f"X has {table.shape[1]} features, but {type(self).__name__} is "
