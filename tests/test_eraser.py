@@ -189,6 +189,9 @@ def test_nan_in_a_float_arrays_protected_column_is_not_read():
     unknown[5, 4] = np.nan
     with pytest.raises(ValueError, match=r"'x4'.*NaN"):
         eraser.transform(unknown)
+    unknown[5, 4] = np.inf
+    with pytest.raises(ValueError, match=r"'x4'.*infinit"):
+        eraser.transform(unknown)
 
 
 def test_differs_from_the_projector_only_where_s_is_needed():
