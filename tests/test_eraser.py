@@ -263,3 +263,13 @@ def test_changing_method_between_partial_fit_calls_is_an_error():
     eraser.set_params(method="leace")
     with pytest.raises(ValueError, match=r"\['method'\] changed"):
         eraser.partial_fit(np.hstack([S, X])[100:])
+
+
+def test_features_of_wildly_different_scales_are_a_clear_error_for_leace():
+    S, X = make_data(d=3)
+    X = X * [1e-200, 1.0, 1e200]
+    Z = np.hstack([S, X])
+    with pytest.raises(ValueError, match="overflows float64.*Rescale the features"):
+        ConceptEraser(protected=[0, 1]).fit(Z)
+    out = ConceptEraser(protected=[0, 1], method="orth").fit(Z).transform(X)
+    assert np.isfinite(out).all()

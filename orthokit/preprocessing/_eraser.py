@@ -256,19 +256,22 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
         c = np.sort(scale)[len(scale) // 2]
         ratio = c / scale
         cov_xs = moments.csf.T * ratio[:, None] / s_scale / (n - 1)
+        overflow = ValueError(
+            "the eraser of X overflows float64: its features differ in scale by "
+            "more than about 1e150. Rescale the features."
+        )
         if self.method == "leace":
             cov = moments.cff * np.outer(ratio, ratio)
             cov = _shrink(cov / n, n) if self.shrinkage else cov / (n - 1)
+            if not np.isfinite(cov).all():
+                raise overflow
             whiten, unwhiten = _whitening(cov)
             left, right = _erased_directions(whiten @ cov_xs)
             left, right = unwhiten @ left, right @ whiten
         else:
             left, right = _erased_directions(cov_xs)
         if not (np.isfinite(left).all() and np.isfinite(right).all()):
-            raise ValueError(
-                "the eraser of X overflows float64: its features differ in scale "
-                "by more than 1e150. Rescale the features."
-            )
+            raise overflow
         self.rank_ = left.shape[1]
         self.mean_ = (moments.mean_f + shift) / scale
         self.proj_left_ = left / c
