@@ -265,11 +265,17 @@ def test_changing_method_between_partial_fit_calls_is_an_error():
         eraser.partial_fit(np.hstack([S, X])[100:])
 
 
-def test_features_of_wildly_different_scales_are_a_clear_error_for_leace():
+def test_features_of_wildly_different_scales():
+    """LEACE commutes with rescaling features: solved in the features' own
+    units when their common units overflow; shrinkage depends on the scales
+    and is a clear error."""
     S, X = make_data(d=3)
-    X = X * [1e-200, 1.0, 1e200]
-    Z = np.hstack([S, X])
+    factors = np.array([2.0**-700, 1.0, 2.0**700])
+    Z = np.hstack([S, X * factors])
+    expected = ConceptEraser(protected=[0, 1]).fit(np.hstack([S, X])).transform(X)
+    out = ConceptEraser(protected=[0, 1]).fit(Z).transform(X * factors) / factors
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
     with pytest.raises(ValueError, match="overflows float64.*Rescale the features"):
-        ConceptEraser(protected=[0, 1]).fit(Z)
-    out = ConceptEraser(protected=[0, 1], method="orth").fit(Z).transform(X)
+        ConceptEraser(protected=[0, 1], shrinkage=True).fit(Z)
+    out = ConceptEraser(protected=[0, 1], method="orth").fit(Z).transform(X * factors)
     assert np.isfinite(out).all()

@@ -250,18 +250,23 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
             self._not_ready = str(exc)  # partial_fit: wait for more rows
             return
         # Statistics in the pivots' units, x' = x * scale - shift; the map is
-        # computed for x * c, one power of two for every feature (the data's
-        # units up to a common factor, which neither method depends on).
+        # computed for x * g: g = c, one power of two for every feature (the
+        # data's units up to a common factor, which neither method depends
+        # on), or, where that covariance overflows, g = scale for leace
+        # without shrinkage (LEACE commutes with rescaling the features).
         scale, shift = self._feature_pivots
-        c = np.sort(scale)[len(scale) // 2]
-        ratio = c / scale
-        cov_xs = moments.csf.T * ratio[:, None] / s_scale / (n - 1)
+        units = np.full(len(scale), np.sort(scale)[len(scale) // 2])
+        cov = None
+        if self.method == "leace":
+            cov = moments.cff * np.outer(units / scale, units / scale)
+            if not np.isfinite(cov).all() and not self.shrinkage:
+                units, cov = scale, moments.cff
+        cov_xs = moments.csf.T * (units / scale)[:, None] / s_scale / (n - 1)
         overflow = ValueError(
             "the eraser of X overflows float64: its features differ in scale by "
-            "more than about 1e150. Rescale the features."
+            "more than about 1e150. Rescale the features, or use shrinkage=False."
         )
-        if self.method == "leace":
-            cov = moments.cff * np.outer(ratio, ratio)
+        if cov is not None:
             cov = _shrink(cov / n, n) if self.shrinkage else cov / (n - 1)
             if not np.isfinite(cov).all():
                 raise overflow
@@ -270,12 +275,13 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
             left, right = unwhiten @ left, right @ whiten
         else:
             left, right = _erased_directions(cov_xs)
+        left, right = left / units[:, None], right * units
         if not (np.isfinite(left).all() and np.isfinite(right).all()):
             raise overflow
         self.rank_ = left.shape[1]
         self.mean_ = (moments.mean_f + shift) / scale
-        self.proj_left_ = left / c
-        self.proj_right_ = right * c
+        self.proj_left_ = left
+        self.proj_right_ = right
 
     def transform(self, X):
         """Erase the protected information from features, without reading ``S``.
