@@ -97,6 +97,9 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
     covariance; with ``svd_tol`` tiny and ``constrain_cov_trace=False`` its
     output equals this one's. Shrinkage is Ledoit–Wolf-type optimal linear
     shrinkage (the weight on the sample covariance clipped to [0, 1]).
+    Features whose scales differ by more than about 1e150: ``"leace"``
+    without shrinkage is solved in each feature's own units (it commutes
+    with rescaling), with shrinkage it is an error.
 
     The statistics (means, cross-products of features with themselves and
     with ``S``) are those of :class:`OrthogonalProjector`, merged chunk by
