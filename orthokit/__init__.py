@@ -18,6 +18,7 @@ _TRUSTED_TYPES = (
     "orthokit.mixed._estimators.ARMEDRegressor",
     "orthokit.nn._modules.MetadataMLP",
     "orthokit.nn._skorch.MetadataNormClassifier",
+    "orthokit.preprocessing._eraser.ConceptEraser",
     "orthokit.preprocessing._projector.OrthogonalProjector",
     "orthokit.preprocessing._recursive.RecursiveResidualizer",
     "skorch.callbacks.logging.EpochTimer",

@@ -41,6 +41,10 @@ class Moments:
         Centred cross-products ``(S - mean_s).T @ (S - mean_s)``.
     csf : ndarray of shape (k, d)
         Centred cross-products ``(S - mean_s).T @ (F - mean_f)``.
+    cff : ndarray of shape (d, d) or None
+        Centred cross-products ``(F - mean_f).T @ (F - mean_f)``, where the
+        caller needs the covariance of ``F`` too (:func:`centred_gram`);
+        merged like the others when both blocks have them.
     """
 
     n: float
@@ -48,6 +52,7 @@ class Moments:
     mean_f: np.ndarray
     css: np.ndarray
     csf: np.ndarray
+    cff: np.ndarray | None = None
 
     @classmethod
     def from_data(cls, S, F, chunk_rows=4096, *, scale=None, shift=None):
@@ -133,7 +138,8 @@ class Moments:
             np.isfinite(self.n)
             and all(
                 np.isfinite(part).all()
-                for part in (self.mean_s, self.mean_f, self.css, self.csf)
+                for part in (self.mean_s, self.mean_f, self.css, self.csf, self.cff)
+                if part is not None
             )
         )
 
@@ -156,13 +162,57 @@ class Moments:
         delta_s = other.mean_s - self.mean_s
         delta_f = other.mean_f - self.mean_f
         shift = self.n * other.n / n
+        cff = None
+        if self.cff is not None and other.cff is not None:
+            cff = self.cff + other.cff + shift * np.outer(delta_f, delta_f)
         return Moments(
             n,
             self.mean_s + delta_s * (other.n / n),
             self.mean_f + delta_f * (other.n / n),
             self.css + other.css + shift * np.outer(delta_s, delta_s),
             self.csf + other.csf + shift * np.outer(delta_s, delta_f),
+            cff,
         )
+
+
+def centred_gram(F, mean, *, scale=1.0, shift=0.0, columns=None, chunk_rows=4096):
+    """Return ``G.T @ G`` for ``G = F[:, columns] * scale - shift - mean``.
+
+    The centred cross-products of the features with themselves (the ``cff``
+    of :class:`Moments`), row block by row block: ``F`` is never copied whole
+    and no sum of uncentred squares loses digits to a large mean.
+
+    Parameters
+    ----------
+    F : ndarray of shape (n, p)
+        Any float dtype.
+    mean : ndarray of shape (d,)
+        Column means of ``F[:, columns] * scale - shift``.
+    scale, shift : float or ndarray of shape (d,)
+        As in :meth:`Moments.from_data`.
+    columns : slice or list of int, optional
+        The columns of ``F`` to use (all by default).
+    chunk_rows : int, default=4096
+
+    Returns
+    -------
+    ndarray of shape (d, d)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> centred_gram(np.array([[1.0], [3.0]]), np.array([2.0])).tolist()
+    [[2.0]]
+    """
+    columns = slice(None) if columns is None else columns
+    gram = np.zeros((len(mean), len(mean)))
+    for start in range(0, F.shape[0], chunk_rows):
+        block = np.multiply(
+            F[start : start + chunk_rows][:, columns], scale, dtype=np.float64
+        )
+        block -= shift + mean
+        gram += block.T @ block
+    return (gram + gram.T) / 2
 
 
 def power_of_two_scale(S):

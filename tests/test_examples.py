@@ -58,6 +58,10 @@ def test_embedding_posthoc_correction():
     assert abs(glm["gender probe AUC"] - 0.5) < 0.1
     assert projected["report"].passed and glm["report"].passed
     assert projected["task AUC"] > 0.95 and glm["task AUC"] > 0.9
+    # The eraser corrects held-out texts without their gender, to chance too.
+    erased = results["ConceptEraser (no gender at test)"]
+    assert abs(erased["gender probe AUC"] - 0.5) < 0.1
+    assert erased["report"].passed and erased["task AUC"] > 0.95
 
 
 @pytest.mark.slow

@@ -60,7 +60,7 @@ from orthokit.linear_model import (
     OrthogonalPoissonRegressor,
     make_posthoc_pipeline,
 )
-from orthokit.preprocessing import RecursiveResidualizer
+from orthokit.preprocessing import ConceptEraser, RecursiveResidualizer
 
 N_ROWS = 120
 
@@ -247,6 +247,13 @@ ENTRIES = [
         "transformer",
         "transform",
         traits={"y", "preserve_target"},
+    ),
+    _estimator(
+        "ConceptEraser",
+        lambda: ConceptEraser(protected=["sex", "race"]),
+        "transformer",
+        "transform",
+        traits={"ignores_protected"},
     ),
     _estimator(
         "RecursiveResidualizer",

@@ -13,16 +13,17 @@ METHODS = (
     "logistic regression",
     "logistic regression + protected",
     "OrthogonalProjector + LR",
+    "ConceptEraser + LR",
     "OrthogonalLogisticRegression",
     "OrthogonalLogisticRegression + protected",
     "fairlearn CorrelationRemover + LR",
     "fairlearn ExponentiatedGradient(DP)",
 )
-FAIRLEARN_METHODS = METHODS[5:]
+FAIRLEARN_METHODS = tuple(m for m in METHODS if m.startswith("fairlearn"))
 #: Short names of the methods for ``orthokit bench --methods``.
 METHOD_KEYS = dict(
     zip(
-        ("lr", "lr+protected", "projector", "oglm", "oglm+protected",
+        ("lr", "lr+protected", "projector", "eraser", "oglm", "oglm+protected",
          "fairlearn-cr", "fairlearn-eg"),
         METHODS,
         strict=True,
@@ -86,7 +87,7 @@ def make_method(method, data, *, eg_max_rows=None):
         OrthogonalLogisticRegression,
         make_posthoc_pipeline,
     )
-    from orthokit.preprocessing import OrthogonalProjector
+    from orthokit.preprocessing import ConceptEraser, OrthogonalProjector
 
     features = [j for j in range(data.X.shape[1]) if j not in data.protected]
 
@@ -103,6 +104,9 @@ def make_method(method, data, *, eg_max_rows=None):
         return logistic(), plain_fit
     if method == "OrthogonalProjector + LR":
         return make_pipeline(OrthogonalProjector(data.protected), logistic()), plain_fit
+    if method == "ConceptEraser + LR":
+        # Fitted with the protected columns; predictions never read them.
+        return make_pipeline(ConceptEraser(data.protected), logistic()), plain_fit
     if method.startswith("OrthogonalLogisticRegression"):
         glm = OrthogonalLogisticRegression(
             data.protected,

@@ -140,7 +140,7 @@ def plot_tradeoff(summary, path):
     fig, axes = plt.subplots(
         1, len(datasets), figsize=(5.5 * len(datasets), 4.2), squeeze=False
     )
-    markers = dict(zip(METHODS, "osD^v*P", strict=True))
+    markers = dict(zip(METHODS, "osDX^v*P", strict=True))
     for ax, dataset in zip(axes[0], datasets, strict=True):
         for row in summary[summary["dataset"] == dataset].to_dict("records"):
             failed = row.get("failed", 0)  # failed folds are not in the means

@@ -124,6 +124,9 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         "preserve_target": ["boolean"],
     }
 
+    #: Parameters recorded by a fit (ConceptEraser shares _partial_fit).
+    _stream_parameter_names = _STREAM_PARAMETERS
+
     def __init__(
         self,
         protected=None,
@@ -222,7 +225,7 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         """
         if reset is None:
             reset = not hasattr(self, "n_samples_seen_")
-        with fit_guard(self, reset=reset, stream=_STREAM_PARAMETERS):
+        with fit_guard(self, reset=reset, stream=self._stream_parameter_names):
             design = self._read(X, y, reset=reset)
             if reset:
                 self._set_pivots(design)
