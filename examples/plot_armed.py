@@ -1,7 +1,7 @@
 """Mixed effects for clustered data: ARMEDClassifier on the spirals.
 ==================================================================
 
-The ARMED paper's first simulation (seed 001): two interleaved spirals in ten
+The ARMED paper's first simulation: two interleaved spirals in ten
 clusters, each cluster with its own radius, so the same point belongs to
 different spirals in different clusters. :class:`~orthokit.mixed.ARMEDClassifier`
 learns cluster-invariant fixed effects (an adversary penalizes hidden

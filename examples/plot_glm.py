@@ -1,7 +1,7 @@
 """Constrain a logistic regression: OrthogonalLogisticRegression.
 ===============================================================
 
-The model of the orthogonalization paper (seed 004, Table 2) on Adult: income
+The model of the orthogonalization paper (its Table 2) on Adult: income
 from age, work class, education, marital status, relationship and weekly
 hours. The plain logistic regression never sees sex or race, yet its
 predicted probabilities carry both: the evaluation model (a binomial GLM of

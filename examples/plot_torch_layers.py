@@ -11,7 +11,7 @@ training, so the part of ``cf`` that the label explains survives). The
 squared distance correlation between the hidden features and ``cf`` within
 each class, the MDN papers' metric, measures what is left.
 
-The second part shows seed 004's point about ReLU networks: the
+The second part shows the orthogonalization paper's point about ReLU networks: the
 :class:`~orthokit.nn.Orthogonalize` projection must come *after* the
 activation to protect the activated output.
 
@@ -105,7 +105,7 @@ for norm in ("none", "mdn", "pmdn", "rmdn", "orthogonalize"):
     )
 
 # %%
-# Orthogonalize before or after the ReLU (seed 004, Example 2)
+# Orthogonalize before or after the ReLU (the orthogonalization paper's Example 2)
 # ------------------------------------------------------------
 # After the activation, the output is orthogonal to ``[1, S]``; before it, the
 # ReLU re-creates a dependence on ``S``.
