@@ -33,9 +33,13 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax 3 bundled with the build (_static/mathjax), not loaded from a CDN:
+    # the pages render their equations offline.
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "internal_links",  # docs/sphinxext: every relative link and anchor resolves
+    "offline_html",  # docs/sphinxext: no network asset, no unrendered math
 ]
 
 templates_path = ["_templates"]

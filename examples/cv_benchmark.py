@@ -1,34 +1,38 @@
-"""A cross-validated benchmark to copy: correction methods x data sets x folds.
-============================================================================
+"""A cross-validated benchmark to copy
+===================================
 
-Every (data set, method, fold) is one joblib task, so the grid runs in
-parallel on local cores (``--n-jobs``), and on a dask cluster by wrapping the
-call in ``joblib.parallel_config(backend="dask")`` with a
-``dask.distributed.Client`` open. Each task fits on the training rows and
-scores the held-out rows: accuracy and the evaluation model (binomial GLM of
-the predicted probabilities on the protected columns).
+A grid of correction methods x data sets x folds. Every (data set, method,
+fold) is one joblib task, so the grid runs in parallel on local cores
+(``--n-jobs``), and on a dask cluster by wrapping the call in
+``joblib.parallel_config(backend="dask")`` with a ``dask.distributed.Client``
+open. Each task fits on the training rows and scores the held-out rows:
+accuracy and the evaluation model (binomial GLM of the predicted probabilities
+on the protected columns).
 
 From the shell::
 
-    python examples/cv_benchmark.py [--quick] [--folds 5] [--repeats 2] [--n-jobs 2]
+    python examples/cv_benchmark.py [--quick] [--folds 5] [--repeats 2] \
+        [--n-jobs 2]
 
 ``orthokit bench`` is the full version (more methods, fairlearn baselines,
 markdown/CSV/plots).
 """
 
+# sphinx_gallery_start_ignore
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# sphinx_gallery_end_ignore
 
-import argparse  # noqa: E402
+import argparse
 
-import pandas as pd  # noqa: E402
-from joblib import Parallel, delayed  # noqa: E402
-from sklearn.model_selection import RepeatedStratifiedKFold  # noqa: E402
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.model_selection import RepeatedStratifiedKFold
 
 # The suite's own data sets, methods, task and summary (``orthokit bench``).
-from orthokit._bench import load_bench_data, run_task, summarize  # noqa: E402
+from orthokit._bench import load_bench_data, run_task, summarize
 
 DATASETS = ("adult", "compas")
 METHODS = (
@@ -44,7 +48,9 @@ def grid(folds, repeats, quick):
     tasks = []
     for name in DATASETS:
         data = load_bench_data(name, quick=quick)
-        cv = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=0)
+        cv = RepeatedStratifiedKFold(
+            n_splits=folds, n_repeats=repeats, random_state=0
+        )
         for index, (train, test) in enumerate(cv.split(data.X, data.y)):
             repeat, fold = divmod(index, folds)
             tasks += [
@@ -59,9 +65,13 @@ def main(argv=None):
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="2,000 rows per data set")
+    parser.add_argument(
+        "--quick", action="store_true", help="2,000 rows per data set"
+    )
     parser.add_argument("--folds", type=int, default=5, help="k of k-fold")
-    parser.add_argument("--repeats", type=int, default=2, help="repeats of k-fold")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="repeats of k-fold"
+    )
     parser.add_argument("--n-jobs", type=int, default=2, help="joblib workers")
     args = parser.parse_args(argv)
 
@@ -69,10 +79,18 @@ def main(argv=None):
     print(f"{len(tasks)} fits on {args.n_jobs} worker(s)...")
     rows = pd.DataFrame(Parallel(n_jobs=args.n_jobs)(tasks))
     summary = summarize(rows).set_index(["dataset", "method"])
-    columns = ["accuracy", "accuracy sd", "max |coef|", "folds p<0.05", "fit s"]
+    columns = [
+        "accuracy",
+        "accuracy sd",
+        "max |coef|",
+        "folds p<0.05",
+        "fit s",
+    ]
     with pd.option_context("display.float_format", "{:.3f}".format):
         print(summary[columns].to_string())
-    print("\nmax |coef|: largest |coefficient| of the held-out evaluation model")
+    print(
+        "\nmax |coef|: largest |coefficient| of the held-out evaluation model"
+    )
     print("(mean over folds); folds p<0.05: folds where one is significant.")
     return summary
 
