@@ -97,6 +97,9 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "show_memory": False,
+    # The execution-times pages load jQuery and DataTables from CDNs: not built,
+    # so that every page works offline (docs/sphinxext/offline_html.py).
+    "write_computation_times": False,
     "capture_repr": ("_repr_html_", "__repr__"),
     "doc_module": ("orthokit",),
     "backreferences_dir": "gen_modules/backreferences",

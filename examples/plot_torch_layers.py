@@ -113,7 +113,7 @@ for norm in ("none", "mdn", "pmdn", "rmdn", "orthogonalize"):
 
 # %%
 # Orthogonalize before or after the ReLU (orthogonalization paper, Ex. 2)
-# ------------------------------------------------------------
+# -----------------------------------------------------------------------
 # After the activation, the output is orthogonal to ``[1, S]``; before it, the
 # ReLU re-creates a dependence on ``S``.
 torch.manual_seed(0)
