@@ -5,9 +5,11 @@ A grid of correction methods x data sets x folds. Every (data set, method,
 fold) is one joblib task, so the grid runs in parallel on local cores
 (``--n-jobs``), and on a dask cluster by wrapping the call in
 ``joblib.parallel_config(backend="dask")`` with a ``dask.distributed.Client``
-open. Each task fits on the training rows and scores the held-out rows:
-accuracy and the evaluation model (binomial GLM of the predicted probabilities
-on the protected columns).
+open. The folds are stratified by protected group and label. Each task fits on
+the training rows and scores the held-out rows: accuracy and the evaluation
+model (binomial GLM of the predicted probabilities on the protected columns; a
+level without held-out rows is left out, with a note). A fit that fails is
+reported, left out of the means, and makes the script exit with status 2.
 
 From the shell::
 
@@ -26,13 +28,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # sphinx_gallery_end_ignore
 
 import argparse
+import sys
 
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.model_selection import RepeatedStratifiedKFold
 
-# The suite's own data sets, methods, task and summary (``orthokit bench``).
-from orthokit._bench import load_bench_data, run_task, summarize
+# The suite's own data sets, folds, methods, task and summary
+# (``orthokit bench``).
+from orthokit._bench import (
+    fold_sizes,
+    fold_splits,
+    load_bench_data,
+    run_task,
+    summarize,
+)
 
 DATASETS = ("adult", "compas")
 METHODS = (
@@ -48,11 +57,7 @@ def grid(folds, repeats, quick):
     tasks = []
     for name in DATASETS:
         data = load_bench_data(name, quick=quick)
-        cv = RepeatedStratifiedKFold(
-            n_splits=folds, n_repeats=repeats, random_state=0
-        )
-        for index, (train, test) in enumerate(cv.split(data.X, data.y)):
-            repeat, fold = divmod(index, folds)
+        for repeat, fold, train, test in fold_splits(data, folds, repeats):
             tasks += [
                 delayed(run_task)(data, method, repeat, fold, train, test)
                 for method in METHODS
@@ -84,16 +89,30 @@ def main(argv=None):
         "accuracy sd",
         "max |coef|",
         "folds p<0.05",
-        "fit s",
+        "folds",
     ]
     with pd.option_context("display.float_format", "{:.3f}".format):
         print(summary[columns].to_string())
+    for name in DATASETS:
+        print(fold_sizes(rows, name))
     print(
         "\nmax |coef|: largest |coefficient| of the held-out evaluation model"
     )
-    print("(mean over folds); folds p<0.05: folds where one is significant.")
+    print("(mean over the folds that ran); folds p<0.05: folds where one is")
+    print("significant; folds: folds that ran / all (and how many failed).")
+    notes = rows.loc[rows["note"] != "", ["dataset", "repeat", "fold", "note"]]
+    for row in notes.drop_duplicates().itertuples(index=False):
+        where = f"{row.dataset}, repeat {row.repeat} fold {row.fold}"
+        print(f"note: {where}: {row.note}")
+    failed = rows[rows["status"] != "ok"]
+    for row in failed.itertuples(index=False):
+        print(
+            f"FAILED (left out of the means): {row.dataset}, {row.method}, "
+            f"repeat {row.repeat} fold {row.fold}: {row.error}",
+            file=sys.stderr,
+        )
     return summary
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(2 if main()["failed"].any() else 0)

@@ -68,36 +68,36 @@ def head(X, n_rows=1000):
 
 
 def protected_levels(X, protected, given=None):
-    """Levels of the non-numeric protected columns of a dask data frame.
+    """Levels of the label protected columns of a dask data frame.
 
     ``protected`` is the estimator's specification; only its column names
-    matter here (positions refer to arrays, which hold numbers).
-
-    Computes the distinct values of each such column in one pass (unless they
-    are given), so that every block is encoded alike.
+    matter here (positions refer to arrays, which hold numbers). Which
+    columns hold labels, and the order of their levels, follow the input
+    layer's rules (:func:`orthokit._inputs.column_kind`, ``learn_levels``) on
+    the distinct values, computed in one pass (unless ``given``), so that
+    every block is encoded alike.
     """
     import dask
-    import pandas as pd
 
-    protected_names = [p for p in np.atleast_1d(protected) if isinstance(p, str)]
+    from orthokit._inputs import as_table, column_kind
+    from orthokit._inputs._encode import learn_levels
+
     levels = dict(given or {})
     if not _is_frame(X):
         return levels or None
+    names = [p for p in np.atleast_1d(protected) if isinstance(p, str)]
+    sample = as_table(X._meta, allow_empty=True)
     wanted = [
         name
-        for name in protected_names
-        if name in X.columns
+        for name in names
+        if name in sample.names
         and name not in levels
-        and not pd.api.types.is_numeric_dtype(X.dtypes[name])
+        and column_kind(sample, sample.names.index(name), name, "protected") == "labels"
     ]
     uniques = dask.compute(*[X[name].drop_duplicates() for name in wanted])
     for name, values in zip(wanted, uniques, strict=True):
-        values = values.dropna()
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            present = set(values)
-            levels[name] = [c for c in values.cat.categories if c in present]
-        else:
-            levels[name] = sorted(values, key=lambda v: (str(type(v)), v))
+        table = as_table(values.dropna().to_frame(name))
+        levels[name] = learn_levels(table, 0, name)
     return levels or None
 
 

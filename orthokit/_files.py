@@ -10,6 +10,7 @@ target instead of following it.
 import contextlib
 import os
 import re
+import stat
 import tempfile
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
@@ -39,6 +40,38 @@ def check_local_path(path, what):
             "(download it first)."
         )
     return text
+
+
+#: What a path that is not a regular file is, by its ``stat`` mode test.
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+)  # fmt: skip
+
+
+def check_regular_file(path):
+    """Raise ValueError unless ``path`` is an existing regular file.
+
+    Checked with ``os.stat`` before anything opens the path: opening a FIFO
+    with no writer, or a terminal, blocks. Links are followed.
+
+    Examples
+    --------
+    >>> import os
+    >>> check_regular_file(os.devnull)
+    Traceback (most recent call last):
+    ...
+    ValueError: '/dev/null' is not a regular file (a character device); give a CSV file.
+    """  # noqa: E501
+    try:
+        mode = os.stat(path).st_mode  # a PermissionError propagates
+    except FileNotFoundError:
+        raise ValueError(f"file {path!r} does not exist.") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path!r} is a directory, not a CSV file.")
+    if not stat.S_ISREG(mode):
+        kind = next((k for test, k in _KINDS if test(mode)), "a special file")
+        raise ValueError(f"{path!r} is not a regular file ({kind}); give a CSV file.")
 
 
 def check_plot_path(path, what="--plot"):

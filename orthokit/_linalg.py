@@ -300,7 +300,7 @@ def _correlation_spectrum(gram, names, consequence):
         )
     scale = np.sqrt(diag)
     eigvals, eigvecs = np.linalg.eigh(gram / np.outer(scale, scale))
-    keep = eigvals > RANK_RTOL * eigvals.max()
+    keep = kept_eigenvalues(eigvals)
     if not keep.all():
         involved = np.abs(eigvecs[:, ~keep]).max(1)
         bad = [names[j] for j in np.flatnonzero(involved > 1e-6)]
@@ -311,6 +311,66 @@ def _correlation_spectrum(gram, names, consequence):
             stacklevel=4,
         )
     return scale, eigvals, eigvecs, keep
+
+
+def kept_eigenvalues(eigenvalues):
+    """Mark the eigenvalues of a Gram matrix that count: the one rank rule.
+
+    Those above :data:`RANK_RTOL` times the largest (singular values above
+    ``sqrt(RANK_RTOL)`` times the largest, for the matrix itself).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kept_eigenvalues(np.array([1.0, 1e-3, 1e-12])).tolist()
+    [True, True, False]
+    """
+    eigenvalues = np.asarray(eigenvalues)
+    return eigenvalues > RANK_RTOL * max(eigenvalues.max(initial=0.0), 0.0)
+
+
+def matrix_rank(matrix, scale=None):
+    """Rank of a matrix by the rule of :func:`kept_eigenvalues`.
+
+    Singular values above ``sqrt(RANK_RTOL)`` times ``scale`` count; by
+    default ``scale`` is the largest singular value, but a matrix whose
+    entries are correlations (unit-scale columns) passes ``scale=1``, so that
+    a single tiny entry is rank 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> matrix_rank(np.array([[1.0, 1.0], [1.0, 1.0 + 1e-9]]))
+    1
+    >>> matrix_rank(np.array([[1e-17]])), matrix_rank(np.array([[1e-17]]), scale=1.0)
+    (1, 0)
+    """
+    singular = np.linalg.svd(np.asarray(matrix, dtype=np.float64), compute_uv=False)
+    if scale is None:
+        return int(kept_eigenvalues(singular**2).sum())
+    return int((singular**2 > RANK_RTOL * scale**2).sum())
+
+
+def centred_rank(S):
+    """Rank of the centred columns of ``S`` by the package's rank rule.
+
+    The eigenvalues of their correlation matrix above :data:`RANK_RTOL`
+    times the largest count; constant columns count as rank 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> centred_rank(np.array([[0.0, 0.0], [1.0, 2.0], [2.0, 4.0]]))
+    1
+    """
+    S = S * power_of_two_scale(S)  # exact: no square overflows or underflows
+    centred = S - S.mean(axis=0)
+    scale = np.sqrt((centred**2).sum(axis=0))
+    varying = scale > 0
+    if not varying.any():
+        return 0
+    unit = centred[:, varying] / scale[varying]
+    return int(kept_eigenvalues(np.linalg.eigvalsh(unit.T @ unit)).sum())
 
 
 def solve_gram(gram, rhs, names=None):
@@ -703,8 +763,7 @@ def null_basis(gram):
     ((2, 1), True)
     """
     eigvals, eigvecs = np.linalg.eigh(gram)
-    null = eigvals <= RANK_RTOL * max(eigvals.max(initial=0.0), 0.0)
-    return eigvecs[:, null]
+    return eigvecs[:, ~kept_eigenvalues(eigvals)]
 
 
 def solve_kkt(hessian, jacobian, gradient, constraint):
@@ -753,7 +812,7 @@ def solve_kkt(hessian, jacobian, gradient, constraint):
     solution = scipy.linalg.lstsq(
         kkt * scale[:, None] * scale[None, :],
         rhs * scale,
-        cond=1e-13,
+        cond=np.sqrt(RANK_RTOL),  # the rank rule of kept_eigenvalues
         lapack_driver="gelsd",
     )[0]
     solution = solution * scale

@@ -3,7 +3,8 @@
 Exit status of every subcommand, a contract: 0 pass (or done), 1 fail (the
 audit found a protected effect), 2 anything else (bad arguments or input, a
 missing optional dependency, an unreadable file, a URL given as a path, out of
-memory), with one message on stderr and no traceback.
+memory, a benchmark fit that failed), with one message on stderr and no
+traceback.
 """
 
 import argparse
@@ -96,14 +97,15 @@ def _run_audit(args):
 def _run_bench(args):
     from orthokit import _bench
     from orthokit._files import check_local_path
+    from orthokit.evaluation._audit import split_names
 
     if args.scheduler and args.backend != "dask":
         raise ValueError("--scheduler needs --backend dask.")
     check_local_path(args.out, "--out")
-    datasets = [d.strip() for d in (args.datasets or "").split(",") if d.strip()]
+    datasets = split_names(args.datasets, "--datasets")
     methods = None
-    if args.methods:
-        keys = [k.strip() for k in args.methods.split(",") if k.strip()]
+    keys = split_names(args.methods, "--methods")
+    if keys:
         unknown = [k for k in keys if k not in _bench.METHOD_KEYS]
         if unknown:
             raise ValueError(
@@ -136,16 +138,27 @@ def _run_bench(args):
     settings = (
         f"`orthokit {' '.join(args.argv)}` on {datetime.date.today()}; "
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}. "
-        f"Held-out metrics, mean over {args.folds * args.repeats} folds; "
-        "coefficient cells: mean held-out evaluation coefficient (median p-value)."
+        f"Held-out metrics, mean over the folds that ran of {args.folds * args.repeats}"
+        " (column folds); coefficient cells: mean held-out evaluation coefficient "
+        "(median p-value)."
     )
     paths = _bench.write_results(rows, args.out, settings=settings)
-    columns = ["dataset", "method", "accuracy", "auc", "fit s", "max |coef|"]
+    columns = ["dataset", "method", "accuracy", "auc", "fit s", "max |coef|", "folds"]
     import pandas as pd
 
     with pd.option_context("display.float_format", "{:.3f}".format):
         print(_bench.summarize(rows)[columns].to_string(index=False))
+    for dataset in dict.fromkeys(rows["dataset"]):
+        print(_bench.fold_sizes(rows, dataset))
     print("\nwrote " + ", ".join(paths.values()))
+    failed = rows[rows["status"] != "ok"]
+    if len(failed):
+        first = failed.iloc[0]
+        raise ValueError(
+            f"{len(failed)} of {len(rows)} fits failed and are left out of the means "
+            f"(first: {first['dataset']}, {first['method']}, repeat {first['repeat']}"
+            f" fold {first['fold']}: {first['error']}); see {paths['markdown']}."
+        )
     return EXIT_PASS
 
 
@@ -232,10 +245,12 @@ def _add_bench(commands):
         "bench",
         help="Cross-validated benchmark of the corrections (tables and plots).",
         description=(
-            "Run methods x data sets x repeated stratified k-fold through joblib "
-            "and write suite.md, suite.csv, folds.csv and tradeoff.png to --out. "
-            "Rows that need fairlearn are skipped, with a notice, when it is not "
-            "installed."
+            "Run methods x data sets x repeated k-fold (stratified by protected "
+            "group and label) through joblib and write suite.md, suite.csv, "
+            "folds.csv and tradeoff.png to --out. Rows that need fairlearn are "
+            "skipped, with a notice, when it is not installed. A fit that fails "
+            "is marked failed in every output and left out of the means; the "
+            "exit status is then 2."
         ),
         formatter_class=_HelpFormatter,
     )
@@ -268,7 +283,10 @@ def _add_bench(commands):
         "--n-jobs", type=int, default=1, help="joblib workers (-1: all cores)."
     )
     bench.add_argument(
-        "--quick", action="store_true", help="Subsampled data sets (a smoke run)."
+        "--quick",
+        action="store_true",
+        help="Subsampled data sets, stratified by protected group and label (a "
+        "smoke run; small folds, so noisy coefficients).",
     )
     bench.add_argument("--out", default="orthokit-bench", help="Output folder.")
     bench.add_argument(

@@ -442,6 +442,43 @@ def test_fits_and_predicts_on_each_available_device(spirals, device):
     assert np.isfinite(clf.random_effects_.to_numpy(dtype=float)).all()
 
 
+# Devices torch cannot use here: a typo, an absent GPU or Apple GPU, a
+# missing index. A ValueError names device and lists the available ones.
+UNAVAILABLE_DEVICES = ["cuad", "gpu", "cuda:99"] + [
+    name
+    for name, present in [
+        ("cuda", torch.cuda.is_available()),
+        ("mps", torch.backends.mps.is_available()),
+    ]
+    if not present
+]
+
+
+@pytest.mark.parametrize("estimator", [ARMEDClassifier, ARMEDRegressor])
+@pytest.mark.parametrize("device", UNAVAILABLE_DEVICES)
+def test_unavailable_device_is_a_clear_error_at_fit(spirals, estimator, device):
+    X, y = spirals
+    with pytest.raises(ValueError, match=rf"device='{device}' .*available: cpu"):
+        estimator(cluster="cluster", device=device, **FAST).fit(X, y)
+
+
+# The target is standardized internally (mean and sd of fit), predictions
+# and random effects un-scaled: a target times 1e6 or offset by 1e6 is fit as
+# well as y itself.
+@pytest.mark.parametrize(("scale", "shift"), [(1e6, 0.0), (1.0, 1e6), (1e30, 1e31)])
+def test_regressor_fits_a_target_of_any_scale_or_offset(scale, shift):
+    X, y = _mixed_data()
+    params = {"cluster": "site", "max_epochs": 10, "lr": 1e-2, "random_state": 0}
+    plain = ARMEDRegressor(**params).fit(X, y)
+    moved = ARMEDRegressor(**params).fit(X, scale * y + shift)
+    r2, r2_moved = plain.score(X, y), moved.score(X, scale * y + shift)
+    assert r2 > 0.9
+    assert abs(r2_moved - r2) < 1e-3, (r2, r2_moved)
+    effects = plain.random_effects_.to_numpy()
+    error = np.abs(moved.random_effects_.to_numpy() / scale - effects).max()
+    assert error < 1e-3 * np.abs(effects).max(), error
+
+
 def test_predictions_do_not_depend_on_the_batch_they_come_in():
     # At float32 precision: scikit-learn's check_methods_subset_invariance
     # asks for 1e-7, below one float32 rounding of predictions near 2.

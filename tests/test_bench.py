@@ -8,8 +8,10 @@ import pytest
 
 from orthokit._bench import (
     METHODS,
+    fold_splits,
     load_bench_data,
     run_suite,
+    run_task,
     summarize,
     table3,
 )
@@ -192,3 +194,78 @@ def test_compas_keeps_every_row_and_merges_rare_races():
     # the encoded protected columns are 0/1 indicators of the groups
     assert set(np.unique(data.X[:, data.protected])) == {0.0, 1.0}
     assert len(set(data.groups)) == 8
+
+
+def test_a_level_absent_from_the_held_out_rows_is_left_out_with_a_note():
+    data = load_bench_data("compas", quick=True)
+    S = pd.DataFrame(data.X[:, data.protected], columns=data.protected_names)
+    race = S.filter(like="race_")
+    # held out: no African-American (the reference) and no Other rows
+    eligible = np.flatnonzero(race.any(axis=1) & (race["race_Other"] == 0))
+    test = eligible[::2]
+    train = np.setdiff1d(np.arange(len(S)), test)
+    row = run_task(data, "logistic regression", 0, 0, train, test)
+    assert row["status"] == "ok" and row["error"] == ""
+    assert row["note"] == (
+        "no held-out rows of race_Other: left out; no held-out rows of the "
+        "reference level of race: race_Caucasian is the reference of this fold"
+    )
+    assert np.isnan(row["coef[race_Other]"]) and np.isnan(row["coef[race_Caucasian]"])
+    for term in ("race_Hispanic", "sex_Male"):  # estimated, not NaN
+        assert np.isfinite(row[f"coef[{term}]"]) and 0 < row[f"p[{term}]"] <= 1
+
+
+def test_a_failed_fit_is_reported_in_every_output_and_exits_2(
+    tmp_path, monkeypatch, capsys
+):
+    from orthokit._bench import _methods
+
+    calls, real = [], _methods.predict_positive
+
+    def fails_the_second_time(estimator, X):
+        calls.append(len(X))
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return real(estimator, X)
+
+    monkeypatch.setattr(_methods, "predict_positive", fails_the_second_time)
+    argv = ["bench", "--quick", "--datasets", "compas", "--methods", "lr",
+            "--folds", "2", "--repeats", "1", "--out", str(tmp_path),
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        "orthokit bench: error: 1 of 2 fits failed and are left out of the means "
+        "(first: compas, logistic regression, repeat 0 fold 1: RuntimeError: boom);"
+        f" see {tmp_path / 'suite.md'}."
+    )
+    assert "compas: 1,000 held-out rows per fold (1,000 training rows)" in captured.out
+    folds = pd.read_csv(tmp_path / "folds.csv", keep_default_na=False)
+    assert folds["status"].tolist() == ["ok", "failed"]
+    assert folds["error"].tolist() == ["", "RuntimeError: boom"]
+    assert folds.loc[1, "accuracy"] == ""  # a failed fit has no scores
+    summary = pd.read_csv(tmp_path / "suite.csv")
+    assert summary["folds"].tolist() == ["1 / 2, 1 failed"]
+    assert summary["failed"].tolist() == [1]
+    assert summary["accuracy"].tolist() == [float(folds.loc[0, "accuracy"])]
+    markdown = (tmp_path / "suite.md").read_text()
+    assert "| 1 / 2, 1 failed |" in markdown
+    assert "## Failed fits (not in the means above)" in markdown
+    assert "| compas | logistic regression | 0 | 1 | RuntimeError: boom |" in markdown
+    assert "compas: 1,000 held-out rows per fold (1,000 training rows)." in markdown
+
+
+def test_quick_subsample_and_folds_are_stratified_by_group_and_label():
+    full, quick = load_bench_data("adult"), load_bench_data("adult", quick=True)
+
+    def strata(data):
+        return pd.Series(data.groups).str.cat(pd.Series(data.y).astype(str), "|")
+
+    expected = strata(full).value_counts() * len(quick.y) / len(full.y)
+    counts = strata(quick).value_counts().reindex(expected.index, fill_value=0)
+    # every stratum gets its share, rounded down or up
+    assert ((counts == np.floor(expected)) | (counts == np.ceil(expected))).all()
+    levels = {g.split("/")[1] for g in full.groups}
+    assert len(levels) == 5
+    for _, _, _, test in fold_splits(quick, 5, 2):
+        assert {g.split("/")[1] for g in quick.groups[test]} == levels

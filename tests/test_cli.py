@@ -230,3 +230,19 @@ def test_every_flag_has_help():
     for name, sub in commands.choices.items():
         for action in sub._actions:
             assert action.help, f"{name} {action.option_strings or action.dest}"
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    # Opening a FIFO with no writer blocks; the command must refuse it first.
+    fifo = tmp_path / "predictions.csv"
+    os.mkfifo(fifo)
+    completed = subprocess.run(
+        [sys.executable, "-m", "orthokit", "audit", str(fifo), "--protected", "sex"],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a regression fails here instead of hanging the suite
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert completed.returncode == 2
+    line = _one_error_line(completed.stderr)
+    assert f"{str(fifo)!r} is not a regular file (a FIFO); " in line

@@ -211,7 +211,7 @@ def test_polars_and_numpy_inputs_give_the_same_report():
             np.arange(6) % 2,
             {"categorical": ["race"]},
             ValueError,
-            "categorical must name",
+            "categorical column 'race' is not a column of protected",
         ),
         (
             np.linspace(0, 1, 4),

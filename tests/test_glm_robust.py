@@ -14,15 +14,21 @@ mapped through the rescaling (predictions of ``1e4 y`` are ``1e4`` times those
 of ``y``), so the reference itself never sees the awkward units.
 """
 
+import contextlib
+import signal
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.linalg
 import scipy.optimize
 import statsmodels.api as sm
 from scipy.special import expit
+from sklearn.exceptions import ConvergenceWarning
 
+from orthokit._linalg import CollinearityWarning
+from orthokit.evaluation import check_estimator_orthogonality
 from orthokit.linear_model import OrthogonalGLM, SeparationWarning
 
 SOLVERS = ["newton", "mdmm"]
@@ -130,6 +136,8 @@ RESCALINGS = {
     "x*1e4": (lambda x, s, y: (x * 1e4, s, y), lambda mu: mu),
     "s*1e4": (lambda x, s, y: (x, s * 1e4, y), lambda mu: mu),
     "x+1e12": (lambda x, s, y: (x + 1e12, s, y), lambda mu: mu),
+    # an offset of 1e15 leaves x eight rounding steps per unit: not constant
+    "x+1e15": (lambda x, s, y: (x + 1e15, s, y), lambda mu: mu),
     "y*1e-4": (lambda x, s, y: (x, s, y * 1e-4), lambda mu: mu * 1e-4),
     "y*1e4": (lambda x, s, y: (x, s, y * 1e4), lambda mu: mu * 1e4),
     # subnormal features need a subnormal target too: the slopes stay ~1
@@ -153,20 +161,24 @@ Y_SCALABLE = {"gaussian", "poisson"}
 def test_units_do_not_matter(family, rescaling):
     transform, map_mean = RESCALINGS[rescaling]
     x, s, y = simulate(family, seed=1)
-    if rescaling == "x+1e12":
-        # The offset rounds x to 1.2e-4; the reference sees the rounded data.
-        x = (x + 1e12) - 1e12
+    if rescaling.startswith("x+"):
+        # The offset rounds x (to 1.2e-4 for 1e12, 0.125 for 1e15); the
+        # reference sees the rounded data.
+        offset = float(rescaling[2:])
+        x = (x + offset) - offset
     expected = map_mean(slsqp_predictions(family, x, s, y))
     x_new, s_new, y_new = transform(x, s, y)
     X = np.column_stack([x_new, s_new])
     check(family, X, y_new, s_new, [3, 4], expected)
 
 
+@pytest.mark.parametrize("offset", [1e12, 1e15])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_protected_indicator_with_a_huge_offset(family):
+def test_protected_indicator_with_a_huge_offset(family, offset):
+    # 1e15: the indicator spans 8 rounding steps of its offset, not constant
     x, s, y = simulate(family, seed=2, binary_protected=True)
     expected = slsqp_predictions(family, x, s, y)
-    s_offset = 1e12 + s  # exact: 1e12 and 1e12 + 1 are both floats
+    s_offset = offset + s  # exact: the offset and offset + 1 are both floats
     check(family, np.column_stack([x, s_offset]), y, s_offset, [3], expected)
 
 
@@ -269,4 +281,206 @@ def test_quasi_separation_warns_and_names_the_level(solver):
     }
     np.testing.assert_allclose(
         fitted["newton"].predict_proba(X), fitted["mdmm"].predict_proba(X), atol=1e-6
+    )
+
+
+@contextlib.contextmanager
+def hang_guard(seconds=300):
+    """Fail instead of hanging (a guard against a hang, not a timing test)."""
+
+    def fail(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def nearly_collinear(family, gap, n=300, seed=7):
+    """``x1``, ``x2 = x1 + gap · noise`` and ``x3``; ``s`` depends on ``x1``."""
+    rng = np.random.default_rng(seed)
+    x1, x3 = rng.normal(size=(2, n))
+    x2 = x1 + gap * rng.normal(size=n)
+    s = (0.5 * x1 + rng.normal(size=n))[:, None]
+    eta = 0.5 * x1 + 0.5 * x3 + 0.3 * s[:, 0]
+    y = {
+        "binomial": lambda: eta + rng.logistic(size=n) > 0,
+        "poisson": lambda: rng.poisson(np.exp(eta)),
+        "gaussian": lambda: eta + rng.normal(size=n),
+    }[family]().astype(float)
+    return np.column_stack([x1, x2, x3]), s, y
+
+
+# (gap between x1 and x2, whether the rank drops below 3, the reference's
+# predictors): a gap of 3e-5 keeps the rank (eigenvalue ratio 4.5e-10 > 1e-10)
+# and its reference sees the same span as [x1, x2 - x1, x3], well conditioned;
+# at 1e-10 the direction x1 - x2 is rounding and the minimum-norm answer is the
+# fit on [x1, x3].
+NEARLY_COLLINEAR = {
+    "gap 3e-5": (
+        3e-5,
+        False,
+        lambda x: np.column_stack([x[:, 0], x[:, 1] - x[:, 0], x[:, 2]]),
+    ),
+    "gap 1e-10": (1e-10, True, lambda x: x[:, [0, 2]]),
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("case", NEARLY_COLLINEAR)
+def test_nearly_collinear_predictors(family, case):
+    # mdmm used to walk along the near-null direction (coefficients 1e8, the
+    # constraint off by 1e-4, a SeparationWarning); at 3e-5 both solvers
+    # stopped at standardized coefficients of 1e3 blaming separation.
+    gap, collinear, reference_predictors = NEARLY_COLLINEAR[case]
+    x, s, y = nearly_collinear(family, gap)
+    X = np.column_stack([x, s])
+    expected = slsqp_predictions(family, reference_predictors(x), s, y)
+    if collinear:
+        fitted = {}
+        for solver in SOLVERS:
+            with pytest.warns(UserWarning, match="collinear") as caught:
+                fitted[solver] = OrthogonalGLM([3], family=family, solver=solver)
+                fitted[solver].fit(X, y)
+            assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    else:
+        fitted = fit_both(family, X, y, [3])
+    scale = np.abs(expected).max()
+    newton, mdmm = (predict(fitted[solver], X, family) for solver in SOLVERS)
+    np.testing.assert_allclose(newton, mdmm, rtol=0, atol=1e-8 * scale)
+    np.testing.assert_allclose(newton, expected, rtol=0, atol=1e-5 * scale)
+    assert relative_violation(s, mdmm) < 1e-8
+
+
+def constrained_reference(x, s, y, alpha):
+    """Gaussian constrained (ridge) least squares on standardized ``x``, in numpy.
+
+    Minimizes ``½ mean((y - ȳ - Zβ)²) + ½ α ‖β‖²`` over ``β`` in the null
+    space ``N`` of ``S̃ᵀZ``: ``β = N θ``, ``θ`` by ``numpy.linalg.lstsq`` on
+    the rows ``[ZN; √α I]`` (with ``α = 0`` the minimum-norm solution).
+    """
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    null = scipy.linalg.null_space((s - s.mean(axis=0)).T @ z)
+    rows = np.vstack(
+        [z @ null / np.sqrt(len(y)), np.sqrt(alpha) * np.eye(null.shape[1])]
+    )
+    target = np.concatenate([(y - y.mean()) / np.sqrt(len(y)), np.zeros(null.shape[1])])
+    theta = np.linalg.lstsq(rows, target, rcond=1e-10)[0]
+    return y.mean() + z @ null @ theta
+
+
+# (family, alpha, what must happen): 20 rows, 2,000 predictors. Classes are
+# separable, so without a ridge a classifier is an error at once that names
+# alpha and the shapes; a regression takes the minimum-norm solution. Every
+# fit works in the row space (it used to form 2,001 x 2,001 systems, minutes).
+WIDE = {
+    "binomial alpha=0": ("binomial", 0.0, r"2000 predictor.*20 row.*alpha > 0"),
+    "gaussian alpha=0": ("gaussian", 0.0, "collinear"),
+    "poisson alpha=0": ("poisson", 0.0, "collinear"),
+    "binomial alpha=0.1": ("binomial", 0.1, None),
+    "gaussian alpha=0.1": ("gaussian", 0.1, None),
+    "poisson alpha=0.1": ("poisson", 0.1, None),
+}
+
+
+@pytest.mark.parametrize("case", WIDE)
+def test_more_predictors_than_rows(case):
+    family, alpha, expected = WIDE[case]
+    rng = np.random.default_rng(8)
+    x, s = rng.normal(size=(20, 2000)), rng.normal(size=(20, 1))
+    eta = 0.5 * x[:, 0] + 0.5 * s[:, 0]
+    y = {
+        "binomial": lambda: eta + rng.logistic(size=20) > 0,
+        # from 1: a zero count fitted exactly has no finite log-mean
+        "poisson": lambda: 1 + rng.poisson(np.exp(eta)),
+        "gaussian": lambda: eta + rng.normal(size=20),
+    }[family]().astype(float)
+    X = np.column_stack([x, s])
+    if expected is None:
+        with hang_guard():
+            fitted = fit_both(family, X, y, [2000], alpha=alpha)
+    else:
+        fitted = {}
+        for solver in SOLVERS:
+            glm = OrthogonalGLM([2000], family=family, solver=solver, alpha=alpha)
+            error = "alpha" in expected
+            with (
+                hang_guard(),
+                pytest.raises(ValueError, match=expected)
+                if error
+                else pytest.warns(CollinearityWarning, match=expected),
+            ):
+                fitted[solver] = glm.fit(X, y)
+        if error:
+            return
+    newton, mdmm = (predict(fitted[solver], X, family) for solver in SOLVERS)
+    scale = np.abs(newton).max()
+    np.testing.assert_allclose(newton, mdmm, rtol=0, atol=1e-8 * scale)
+    assert relative_violation(s, newton) < 1e-8
+    if family == "gaussian":
+        expected = constrained_reference(x, s, y, alpha)
+        np.testing.assert_allclose(newton, expected, rtol=0, atol=1e-8 * scale)
+
+
+# Inputs at the edge of float64 whose answer is not representable: a clear
+# error naming the argument (spoil(x, s, y) -> (X, y), protected position 3).
+UNREPRESENTABLE = {
+    # slopes of size 1 / 5e-319 overflow
+    "subnormal features": (
+        lambda x, s, y: (np.column_stack([x * 5e-319, s]), y),
+        r"X column\(s\) \['x0', 'x1', 'x2'\] overflow float64",
+    ),
+    # the multipliers of a constraint on a column of size 5e-324 overflow
+    "protected * 5e-324": (
+        lambda x, s, y: (np.column_stack([x, s[:, :1] * 5e-324]), y),
+        r"protected column\(s\) \['x3'\] are too small",
+    ),
+    "protected indicator * 5e-324": (
+        lambda x, s, y: (np.column_stack([x, (s[:, :1] > 0) * 5e-324]), y),
+        r"protected column\(s\) \['x3'\] are too small",
+    ),
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("case", UNREPRESENTABLE)
+def test_unrepresentable_answers_are_clear_errors(family, case):
+    spoil, message = UNREPRESENTABLE[case]
+    X, y = spoil(*simulate(family, seed=9))
+    for solver in SOLVERS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no RuntimeWarning on the way
+            with pytest.raises(ValueError, match=message):
+                OrthogonalGLM([3], family=family, solver=solver).fit(X, y)
+
+
+def test_orthogonality_check_of_huge_poisson_counts():
+    # Counts near 1e300 fit; their evaluation GLM used to overflow its IRLS
+    # weights. Against the same counts at unit scale: the estimated-dispersion
+    # test is scale-free, the unit-dispersion errors shrink by sqrt(1e300).
+    x, s, y = simulate("poisson", seed=10)
+    X = pd.DataFrame(np.column_stack([x, s]), columns=["a", "b", "c", "s0", "s1"])
+    reports = {}
+    for scale in (1.0, 1e300):
+        glm = OrthogonalGLM(["s0", "s1"], family="poisson").fit(X, y * scale)
+        for dispersion in ("family", "estimated"):
+            report = check_estimator_orthogonality(
+                glm, X, ["s0", "s1"], family="poisson", dispersion=dispersion
+            )
+            reports[scale, dispersion] = report.to_frame()
+    for dispersion in ("family", "estimated"):
+        table = reports[1e300, dispersion]
+        assert np.isfinite(table[["coef", "std_err", "statistic"]].to_numpy()).all()
+        assert np.abs(table["coef"]).max() < 1e-12
+    estimated, unit = reports[1e300, "estimated"], reports[1.0, "estimated"]
+    np.testing.assert_allclose(estimated["std_err"], unit["std_err"], rtol=1e-8)
+    assert estimated["passed"].all()
+    np.testing.assert_allclose(
+        reports[1e300, "family"]["std_err"] * 1e150,
+        reports[1.0, "family"]["std_err"],
+        rtol=1e-8,
     )

@@ -293,3 +293,87 @@ def test_dask_array_with_an_empty_block():
     reference = OrthogonalProjector(protected=[0]).fit(X)
     fitted = OrthogonalProjector(protected=[0]).fit(dX)
     np.testing.assert_allclose(fitted.coef_, reference.coef_, rtol=1e-10)
+
+
+# ------------------------------------------------------- evaluation functions
+
+
+def test_evaluation_refuses_pandas_objects_paired_by_a_different_index():
+    from orthokit.evaluation import check_orthogonality, distance_correlation
+
+    rng = np.random.default_rng(0)
+    p = pd.Series(rng.uniform(size=100), index=np.arange(100) + 1000)
+    sex = pd.Series(rng.choice(["F", "M"], 100))
+    with pytest.raises(ValueError, match="different pandas indexes"):
+        check_orthogonality(p, sex)
+    with pytest.raises(ValueError, match="different pandas indexes"):
+        distance_correlation(p.to_frame(), sex)
+    report = check_orthogonality(p.reset_index(drop=True), sex)
+    assert report.to_frame()["term"].tolist() == ["s_M"]
+
+
+def test_a_plain_model_gets_the_columns_it_was_fitted_on():
+    from sklearn.linear_model import LogisticRegression
+
+    from orthokit.evaluation import check_estimator_orthogonality
+
+    X = _labelled()
+    y = (X["a"] > 0.5).astype(int)
+    for features in (X[["a", "b"]], X[["a", "b"]].to_numpy()):
+        model = LogisticRegression().fit(features, y)
+        report = check_estimator_orthogonality(model, X, ["sex"])
+        assert report.to_frame()["term"].tolist() == ["sex_M"]
+        assert not report.passed  # a depends on sex
+
+
+def test_decimal_values_are_refused_not_taken_as_levels():
+    from decimal import Decimal
+
+    from orthokit.evaluation import distance_correlation
+
+    x = np.arange(40.0)[:, None]
+    s = [Decimal(int(v)) for v in np.arange(40) % 3]
+    with pytest.raises(ValueError, match="Decimal"):
+        distance_correlation(x, s)
+
+
+# ------------------------------------------------------------------ the GLM
+
+
+def test_glm_refit_as_a_regressor_drops_the_classes():
+    from orthokit.linear_model import OrthogonalGLM
+
+    X = _labelled()
+    model = OrthogonalGLM(protected=["sex"]).fit(X, (X["a"] > 0.5).astype(int))
+    assert hasattr(model, "classes_")
+    model.set_params(family="gaussian").fit(X, X["b"])
+    assert not hasattr(model, "classes_")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: OrthogonalProjector(protected=["sex"], preserve_target=True),
+        lambda: RecursiveResidualizer(protected=["sex"], preserve_target=True),
+        lambda: __import__("orthokit.linear_model").linear_model.OrthogonalGLM(
+            protected=["sex"], family="gaussian"
+        ),
+    ],
+    ids=["projector", "residualizer", "glm"],
+)
+def test_a_target_of_the_wrong_length_has_one_message(make):
+    X = _labelled()
+    with pytest.raises(ValueError, match=r"^y has 199 rows but X has 200; they"):
+        make().fit(X, X["b"].to_numpy()[:-1])
+
+
+def test_glm_predictions_read_frames_without_the_protected_values():
+    from orthokit.linear_model import OrthogonalGLM
+
+    X = _labelled()
+    model = OrthogonalGLM(protected=["sex"], family="gaussian").fit(X, X["b"])
+    expected = model.predict(X)
+    for frame in (pl.from_pandas(X).lazy(), pa.Table.from_pandas(X)):
+        np.testing.assert_allclose(model.predict(frame), expected, rtol=1e-15)
+    # The protected column is not read at predict: an unseen level is fine.
+    np.testing.assert_allclose(model.predict(X.assign(sex="Z")), expected)

@@ -521,6 +521,54 @@ def test_nonfinite_training_batch_is_rejected_and_state_kept(kind, how, dtype):
     assert torch.isfinite(spoilt(*batches[0])).all()
 
 
+# Training batches of the stateful layers: test_nonfinite_training_batch_...
+NONFINITE_BATCHES = [
+    (kind, how, training)
+    for kind in KINDS
+    for how in ("nan", "inf")
+    for training in (True, False)
+    if not (training and kind in ("mdn", "rmdn"))
+]
+
+
+@pytest.mark.parametrize(("kind", "how", "training"), NONFINITE_BATCHES)
+def test_nonfinite_features_are_rejected_in_both_modes(kind, how, training):
+    # Documented choice: a non-finite batch raises in eval mode too, since
+    # Orthogonalize mixes rows and a silent NaN output is never right.
+    layer = _make_layer(kind, (3,))
+    x, S = torch.randn(10, 3), torch.randn(10, 2)
+    _train(layer, x, S)
+    before = {k: v.clone() for k, v in layer.state_dict().items()}
+    layer.train(training)
+    with pytest.raises(ValueError, match="x contains NaN or infinity"):
+        layer(_poison(x, how), S)
+    for name, value in layer.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
+# float32 metadata near 1e30 (or 1e-30) and features near 3e38: rescaled
+# internally by powers of two, the answer is that of the well-scaled batch.
+@pytest.mark.parametrize("kind", ["mdn", "orth"])
+@pytest.mark.parametrize("spoil", ["metadata_1e30", "metadata_1e-30", "x_3e38"])
+def test_float32_extremes_give_the_well_scaled_answer(kind, spoil):
+    generator = torch.Generator().manual_seed(0)
+    S = torch.randn(64, 2, generator=generator)
+    x = torch.randn(64, 3, generator=generator) + S @ torch.ones(2, 3)
+    reference = _train(_make_layer(kind, (3,)), x, S).detach()
+    big_x, big_S, factor = x, S, 1.0
+    if spoil.startswith("metadata"):
+        big_S = S * float(spoil.split("_")[1])
+    else:
+        factor = 3e38 / x.abs().max().item()
+        big_x = x * factor
+    layer = _make_layer(kind, (3,))
+    trained = _train(layer, big_x, big_S).detach() / factor
+    evaluated = layer.eval()(big_x, big_S) / factor
+    for out in (trained, evaluated):
+        error = (out - reference).abs().max() / x.abs().max()
+        assert error < 1e-5, f"{spoil}: relative error {error:.1e}"
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("training", [True, False])
 def test_empty_batch_returns_empty_and_keeps_state(kind, training):

@@ -26,8 +26,10 @@ class BenchData:
     """One data set of the suite, as the methods see it.
 
     ``X`` holds the numeric features followed by the encoded protected
-    columns (positions ``protected``); ``groups`` labels each row's
-    combination of protected levels (fairlearn's sensitive feature).
+    columns (positions ``protected``, 0/1 indicators of each level but the
+    first, the reference); ``variables`` names the protected attribute of each
+    encoded column; ``groups`` labels each row's combination of protected
+    levels (fairlearn's sensitive feature).
     """
 
     name: str
@@ -38,6 +40,36 @@ class BenchData:
     groups: np.ndarray
     reduce: int | None
     description: str
+    variables: list
+
+
+def strata(groups, y):
+    """Label each row by its protected group and its label (``"F/White|1"``)."""
+    return np.array([f"{g}|{v}" for g, v in zip(groups, y, strict=True)])
+
+
+def stratified_subsample(strata, n_rows, random_state):
+    """Sorted positions of ``n_rows`` random rows, each stratum in proportion.
+
+    Every stratum gets its share of ``n_rows`` rounded down or up (largest
+    remainders first), so each stratum of at least ``len(strata) / n_rows``
+    rows is represented.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows = stratified_subsample(np.repeat(["a", "b"], [90, 10]), 20, 0)
+    >>> len(rows), int((rows >= 90).sum())
+    (20, 2)
+    """
+    _, inverse, sizes = np.unique(strata, return_inverse=True, return_counts=True)
+    quota = sizes * n_rows / len(inverse)
+    take = np.floor(quota).astype(int)
+    take[np.argsort(take - quota, kind="stable")[: n_rows - take.sum()]] += 1
+    rng = np.random.default_rng(random_state)
+    shuffled = [rng.permutation(np.flatnonzero(inverse == k)) for k in range(len(take))]
+    rows = [stratum[:t] for stratum, t in zip(shuffled, take, strict=True)]
+    return np.sort(np.concatenate(rows))
 
 
 def _merge_rare(labels, min_fraction, into="Other"):
@@ -49,19 +81,21 @@ def _merge_rare(labels, min_fraction, into="Other"):
 
 def _tabular(name, features, protected, y, description, n_rows, random_state):
     S = pd.get_dummies(protected, drop_first=True, dtype=float)
+    variables = [next(c for c in protected if s.startswith(f"{c}_")) for s in S.columns]
     groups = protected.astype(str).agg("/".join, axis=1).to_numpy()
     X = np.hstack([features.to_numpy(dtype=float), S.to_numpy()])
     y = np.asarray(y)
     if n_rows is not None and n_rows < len(y):
-        rows = np.sort(
-            np.random.default_rng(random_state).choice(len(y), n_rows, replace=False)
-        )
+        rows = stratified_subsample(strata(groups, y), n_rows, random_state)
         X, y, groups = X[rows], y[rows], groups[rows]
-        description += f"; random subsample of {n_rows:,} rows"
+        description += (
+            f"; random subsample of {n_rows:,} rows, stratified by protected "
+            "group and label"
+        )
     p = features.shape[1]
     return BenchData(
         name, X, y, list(range(p, p + S.shape[1])), list(S.columns), groups, None,
-        description,
+        description, variables,
     )  # fmt: skip
 
 
@@ -93,7 +127,8 @@ def load_bench_data(name, *, quick=False, random_state=0):
         "Other"), or generated biographies embedded with all-MiniLM-L6-v2
         (protected gender, task: health-care occupation).
     quick : bool, default=False
-        Use a random subsample (:data:`QUICK_ROWS`).
+        Use a random subsample (:data:`QUICK_ROWS`), stratified by protected
+        group and label (:func:`stratified_subsample`).
     random_state : int, default=0
         Seed of the subsample and of the generated texts.
 
@@ -164,5 +199,6 @@ def load_bench_data(name, *, quick=False, random_state=0):
             f"{n:,} generated biographies (association 0.75) embedded with "
             "all-MiniLM-L6-v2 (384 dimensions, PCA to 32 before the GLMs); "
             "protected gender, task health-care occupation",
+            ["gender"],
         )
     raise ValueError(f"unknown data set {name!r}; choose from {sorted(QUICK_ROWS)}.")

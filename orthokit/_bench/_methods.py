@@ -156,34 +156,60 @@ def predict_positive(estimator, X):
     array([0.5])
     """
     if hasattr(estimator, "_pmf_predict"):  # fairlearn's randomized classifier
-        return np.asarray(estimator._pmf_predict(X))[:, 1]
+        # its mixture of probabilities can exceed 1 by a rounding error
+        return np.clip(np.asarray(estimator._pmf_predict(X))[:, 1], 0.0, 1.0)
     return np.asarray(estimator.predict_proba(X))[:, 1]
 
 
-def _evaluate(probability, S, names):
-    """Held-out evaluation model; a level absent from the fold is left out."""
+def _evaluation_columns(S_test, S_train, names, variables):
+    """Columns of the held-out evaluation model, and a note on those left out.
+
+    The levels are the training fold's (the data's encoding). A level with
+    no held-out rows is left out; where the reference level of an attribute
+    has none, its level with the most training rows becomes the reference
+    of this fold (its column left out too).
+    """
+    keep, notes = np.zeros(len(names), bool), []
+    for variable in dict.fromkeys(variables):
+        columns = [j for j, v in enumerate(variables) if v == variable]
+        present = [j for j in columns if S_test[:, j].any()]
+        absent = [names[j] for j in columns if j not in present]
+        if absent:
+            notes.append(f"no held-out rows of {', '.join(absent)}: left out")
+        if present and S_test[:, columns].any(axis=1).all():
+            reference = max(present, key=lambda j: S_train[:, j].sum())
+            present.remove(reference)
+            notes.append(
+                f"no held-out rows of the reference level of {variable}: "
+                f"{names[reference]} is the reference of this fold"
+            )
+        keep[present] = True
+    return keep, "; ".join(notes)
+
+
+def _evaluate(probability, S_test, S_train, names, variables):
+    """Held-out evaluation model: coefficient and p-value per kept column, a note."""
     from orthokit.evaluation import check_orthogonality
 
-    present = np.ptp(S, axis=0) > 0
-    result = {f"coef[{n}]": np.nan for n in names}
-    result.update({f"p[{n}]": np.nan for n in names})
-    if not present.any():
-        return result
-    kept = [n for n, keep in zip(names, present, strict=True) if keep]
-    try:
+    result = {}
+    keep, result["note"] = _evaluation_columns(S_test, S_train, names, variables)
+    if keep.any():
+        kept = [n for n, k in zip(names, keep, strict=True) if k]
         report = check_orthogonality(
-            probability, pd.DataFrame(S[:, present], columns=kept), family="binomial"
+            probability, pd.DataFrame(S_test[:, keep], columns=kept), family="binomial"
         )
-    except ValueError:  # e.g. perfect separation or a collinear level
-        return result
-    for row in report.table.itertuples(index=False):
-        result[f"coef[{row.term}]"] = row.coef
-        result[f"p[{row.term}]"] = row.p_value
+        for row in report.table.itertuples(index=False):
+            result[f"coef[{row.term}]"] = row.coef
+            result[f"p[{row.term}]"] = row.p_value
     return result
 
 
 def run_task(data, method, repeat, fold, train, test, eg_max_rows=None):
     """Fit one method on one fold; return one result row (a dict).
+
+    ``status`` is ``"ok"``, or ``"failed"`` with the exception in ``error``
+    (then the metrics are missing: a failed fit is never scored); ``note``
+    says which protected levels the held-out evaluation left out.
 
     Examples
     --------
@@ -196,28 +222,32 @@ def run_task(data, method, repeat, fold, train, test, eg_max_rows=None):
     """
     from sklearn.metrics import roc_auc_score
 
-    estimator, fit = make_method(method, data, eg_max_rows=eg_max_rows)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        start = time.perf_counter()
-        fit(estimator, data.X[train], data.y[train], data.groups[train])
-        seconds = time.perf_counter() - start
-        probability = predict_positive(estimator, data.X[test])
-    y_test = data.y[test]
-    row = {
-        "dataset": data.name,
-        "method": method,
-        "repeat": repeat,
-        "fold": fold,
-        "n_train": len(train),
-        "n_test": len(test),
-        "accuracy": float(np.mean((probability > 0.5) == y_test)),
-        "auc": float(roc_auc_score(y_test, probability)),
-        "fit_seconds": seconds,
-        "n_warnings": len(caught),
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fractional binomial responses
-        row.update(_evaluate(probability, data.X[test][:, data.protected],
-                             data.protected_names))  # fmt: skip
+    failed = {
+        "dataset": data.name, "method": method, "repeat": repeat, "fold": fold,
+        "n_train": len(train), "n_test": len(test), "status": "failed", "error": "",
+        "note": "", "accuracy": np.nan, "auc": np.nan, "fit_seconds": np.nan,
+        "n_warnings": 0,
+    }  # fmt: skip
+    terms = data.protected_names
+    failed.update({f"{k}[{n}]": np.nan for k in ("coef", "p") for n in terms})
+    row = dict(failed, status="ok")
+    try:
+        estimator, fit = make_method(method, data, eg_max_rows=eg_max_rows)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            start = time.perf_counter()
+            fit(estimator, data.X[train], data.y[train], data.groups[train])
+            row["fit_seconds"] = time.perf_counter() - start
+            probability = predict_positive(estimator, data.X[test])
+        row["n_warnings"] = len(caught)
+        y_test = data.y[test]
+        row["accuracy"] = float(np.mean((probability > 0.5) == y_test))
+        row["auc"] = float(roc_auc_score(y_test, probability))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # fractional binomial responses
+            S = data.X[:, data.protected]
+            row.update(_evaluate(probability, S[test], S[train],
+                                 data.protected_names, data.variables))  # fmt: skip
+    except Exception as exc:  # reported in every output, never averaged
+        row = dict(failed, error=f"{type(exc).__name__}: {exc}")
     return row

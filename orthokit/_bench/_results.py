@@ -17,15 +17,20 @@ def _format_p(p):
 
 
 def summarize(rows):
-    """Mean over folds per data set and method; coefficient cells as text.
+    """Mean over the folds that ran, per data set and method; coefficients as text.
+
+    Failed folds (``status`` not ``"ok"``) are counted, never averaged.
 
     Returns
     -------
     DataFrame
         ``accuracy`` and ``auc`` (mean and standard deviation over folds),
         ``fit_seconds`` (mean), ``max |coef|`` (mean over folds of the largest
-        held-out evaluation coefficient) and one ``coef (median p)`` cell per
-        protected term.
+        held-out evaluation coefficient), ``folds`` (``"10 / 10"``, or e.g.
+        ``"9 / 10, 1 failed"``), ``failed`` and ``error`` (the first failed
+        fold's), ``notes`` (folds whose evaluation left a level out) and one
+        ``coef (median p)`` cell per protected term (with the number of
+        folds where fewer estimated it).
 
     Examples
     --------
@@ -34,26 +39,36 @@ def summarize(rows):
     ...                  folds=2, repeats=1, quick=True, progress=False)
     >>> list(summarize(rows).columns[:4])
     ['dataset', 'method', 'accuracy', 'accuracy sd']
+    >>> summarize(rows)["folds"].tolist()
+    ['2 / 2']
     """
     out = []
     for (dataset, method), group in rows.groupby(["dataset", "method"], sort=False):
-        coefs = group.filter(like="coef[").dropna(axis=1, how="all")
+        status = group["status"] if "status" in group else pd.Series("ok", group.index)
+        ran, failed = group[status == "ok"], group[status != "ok"]
+        coefs = ran.filter(like="coef[").dropna(axis=1, how="all")
         row = {
             "dataset": dataset,
             "method": method,
-            "accuracy": group["accuracy"].mean(),
-            "accuracy sd": group["accuracy"].std(ddof=1) if len(group) > 1 else 0.0,
-            "auc": group["auc"].mean(),
-            "fit s": group["fit_seconds"].mean(),
+            "accuracy": ran["accuracy"].mean(),
+            "accuracy sd": ran["accuracy"].std(ddof=1) if len(ran) != 1 else 0.0,
+            "auc": ran["auc"].mean(),
+            "fit s": ran["fit_seconds"].mean(),
             "max |coef|": coefs.abs().max(axis=1).mean(),
-            "folds p<0.05": int((group.filter(like="p[").min(axis=1) < 0.05).sum()),
-            "folds": len(group),
+            "folds p<0.05": int((ran.filter(like="p[").min(axis=1) < 0.05).sum()),
+            "folds": f"{len(ran)} / {len(group)}"
+            + (f", {len(failed)} failed" if len(failed) else ""),
+            "failed": len(failed),
+            "error": failed["error"].iloc[0] if len(failed) else "",
+            "notes": int((ran["note"].fillna("") != "").sum()) if "note" in ran else 0,
         }
         for column in coefs.columns:
             term = column[len("coef[") : -1]
+            estimated = int(ran[column].notna().sum())
+            count = f"; {estimated} folds" if estimated < len(ran) else ""
             row[term] = (
-                f"{group[column].mean():.3f} "
-                f"({_format_p(group[f'p[{term}]'].median())})"
+                f"{ran[column].mean():.3f} "
+                f"({_format_p(ran[f'p[{term}]'].median())}{count})"
             )
         out.append(row)
     return pd.DataFrame(out)
@@ -111,7 +126,11 @@ def table3(summary):
 
 
 def plot_tradeoff(summary, path):
-    """Accuracy against the largest held-out evaluation coefficient, per data set."""
+    """Accuracy against the largest held-out evaluation coefficient, per data set.
+
+    Means over the folds that ran; a method with failed folds says so in the
+    legend (e.g. "OrthogonalLogisticRegression (9 / 10, 1 failed)").
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -123,13 +142,13 @@ def plot_tradeoff(summary, path):
     )
     markers = dict(zip(METHODS, "osD^v*P", strict=True))
     for ax, dataset in zip(axes[0], datasets, strict=True):
-        part = summary[summary["dataset"] == dataset]
-        for row in part.itertuples(index=False):
+        for row in summary[summary["dataset"] == dataset].to_dict("records"):
+            failed = row.get("failed", 0)  # failed folds are not in the means
             ax.errorbar(
-                row[part.columns.get_loc("max |coef|")], row.accuracy,
-                yerr=row[part.columns.get_loc("accuracy sd")],
-                marker=markers.get(row.method, "o"), linestyle="none",
-                label=row.method, capsize=3,
+                row["max |coef|"], row["accuracy"], yerr=row["accuracy sd"],
+                marker=markers.get(row["method"], "o"), linestyle="none",
+                label=row["method"] + (f" ({row['folds']})" if failed else ""),
+                capsize=3,
             )  # fmt: skip
         ax.set_title(dataset)
         ax.set_xlabel("max |held-out evaluation coefficient| (0: orthogonal)")
@@ -143,8 +162,34 @@ def plot_tradeoff(summary, path):
     return path
 
 
+def fold_sizes(rows, dataset):
+    """Say how many held-out and training rows the folds of a data set have.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"dataset": ["a", "a"], "n_test": [400, 401],
+    ...                      "n_train": [1601, 1600]})
+    >>> fold_sizes(rows, "a")
+    'a: 400-401 held-out rows per fold (1,600-1,601 training rows)'
+    """
+
+    def span(values):
+        low, high = values.min(), values.max()
+        return f"{low:,}" if low == high else f"{low:,}-{high:,}"
+
+    part = rows[rows["dataset"] == dataset]
+    return (
+        f"{dataset}: {span(part['n_test'])} held-out rows per fold "
+        f"({span(part['n_train'])} training rows)"
+    )
+
+
 def write_results(rows, out, *, settings=""):
     """Write ``suite.md``, ``suite.csv`` (summary), ``folds.csv`` and a plot to ``out``.
+
+    ``folds.csv`` has one row per fit with its ``status``, ``error`` and
+    evaluation ``note``; the summaries and the plot average the folds that
+    ran, and ``suite.md`` lists the failed fits and the notes.
 
     Returns
     -------
@@ -162,8 +207,19 @@ def write_results(rows, out, *, settings=""):
     summary.to_csv(paths["summary"], index=False)
     lines = ["# orthokit bench: cross-validated suite", "", settings, ""]
     for dataset, part in summary.groupby("dataset", sort=False):
-        part = part.drop(columns="dataset").dropna(axis=1, how="all")
-        lines += [f"## {dataset}", "", _markdown(part), ""]
+        part = part.drop(columns=["dataset", "failed"]).dropna(axis=1, how="all")
+        part = part.drop(columns=[c for c in ("error", "notes") if not part[c].any()])
+        lines += [f"## {dataset}", "", fold_sizes(rows, dataset) + ".", ""]
+        lines += [_markdown(part), ""]
+    failed = rows[rows["status"] != "ok"]
+    if len(failed):
+        columns = ["dataset", "method", "repeat", "fold", "error"]
+        lines += ["## Failed fits (not in the means above)", ""]
+        lines += [_markdown(failed[columns]), ""]
+    notes = rows[rows["note"] != ""].drop_duplicates(["dataset", "repeat", "fold"])
+    if len(notes):
+        lines += ["## Evaluation notes (held-out folds without some level)", ""]
+        lines += [_markdown(notes[["dataset", "repeat", "fold", "note"]]), ""]
     table = table3(summary)
     if len(table):
         lines += [

@@ -2,11 +2,12 @@
 
 import os
 import sys
+import warnings
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from orthokit._bench._data import SUITES, load_bench_data
+from orthokit._bench._data import SUITES, load_bench_data, strata
 from orthokit._bench._methods import FAIRLEARN_METHODS, METHODS, run_task
 from orthokit._optional import require
 
@@ -22,6 +23,33 @@ def _dask_client(scheduler, n_jobs):
         n_workers=n_workers, threads_per_worker=1, dashboard_address=None
     )
     return distributed.Client(cluster), cluster
+
+
+def fold_splits(data, folds, repeats, random_state=0):
+    """Yield ``(repeat, fold, train, test)`` of repeated stratified k-fold.
+
+    The folds are stratified by protected group and label together
+    (:func:`strata`), so every fold holds every level that has at least
+    ``folds`` rows in some stratum (scikit-learn's warning about strata
+    with fewer rows than folds is expected and silenced).
+
+    Examples
+    --------
+    >>> from orthokit._bench import load_bench_data
+    >>> data = load_bench_data("compas", quick=True)
+    >>> [(r, f, len(test)) for r, f, _, test in fold_splits(data, 2, 1)]
+    [(0, 0, 1000), (0, 1, 1000)]
+    """
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    splitter = RepeatedStratifiedKFold(
+        n_splits=folds, n_repeats=repeats, random_state=random_state
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        splits = list(splitter.split(data.X, strata(data.groups, data.y)))
+    for index, (train, test) in enumerate(splits):
+        yield (*divmod(index, folds), train, test)
 
 
 def run_suite(
@@ -48,7 +76,8 @@ def run_suite(
     datasets, methods : list of str, optional
         Subsets of the data sets and of :data:`METHODS`.
     folds, repeats : int
-        Repeated stratified k-fold (``RepeatedStratifiedKFold``).
+        Repeated k-fold stratified by protected group and label
+        (:func:`fold_splits`).
     n_jobs : int, default=1
         joblib workers (``-1``: all cores).
     quick : bool, default=False
@@ -80,7 +109,6 @@ def run_suite(
     [['compas', 0], ['compas', 1]]
     """
     import joblib
-    from sklearn.model_selection import RepeatedStratifiedKFold
 
     if suite not in SUITES:
         raise ValueError(f"suite must be one of {list(SUITES)}, got {suite!r}.")
@@ -109,14 +137,12 @@ def run_suite(
 
     loaded = [load_bench_data(n, quick=quick, random_state=random_state)
               for n in datasets]  # fmt: skip
-    tasks = []
-    for data in loaded:
-        splitter = RepeatedStratifiedKFold(
-            n_splits=folds, n_repeats=repeats, random_state=random_state
-        )
-        for index, (train, test) in enumerate(splitter.split(data.X, data.y)):
-            repeat, fold = divmod(index, folds)
-            tasks += [(data, m, repeat, fold, train, test) for m in methods]
+    tasks = [
+        (data, m, repeat, fold, train, test)
+        for data in loaded
+        for repeat, fold, train, test in fold_splits(data, folds, repeats, random_state)
+        for m in methods
+    ]
 
     bar = tqdm(total=len(tasks), unit="task", file=sys.stderr, disable=not progress)
     client = cluster = None

@@ -190,3 +190,45 @@ def check_float32_range(values, names, argument):
             "beyond the range of float32 (3.4e38), the precision of the network; "
             "rescale it."
         )
+
+
+#: A numeric protected column with this few distinct integer values (but more
+#: than two, where any coding is equivalent) looks like coded levels.
+_MAX_CODES = 10
+
+
+def integer_codes(values):
+    """Return the distinct values of a column that looks like integer codes.
+
+    A numeric, non-boolean column whose finite values are 3 to 10 distinct
+    integers (race coded 1/2/3) probably codes categories; used as a number it
+    is one linear effect, and an effect of one level can pass unseen.
+
+    Parameters
+    ----------
+    values : array-like or pandas.Series
+
+    Returns
+    -------
+    ndarray or None
+        The sorted distinct values, or ``None`` if the column does not look so.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> integer_codes(pd.Series([1, 2, 3, 2])).tolist()
+    [1.0, 2.0, 3.0]
+    >>> integer_codes(pd.Series([0.5, 1.0, 2.0])) is None
+    True
+    """
+    dtype = getattr(values, "dtype", np.asarray(values).dtype)
+    if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        return None
+    try:
+        numbers_ = pd.Series(values).to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        return None
+    if not np.isfinite(numbers_).all() or (numbers_ != np.round(numbers_)).any():
+        return None
+    levels = np.unique(numbers_)
+    return levels if 3 <= len(levels) <= _MAX_CODES else None

@@ -103,6 +103,9 @@ class ProtectedColumns:
         level (streaming); otherwise levels are learned from the data (sorted,
         or in the order of a categorical dtype). A key that is not a label
         protected column is an error.
+    categorical : str, int or sequence of str or int, default=None
+        Numeric protected columns that hold codes of levels (race coded
+        1/2/3): encoded as labels, not used as numbers.
 
     Attributes
     ----------
@@ -128,10 +131,11 @@ class ProtectedColumns:
     (['sex_M'], [0.0, 1.0, 1.0], [30.0, 40.0, 50.0])
     """
 
-    def __init__(self, protected, argument="X", categories=None):
+    def __init__(self, protected, argument="X", categories=None, categorical=None):
         self.protected = protected
         self.argument = argument
         self.categories = categories
+        self.categorical = categorical
 
     def _table(self, X):
         return X if isinstance(X, Table) else as_table(X, self.argument)
@@ -156,12 +160,21 @@ class ProtectedColumns:
         self.feature_index_ = [j for j in range(n_columns) if j not in protected]
         self.input_names_ = table.names or [f"x{j}" for j in range(n_columns)]
         given = dict(self.categories or {})
+        coded = set()
+        if self.categorical is not None:
+            coded = set(
+                resolve_columns(
+                    self.categorical, table.names, n_columns, what="categorical",
+                    argument=self.argument,
+                )
+            )  # fmt: skip
         self.categories_ = {}
         self.encoded_names_ = []
         # Encoded in the order of X's columns, whatever the order of the spec.
         for j in sorted(self.protected_index_):
             name = self.input_names_[j]
-            if column_kind(table, j, name, "protected") == "numeric":
+            kind = column_kind(table, j, name, "protected")
+            if kind == "numeric" and j not in coded:
                 self.encoded_names_.append(name)
                 continue
             levels = learn_levels(table, j, name, given.pop(name, None))

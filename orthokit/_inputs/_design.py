@@ -58,6 +58,7 @@ def read_design(
     categories=None,
     groups=False,
     target=False,
+    encode_protected=True,
 ):
     """Read ``X`` (and ``y``) for ``estimator``; keep scikit-learn's books.
 
@@ -85,6 +86,9 @@ def read_design(
         holds labels.
     target : bool, default=False
         Encode ``y`` like a protected column (one-hot for labels).
+    encode_protected : bool, default=True
+        Read the protected columns; ``False`` reads only the features (a
+        model whose predictions need nothing else), and ``S`` is ``None``.
 
     Returns
     -------
@@ -122,6 +126,8 @@ def read_design(
         # per-column dispatch and scikit-learn's feature-name machinery.
         S = X[:, protected.protected_index_].astype(np.float64)
         check_finite(S, protected.encoded_names_, "protected")
+    elif not encode_protected:
+        pass
     elif groups and protected.group_column_ is not None:
         codes = protected.codes(table)
     else:

@@ -86,7 +86,7 @@ def _is_lazy(X):
     return module == "polars" and type(X).__name__ == "LazyFrame"
 
 
-def as_table(X, argument="X"):
+def as_table(X, argument="X", *, allow_empty=False):
     """Read ``X`` into a :class:`Table`, rejecting what no estimator can use.
 
     Parameters
@@ -94,6 +94,8 @@ def as_table(X, argument="X"):
     X : array-like, DataFrame, LazyFrame, pyarrow Table or Series
     argument : str, default="X"
         Name of the argument in messages.
+    allow_empty : bool, default=False
+        Accept zero rows (a frame's schema, e.g. a dask frame's ``_meta``).
 
     Returns
     -------
@@ -107,11 +109,7 @@ def as_table(X, argument="X"):
         Masked values, arrays that are not 2-D, empty input, duplicated
         column names.
     """
-    if scipy.sparse.issparse(X):
-        raise TypeError(
-            f"{argument} is a sparse matrix; orthokit needs dense data for its "
-            "protected columns. Convert it with X.toarray()."
-        )
+    reject_sparse(X, argument)
     if is_frame_like(X):
         frame = nw.from_native(X, allow_series=True)
         if isinstance(frame, nw.LazyFrame):
@@ -124,8 +122,34 @@ def as_table(X, argument="X"):
     else:
         table = Table(_as_array(X, argument), None, None)
         table.native = table.data
-    _check_not_empty(table.shape, argument)
+    if not (allow_empty and table.shape[1]):
+        _check_not_empty(table.shape, argument)
     return table
+
+
+def reject_sparse(X, argument="X"):
+    """Raise a TypeError for a sparse matrix: orthokit reads dense columns."""
+    if scipy.sparse.issparse(X):
+        raise TypeError(
+            f"{argument} is a sparse matrix; orthokit needs dense data for its "
+            "protected columns. Convert it with X.toarray()."
+        )
+
+
+def select(table, positions):
+    """Return the native frame (or array) of the columns at ``positions``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> select(as_table(pd.DataFrame({1: [0.5], 3: [2.0]})), [1]).columns.tolist()
+    [3]
+    """
+    if not table.is_frame:
+        return table.data[:, positions]
+    return table.data.select(
+        nw.col(table.data.columns[j]) for j in positions
+    ).to_native()
 
 
 def _as_array(X, argument):

@@ -1,7 +1,9 @@
-"""The target, read like a frame of label or numeric columns."""
+"""The target: labels or values of one column, or a frame of columns."""
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 
 from orthokit._inputs._frames import as_table, is_frame_like
 
@@ -41,3 +43,68 @@ def read_target(y, n_samples, *, needed_for):
             f"y has {table.shape[0]} rows but X has {n_samples}; they must match."
         )
     return table
+
+
+def read_y(y, n_samples, task, estimator_name="the estimator"):
+    """Return a 1-D target of ``n_samples`` rows, checked for ``task``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,) or (n_samples, 1)
+    n_samples : int
+        Rows of ``X``.
+    task : {"classification", "regression", "counts"}
+    estimator_name : str
+        For messages.
+
+    Returns
+    -------
+    tuple or ndarray
+        ``(classes, codes)`` for classification (at least two classes), else
+        float64 values (finite; non-negative for counts).
+
+    Examples
+    --------
+    >>> read_y(["b", "a", "b"], 3, "classification")[1].tolist()
+    [1, 0, 1]
+    """
+    if y is None:
+        raise ValueError(
+            f"{estimator_name} requires y to be passed, but the target y is None."
+        )
+    if is_frame_like(y):
+        table = as_table(y, "y")
+        if table.shape[1] != 1:
+            raise ValueError(f"y must be 1-D, got {table.shape[1]} columns.")
+        y = table.column(0)
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, got an array of shape {y.shape}.")
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"y has {y.shape[0]} rows but X has {n_samples}; they must match."
+        )
+    if task == "classification":
+        check_classification_targets(y)
+        classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"{estimator_name} needs samples of at least 2 classes in the data, "
+                f"but y contains only one class: {classes[0]!r}."
+            )
+        return classes, codes
+    try:
+        values = y.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"y must be numeric, got dtype {y.dtype}.") from None
+    if not np.isfinite(values).all():
+        raise ValueError("y contains NaN or infinity.")
+    if task == "counts" and (values < 0).any():
+        raise ValueError(
+            "y must be non-negative counts for family='poisson'; found "
+            f"{int((values < 0).sum())} negative value(s), e.g. "
+            f"{values[values < 0][0]}."
+        )
+    return values

@@ -13,10 +13,10 @@ import re
 import numpy as np
 import pandas as pd
 
-from orthokit._files import check_local_path
-from orthokit._protected import ProtectedColumns
+from orthokit._files import check_local_path, check_regular_file
+from orthokit._inputs import ProtectedColumns
+from orthokit._inputs._checks import integer_codes
 from orthokit.evaluation._glm import PerfectSeparationError, check_orthogonality
-from orthokit.evaluation._inputs import integer_codes
 
 #: More levels than this in one protected column is an error, not an attempt
 #: to build (and invert) a design with that many indicator columns.
@@ -48,13 +48,9 @@ def _line(row):
 
 def _read_frame(path):
     path = check_local_path(path, "the CSV file")
-    try:
-        with open(path, "rb") as handle:  # a PermissionError propagates
-            content = handle.read()
-    except FileNotFoundError:
-        raise ValueError(f"file {path!r} does not exist.") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path!r} is a directory, not a CSV file.") from None
+    check_regular_file(path)  # before open: a FIFO with no writer blocks open
+    with open(path, "rb") as handle:  # a PermissionError propagates
+        content = handle.read()
     options = {"keep_default_na": False, "na_values": [""]}
     try:
         frame = pd.read_csv(io.BytesIO(content), **options)
@@ -74,10 +70,48 @@ def _read_frame(path):
     return path, frame
 
 
-def _split_names(text, flag):
-    names = [c.strip() for c in (text or "").split(",") if c.strip()]
-    if flag == "--protected" and not names:
-        raise ValueError("--protected must name at least one column.")
+def split_names(text, flag, *, required=False):
+    """Split a flag's comma-separated names; refuse empty and repeated names.
+
+    Parameters
+    ----------
+    text : str or None
+        The flag's value; spaces around each name are ignored.
+    flag : str
+        The flag, for the messages.
+    required : bool, default=False
+        Whether an empty value is an error (else it gives no names).
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> split_names(" sex, race", "--protected")
+    ['sex', 'race']
+    >>> split_names("sex,,race", "--protected")
+    Traceback (most recent call last):
+    ...
+    ValueError: --protected 'sex,,race' has an empty name (name 2); separate names with single commas.
+    >>> split_names("sex,sex", "--protected")
+    Traceback (most recent call last):
+    ...
+    ValueError: --protected names 'sex' twice.
+    """  # noqa: E501
+    names = [c.strip() for c in (text or "").split(",")]
+    if names == [""]:
+        if required:
+            raise ValueError(f"{flag} must name at least one column.")
+        return []
+    if "" in names:
+        raise ValueError(
+            f"{flag} {text!r} has an empty name (name {names.index('') + 1}); "
+            "separate names with single commas."
+        )
+    repeated = [n for i, n in enumerate(names) if n in names[:i]]
+    if repeated:
+        raise ValueError(f"{flag} names {repeated[0]!r} twice.")
     return names
 
 
@@ -199,8 +233,8 @@ def read_audit_csv(path, protected, *, prediction_column=None, categorical=None)
     warnings : list of str
     """
     path, frame = _read_frame(path)
-    protected = _split_names(protected, "--protected")
-    categorical = _split_names(categorical, "--categorical")
+    protected = split_names(protected, "--protected", required=True)
+    categorical = split_names(categorical, "--categorical")
     missing = [c for c in protected if c not in frame.columns]
     if missing:
         raise ValueError(

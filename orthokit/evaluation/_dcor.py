@@ -33,19 +33,17 @@ import numbers
 
 import numpy as np
 import pandas as pd
-import scipy.sparse
 from scipy.special import gammaln
 from scipy.stats import t as student_t
 
+from orthokit._inputs._paired import check_pairing, encode_all_levels, read_outputs
 from orthokit._linalg import power_of_two_scale
-from orthokit._protected import _is_polars, check_array_like, check_finite
 from orthokit.evaluation._dcor_exact import (
     distance_sums,
     exact_dcor,
     group_table,
     grouped_covariances,
 )
-from orthokit.evaluation._inputs import encode_protected_full
 
 _Z95 = 1.959963984540054
 _BATCH = 16  # directions per independent frame batch
@@ -290,32 +288,6 @@ def _ratio_and_error(covariance, se_covariance, variance_x, se_x, variance_s, se
     return float(np.clip(value, 0.0, 1.0)), float(error)
 
 
-def _as_features(features):
-    if isinstance(features, pd.Series):
-        features = features.to_frame()
-    elif _is_polars(features) and not hasattr(features, "columns"):
-        features = features.to_frame()
-    elif not (
-        isinstance(features, pd.DataFrame)
-        or _is_polars(features)
-        or scipy.sparse.issparse(features)
-    ):
-        features = np.asarray(features)
-        if features.ndim == 1:
-            features = features[:, None]  # one feature, as dcor accepts
-    features = check_array_like(features, "features")
-    if isinstance(features, pd.DataFrame) or _is_polars(features):
-        names = [str(c) for c in features.columns]
-    else:
-        names = [f"x{j}" for j in range(features.shape[1])]
-    try:
-        features = np.asarray(features, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"features must be numeric: {exc}.") from None
-    check_finite(features, names, "features")
-    return features
-
-
 def _permutation_p_value(x, s, n_permutations, rng):
     import dcor
 
@@ -460,8 +432,9 @@ or (n_samples,)
         exact_max_samples,
         n_permutations,
     )
-    x = _as_features(features)
-    s = encode_protected_full(protected, x.shape[0], categorical)
+    x, _ = read_outputs(features, "features", prefix="x")
+    check_pairing(features, protected)
+    s = encode_all_levels(protected, x.shape[0], categorical=categorical)
     # Distance correlation is invariant to scaling each side as a whole; an
     # exact power-of-two scale keeps values of 1e300 or 1e-300 from
     # overflowing or underflowing in the squared distances.

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
 
+from orthokit._inputs import ProtectedColumns, as_table, is_frame_like
+from orthokit._inputs._frames import nw, select
+from orthokit._inputs._paired import check_pairing, encode_reference, read_outputs
 from orthokit._linalg import power_of_two_scale
-from orthokit._protected import ProtectedColumns, _is_polars, check_array_like
-from orthokit.evaluation._inputs import as_outputs, encode_protected
 from orthokit.evaluation._nonlinear import _nonlinear_table
 from orthokit.evaluation._report import OrthogonalityReport
 
@@ -117,19 +118,26 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False):
     # coefficients, errors and intervals are scaled back, statistics unchanged.
     # A Gaussian response is also centred (the slopes do not change), so a
     # small spread around a large mean is not mistaken for a perfect fit.
+    # Poisson responses (counts near 1e300) are rescaled too: the slopes do not
+    # change, and fixing the dispersion at the scale factor keeps the
+    # covariance of the original problem (the variance is linear in the mean).
     s_pow = power_of_two_scale(S)
+    scale = "X2" if dispersion == "estimated" else None
+    y_pow, unscale, variance_power = 1.0, s_pow, 0
     if family == "gaussian":
         first = power_of_two_scale(y[:, None])[0]
         response = y * first
         response = response - response.mean()
         second = power_of_two_scale(response[:, None])[0]
         response, y_pow = response * second, first * second
+        unscale, variance_power = s_pow / y_pow, 2
+    elif family == "poisson" and not 2.0**-300 < y.max() < 2.0**300:
+        y_pow, variance_power = power_of_two_scale(y[:, None])[0], 1
+        response, scale = y * y_pow, scale or y_pow
     else:
-        response, y_pow = y, 1.0
-    unscale = s_pow / y_pow
+        response = y
     design = np.column_stack([np.ones(len(y)), S * s_pow])
     use_t = family == "gaussian" or dispersion == "estimated"
-    scale = "X2" if dispersion == "estimated" else None
     context = f"evaluation GLM (family={family!r}) of {output!r} on {names}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -163,7 +171,7 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False):
             "note": "",
         }
     )
-    return table, ("t" if use_t else "z"), float(result.scale) / y_pow**2
+    return table, ("t" if use_t else "z"), float(result.scale) / y_pow**variance_power
 
 
 def _validate_options(family, scale, dispersion, alpha, max_effect):
@@ -294,8 +302,9 @@ def check_orthogonality(
     False
     """
     _validate_options(family, scale, dispersion, alpha, max_effect)
-    values, outputs = as_outputs(predictions)
-    S, names = encode_protected(protected, values.shape[0], categorical=categorical)
+    values, outputs = read_outputs(predictions)
+    check_pairing(predictions, protected)
+    S, names = encode_reference(protected, values.shape[0], categorical=categorical)
     if family is None:
         family = _infer_family(values, scale)
         inferred = True
@@ -377,6 +386,23 @@ def _predictions_of(estimator, X, response_method):
     )
 
 
+def _model_input(estimator, X, table, columns):
+    """Return what the estimator reads: all of ``X``, or its fitted columns.
+
+    orthokit's estimators take ``X`` with its protected columns; a plain
+    scikit-learn model fitted on the other columns only gets those (by its
+    ``feature_names_in_``, or by position when it saw one column per feature).
+    """
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    if fitted_names is not None:
+        if [str(name) for name in fitted_names] == columns.feature_names_:
+            return select(table, columns.feature_index_)
+        return X
+    if getattr(estimator, "n_features_in_", None) == len(columns.feature_index_):
+        return select(table, columns.feature_index_)
+    return X
+
+
 def check_estimator_orthogonality(
     estimator,
     X,
@@ -437,30 +463,27 @@ def check_estimator_orthogonality(
     >>> report.family, report.to_frame()["term"].tolist()
     ('binomial', ['sex'])
     """
-    X = check_array_like(X)
-    columns = ProtectedColumns(protected).fit(X)
+    table = as_table(X)
+    columns = ProtectedColumns(protected, categorical=categorical).fit(table)
+    protected_names = [columns.input_names_[j] for j in columns.protected_index_]
+    S_frame = select(table, columns.protected_index_)
     S_frame = (
-        X.iloc[:, columns.protected_index_]
-        if isinstance(X, pd.DataFrame)
-        else (
-            X.select([X.columns[j] for j in columns.protected_index_])
-            if _is_polars(X)
-            else pd.DataFrame(
-                X[:, columns.protected_index_],
-                columns=[columns.input_names_[j] for j in columns.protected_index_],
-            )
-        )
+        nw.from_native(S_frame).to_pandas().reset_index(drop=True)
+        if table.is_frame
+        else pd.DataFrame(S_frame)
     )
+    S_frame.columns = protected_names
     if categorical is not None:
-        specs = [categorical] if isinstance(categorical, str | int) else categorical
-        categorical = [
-            columns.input_names_[spec] if isinstance(spec, numbers.Integral) else spec
-            for spec in specs
-        ]
-    values, method = _predictions_of(estimator, X, response_method)
+        categorical = [name for name in protected_names if name in columns.categories_]
+    values, method = _predictions_of(
+        estimator, _model_input(estimator, X, table, columns), response_method
+    )
     if scale is None:
         scale = "link" if method == "decision_function" else "response"
-    if isinstance(values, pd.Series | pd.DataFrame) or _is_polars(values):
+    if isinstance(values, pd.Series | pd.DataFrame):
+        # Both come from the rows of X: paired by position.
+        predictions = values.reset_index(drop=True)
+    elif is_frame_like(values):
         predictions = values
     else:
         values = np.asarray(values)

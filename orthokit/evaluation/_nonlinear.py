@@ -15,8 +15,8 @@ import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.utils import check_random_state
 
+from orthokit._inputs._paired import check_pairing, encode_reference, read_outputs
 from orthokit._linalg import power_of_two_scale
-from orthokit.evaluation._inputs import as_outputs, encode_protected
 
 _MAX_ROWS = 5000  # a subsample keeps the check to seconds on large data
 
@@ -104,8 +104,9 @@ def nonlinear_check(predictions, protected, *, n_permutations=19, random_state=N
     >>> float(table["rf_p_value"].iloc[0])
     0.1
     """
-    values, outputs = as_outputs(predictions)
-    S, names = encode_protected(protected, values.shape[0])
+    values, outputs = read_outputs(predictions)
+    check_pairing(predictions, protected)
+    S, names = encode_reference(protected, values.shape[0])
     return pd.concat(
         [
             _nonlinear_table(values[:, j], S, names, o, n_permutations, random_state)

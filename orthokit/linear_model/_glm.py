@@ -11,23 +11,25 @@ from sklearn.metrics import accuracy_score, d2_tweedie_score, r2_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d
 
 from orthokit._base import ProtectedColumnsMixin
-from orthokit._linalg import RANK_RTOL, CollinearityWarning
-from orthokit._protected import check_array_like
+from orthokit._inputs import fit_guard, read_design
+from orthokit._inputs._target import read_y
+from orthokit._inputs._weights import read_weights
+from orthokit._linalg import RANK_RTOL, CollinearityWarning, matrix_rank
 from orthokit._sklearn import (
     Interval,
     StrOptions,
-    _check_sample_weight,
     _fit_context,
     check_is_fitted,
-    validate_data,
 )
 from orthokit.linear_model._diagnostics import SeparationWarning, separation_message
 from orthokit.linear_model._families import FAMILIES
-from orthokit.linear_model._scaling import scale_target, standardize
+from orthokit.linear_model._scaling import (
+    principal_components,
+    scale_target,
+    standardize,
+)
 from orthokit.linear_model._solvers import (
     Problem,
     _solve_intercept_only,
@@ -98,14 +100,15 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
+        with fit_guard(self):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
         if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y "
-                "is None."
-            )
+            read_y(y, 0, "regression", type(self).__name__)
         S, source, columns = self._split_protected(X, reset=True)
         n_samples = S.shape[0]
-        weights = _check_weights(sample_weight, S)
+        weights = read_weights(sample_weight, n_samples)
         Y, family = self._encode_y(y, n_samples, weights)
         predictors = self._predictors(S, source, columns)
         if n_samples <= S.shape[1]:
@@ -120,22 +123,25 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             + (list(names) if self.protected_as_predictors else []),
             dtype=object,
         )
+        self._check_shape(family, predictors.shape[1], np.count_nonzero(weights))
         w = weights / weights.sum()
         design = standardize(predictors, S, w, names, self.fit_intercept)
-        constant_only = self._check_design(design, w)
+        X1, gram, axes = principal_components(design, w)
+        constant_only = self._check_design(design, w, axes.shape[1])
         target = scale_target(family.name, Y, w)
 
-        X1 = design.X1
-        penalized = np.ones(X1.shape[1], dtype=bool)
-        penalized[0] = not self.fit_intercept
+        lead = design.lead
+        penalized = np.arange(X1.shape[1]) >= lead
+        # α‖β‖² on the standardized slopes β = Aγ, in the principal components.
+        norms = np.concatenate([np.zeros(lead), np.sum(axes**2, axis=0)])
+        ridge = self.alpha * target.alpha_factor * norms
         # With an intercept the offset of the target's change of units is
         # folded into it afterwards: a large offset (y + 1e6) inside the linear
         # predictor would cost its digits.
         offset = 0.0 if self.fit_intercept else target.offset
         problem = Problem(
-            X1, target.y, w, design.basis, family,
-            self.alpha * target.alpha_factor, penalized, offset=offset,
-            gram=design.gram,
+            X1, target.y, w, design.basis, family, ridge, penalized, offset=offset,
+            gram=gram,
         )  # fmt: skip
         theta = np.zeros((X1.shape[1], Y.shape[1]))
         if self.fit_intercept:
@@ -146,11 +152,14 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             solution = self._solve(problem, theta.ravel(order="F"))
         self.n_iter_ = int(solution.n_iter)
 
-        Theta = problem.unpack(solution.theta).copy()
+        components = problem.unpack(solution.theta)
+        Theta = np.vstack([components[:lead], axes @ components[lead:]])
         if self.fit_intercept:
             Theta[0] -= target.offset
         Theta *= target.theta_factor
-        slopes = (Theta[1:] if self.fit_intercept else Theta) / design.x_scale[:, None]
+        with np.errstate(over="ignore"):
+            slopes = (Theta[1:] if lead else Theta) / design.x_scale[:, None]
+        self._check_representable(slopes, design)
         centred_intercepts = Theta[0] if self.fit_intercept else np.zeros(Y.shape[1])
         multipliers = (
             design.basis_map
@@ -164,9 +173,9 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         self._predictor_offset = design.x_high
         self._centred_intercept = self.intercept_
         self.intercept_ = self._centred_intercept - self.coef_ @ design.x_high
-        # X1 holds the centred predictors: X1 Θ is the linear predictor in the
-        # original units of y (the target's scaling is undone in Θ).
-        mu = family.mean(X1 @ Theta)
+        # design.X1 holds the centred predictors: X1 Θ is the linear predictor
+        # in the original units of y (the target's scaling is undone in Θ).
+        mu = family.mean(design.X1 @ Theta)
         self.constraint_violation_ = float(
             np.abs(design.s_centred.T @ (w[:, None] * mu)).max(initial=0.0)
         )
@@ -189,47 +198,22 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         raise ValueError(f"unknown solver {self.solver!r}")  # pragma: no cover
 
     def _encode_y(self, y, n_samples, weights):
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D, got an array of shape {y.shape}.")
-        if y.shape[0] != n_samples:
-            raise ValueError(f"y has {y.shape[0]} rows but X has {n_samples}.")
+        """Return ``(Y, family)``: ``Y`` one column per non-reference class."""
+        name = type(self).__name__
         if self._is_classifier():
-            check_classification_targets(y)
-            self.classes_, codes = np.unique(y, return_inverse=True)
+            self.classes_, codes = read_y(y, n_samples, "classification", name)
             n_classes = len(self.classes_)
-            if n_classes < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes in "
-                    f"the data, but y contains only one class: {self.classes_[0]!r}."
-                )
             family = FAMILIES[self._family_name(n_classes)]
-            if family.name == "binomial":
-                return (codes == 1).astype(np.float64)[:, None], family
             Y = (codes[:, None] == np.arange(1, n_classes)).astype(np.float64)
             return Y, family
         family = FAMILIES[self._family_name()]
-        try:
-            y = y.astype(np.float64)
-        except (TypeError, ValueError):
+        task = "counts" if family.name == "poisson" else "regression"
+        y = read_y(y, n_samples, task, name)
+        if family.name == "poisson" and weights @ y <= 0:
             raise ValueError(
-                f"y must be numeric for family={family.name!r}, got dtype {y.dtype}."
-            ) from None
-        if not np.isfinite(y).all():
-            raise ValueError("y contains NaN or infinity.")
-        if family.name == "poisson":
-            if (y < 0).any():
-                raise ValueError(
-                    "y must be non-negative counts for family='poisson'; found "
-                    f"{int((y < 0).sum())} negative value(s), e.g. {y[y < 0][0]}."
-                )
-            if weights @ y <= 0:
-                raise ValueError(
-                    "y is zero everywhere; a Poisson model of all-zero counts has "
-                    "no finite solution."
-                )
+                "y is zero everywhere; a Poisson model of all-zero counts has no "
+                "finite solution."
+            )
         return y[:, None], family
 
     def _predictors(self, S, source, columns):
@@ -238,41 +222,61 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             return np.hstack([features, S])
         return features
 
-    def _check_design(self, design, w):
+    def _check_shape(self, family, n_predictors, n_rows):
+        """Refuse a classifier with more coefficients than rows and no ridge.
+
+        Such classes are separable (the likelihood has no finite maximum), and
+        the solvers would chase coefficients to infinity: an error at once.
+        Regression families take the minimum-norm solution instead (with a
+        :class:`~orthokit._linalg.CollinearityWarning`).
+        """
+        n_coefficients = n_predictors + int(self.fit_intercept)
+        if self.alpha == 0 and family.is_classifier and n_coefficients > n_rows:
+            raise ValueError(
+                f"X has {n_predictors} predictor(s) but only {n_rows} row(s) of "
+                f"positive weight: with more coefficients ({n_coefficients}) than "
+                "rows the classes are separable and, with alpha=0, the likelihood "
+                "has no finite maximum. Set a ridge penalty alpha > 0 (e.g. "
+                "alpha=1e-4) or use fewer predictors."
+            )
+
+    def _check_representable(self, slopes, design):
+        """Refuse slopes beyond float64 (predictors too small for the units of y)."""
+        bad = ~np.isfinite(slopes).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"the coefficients of X column(s) {list(self.predictor_names_[bad])} "
+                "overflow float64: the columns are too small (standard deviation "
+                f"{design.x_scale[bad].min():.3g}) for slopes in the units of y. "
+                "Multiply them by a constant (e.g. 1e300) or rescale y."
+            )
+
+    def _check_design(self, design, w, rank):
         """Warn about collinear predictors and about a degenerate feasible set.
 
-        Returns whether the constraints leave only the intercept-only model.
+        ``rank`` is the numerical rank of the standardized predictors (see
+        :func:`~orthokit.linear_model._scaling.principal_components`). Returns
+        whether the constraints leave only the intercept-only model.
         """
         X_std = design.X1[:, design.lead :]
         basis = design.basis
         if X_std.shape[1] == 0:
             return True
-        gram = design.gram[design.lead :, design.lead :]
-        diag = np.diag(gram)
-        live = diag > 1e-12
-        eigvals = (
-            np.linalg.eigvalsh(gram[np.ix_(live, live)]) if live.any() else np.zeros(0)
-        )
-        rank = int(
-            np.sum(eigvals > RANK_RTOL * max(np.max(eigvals, initial=0), 1e-300))
-        )
+        diag = np.diag(design.gram)[design.lead :]
         if self.alpha == 0 and rank < X_std.shape[1]:
             warnings.warn(
                 f"the predictors are collinear (rank {rank} < {X_std.shape[1]}, "
                 "constant columns included); the coefficients are not unique and "
-                "the minimum-norm step is used. Drop redundant predictors or set "
+                "the minimum-norm solution is used. Drop redundant predictors or set "
                 "alpha > 0.",
                 CollinearityWarning,
                 stacklevel=3,
             )
         jacobian = (basis * w[:, None]).T @ X_std
         # Σ w r² of the residual of each column on the (orthonormal) basis,
-        # from the Gram matrix: when one is clearly positive, some |r| > 1e-8
-        # and the residual itself need not be formed.
+        # from the Gram matrix, against the column's own Σ w x²: the rank rule.
         residual_square = diag - np.sum(jacobian**2, axis=0)
-        if residual_square.max() <= 1e-12 and (
-            np.abs(X_std - basis @ jacobian).max() <= 1e-8
-        ):
+        if (residual_square <= RANK_RTOL * diag).all():
             warnings.warn(
                 "every predictor is a linear function of the protected columns, so "
                 "the only model whose predictions satisfy the orthogonality "
@@ -281,9 +285,9 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
                 stacklevel=3,
             )
             return True
-        if np.linalg.matrix_rank(jacobian, tol=1e-8) == X_std.shape[1]:
-            # The linearized constraints S̃ᵀWXβ = 0 (unit-scale columns: an
-            # absolute rank tolerance) admit only β = 0.
+        if matrix_rank(jacobian, scale=1.0) == rank:
+            # The linearized constraints S̃ᵀWXβ = 0 admit only β = 0 in the
+            # span of X (entries of the Jacobian are correlations).
             warnings.warn(
                 f"{X_std.shape[1]} predictor(s) against {basis.shape[1]} "
                 "orthogonality constraint(s): the constraints leave the slopes no "
@@ -319,7 +323,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
     def _warn_convergence(self, solution, separation):
         if separation is not None or solution.diverged:
             reason = separation or (
-                "the coefficients diverge (|coef| > 1e3 on the standardized scale)"
+                "the coefficients diverge (the linear predictor spreads over 1e3 units)"
             )
             warnings.warn(
                 f"{reason}: the data are separable, so the likelihood has no finite "
@@ -365,14 +369,11 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
 
     def _linear_predictor(self, X):
         check_is_fitted(self)
-        if self.protected_as_predictors:
-            S, source, columns = self._split_protected(X, reset=False)
-        else:
-            X = check_array_like(X)
-            validate_data(self, X, skip_check_array=True, reset=False)
-            source, columns = self.protected_.features(X)
-            S = None
-        predictors = self._predictors(S, source, columns)
+        # Predictions need the protected columns only as predictors.
+        design = read_design(
+            self, X, reset=False, encode_protected=self.protected_as_predictors
+        )
+        predictors = self._predictors(design.S, design.source, design.columns)
         centred = predictors - self._predictor_offset
         eta = centred @ self.coef_.T + self._centred_intercept
         if self._fitted_family == "binomial":
@@ -520,7 +521,10 @@ class OrthogonalGLM(_OrthogonalGLMBase):
     alpha : float, default=0.0
         Ridge penalty ``α/2 ‖β‖²`` on the standardized slopes (the intercept is
         not penalized). Set ``alpha=1e-4`` when a :class:`SeparationWarning`
-        says the classes are (quasi-)separated.
+        says the classes are (quasi-)separated; required by the classification
+        families when there are more coefficients than rows of positive weight.
+        With more predictors than rows the fit works in the row space of the
+        predictors (``O(n² p)``).
     fit_intercept : bool, default=True
         Fit an unconstrained intercept.
     max_iter : int, default=1000
@@ -581,7 +585,11 @@ class OrthogonalGLM(_OrthogonalGLMBase):
     always feasible (a constant prediction satisfies it). When the predictors
     lie in the span of the protected columns only the intercept-only model is
     feasible, and a warning says so; collinear predictors or protected columns
-    give a :class:`~orthokit._linalg.CollinearityWarning`.
+    give a :class:`~orthokit._linalg.CollinearityWarning`. The solvers work on
+    the whitened principal components of the standardized predictors: nearly
+    collinear predictors are as well conditioned as any, directions below the
+    rank cut-off are dropped (the minimum-norm solution), and with more
+    predictors than rows the fit costs ``O(n² p)``, not ``O(p³)``.
 
     Separation: when every training row is classified correctly, or when a
     level of a two-valued predictor (a one-hot category) has rows of one class
@@ -835,34 +843,6 @@ class OrthogonalPoissonRegressor(RegressorMixin, _OrthogonalGLMBase):
         float
         """
         return _OrthogonalGLMBase.score(self, X, y, sample_weight)
-
-
-def _check_weights(sample_weight, X_like):
-    """scikit-learn's sample-weight checks, then a scale that cannot overflow."""
-    if sample_weight is not None and np.asarray(sample_weight).dtype.kind not in "biuf":
-        raise TypeError(
-            "sample_weight must be numeric, got an array of dtype "
-            f"{np.asarray(sample_weight).dtype}."
-        )
-    try:
-        weights = _check_sample_weight(
-            sample_weight, X_like, dtype=np.float64, allow_all_zero_weights=True
-        )
-    except ValueError as error:
-        raise ValueError(f"invalid sample_weight: {error}") from None
-    if not np.isfinite(weights).all():
-        raise ValueError("sample_weight contains NaN or infinity.")
-    if (weights < 0).any():
-        raise ValueError(
-            f"sample_weight must be non-negative; found {int((weights < 0).sum())} "
-            "negative value(s)."
-        )
-    largest = weights.max(initial=0.0)
-    if not largest > 0:
-        raise ValueError(
-            "sample_weight sums to zero: at least one weight must be positive."
-        )
-    return weights / largest
 
 
 def make_posthoc_pipeline(reducer, estimator):

@@ -2,7 +2,7 @@
 
 The solvers work on standardized predictors, unit-scale protected columns and a
 target brought to unit scale, whatever the units of the data: a column
-``1e12 + N(0, 1)`` is centred before it is scaled (two passes, so the offset
+``1e15 + N(0, 1)`` is centred before it is scaled (two passes, so the offset
 does not eat its digits), Gaussian targets ``1e4 y`` or ``y + 1e6`` and Poisson
 counts near ``5e4`` become problems of size one. Each rescaling is exact: the
 solution is mapped back to the original units afterwards.
@@ -12,11 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orthokit._linalg import power_of_two_scale, range_power_of_two, whitening_basis
+from orthokit._linalg import (
+    kept_eigenvalues,
+    power_of_two_scale,
+    range_power_of_two,
+    whitening_basis,
+)
 from orthokit.linear_model._solvers import _GRAM_ROWS, weighted_gram
 
-#: A column is constant when its standard deviation is within this many
-#: rounding errors of its largest magnitude.
+#: A centred column is constant when its weighted standard deviation is within
+#: this many rounding errors of its largest centred value (see
+#: :func:`constant_columns`).
 _CONSTANT_ULPS = 32.0
 
 #: Magnitudes of predictors whose weighted squares (and those of their
@@ -32,7 +38,7 @@ def centre_and_scale(A, w, *, centre=True):
     (the first pass, a float such that ``A - high`` is computed without
     cancellation error) and ``low`` (the mean of ``A - high``), so that
     ``(A - high) - low`` is centred to full precision even for columns like
-    ``1e12 + N(0, 1)`` whose mean is not representable to their spread.
+    ``1e15 + N(0, 1)`` whose mean is not representable to their spread.
 
     Parameters
     ----------
@@ -49,20 +55,54 @@ def centre_and_scale(A, w, *, centre=True):
         Standard deviation (root mean square if not centred); 1 for constant
         columns.
     constant : ndarray of bool of shape (k,)
-        Columns whose spread is at the level of rounding of their values.
+        Columns constant in the weighted sense (see :func:`constant_columns`).
+    standard : ndarray of shape (n, k)
+        ``(A - high - low) / scale``, computed on the power-of-two rescaled
+        columns, so that it is exact even where ``scale`` itself underflows.
     """
     power = power_of_two_scale(A)
     scaled = A * power
     high = w @ scaled if centre else np.zeros(A.shape[1])
     deviation = scaled - high
     low = w @ deviation if centre else np.zeros(A.shape[1])
-    spread = np.sqrt(w @ (deviation - low) ** 2)
-    magnitude = np.abs(scaled).max(axis=0, initial=0.0)
-    constant = spread <= _CONSTANT_ULPS * np.finfo(float).eps * np.maximum(
-        magnitude, np.finfo(float).tiny
-    )
+    deviation -= low
+    spread = np.sqrt(w @ deviation**2)
+    constant = constant_columns(deviation, spread, centre)
     spread[constant] = 1.0
-    return high / power, low / power, spread / power, constant
+    return high / power, low / power, spread / power, constant, deviation / spread
+
+
+def constant_columns(centred, spread, centred_already=True):
+    """Columns that carry no variation, decided after centring.
+
+    A column is constant when all its centred values are equal (it was constant
+    before centring), or when its weighted spread is within
+    :data:`_CONSTANT_ULPS` rounding errors of its largest centred value (it
+    varies only on rows of zero weight). The decision is made on the centred
+    column, so an offset (``1e15 + N(0, 1)``) does not make a varying column
+    constant.
+
+    Parameters
+    ----------
+    centred : ndarray of shape (n, k)
+        The columns minus their weighted means (or not centred).
+    spread : ndarray of shape (k,)
+        Weighted root mean square of ``centred``.
+    centred_already : bool, default=True
+        Whether ``centred`` was centred (otherwise only all-zero columns, or
+        columns nonzero only on rows of zero weight, are constant).
+
+    Returns
+    -------
+    ndarray of bool of shape (k,)
+    """
+    if centred.shape[0] == 0:
+        return np.ones(centred.shape[1], dtype=bool)
+    top, bottom = centred.max(axis=0), centred.min(axis=0)
+    largest = np.maximum(top, -bottom)
+    return ((top == bottom) & centred_already) | (
+        spread <= _CONSTANT_ULPS * np.finfo(float).eps * largest
+    )
 
 
 @dataclass
@@ -105,9 +145,9 @@ def scale_target(family_name, Y, w):
     TargetScaling
     """
     if family_name == "gaussian":
-        high, low, scale, _ = centre_and_scale(Y, w)
+        high, low, scale, _, standard = centre_and_scale(Y, w)
         shift, factor = float(high[0] + low[0]), float(scale[0])
-        return TargetScaling((Y - shift) / factor, -shift / factor, factor, factor, 1.0)
+        return TargetScaling(standard, -shift / factor, factor, factor, 1.0)
     if family_name == "poisson":
         mean = float(w @ Y[:, 0])
         return TargetScaling(Y / mean, -float(np.log(mean)), 1.0, 1.0, 1.0 / mean)
@@ -177,13 +217,14 @@ def standardize(predictors, S, w, names, fit_intercept):
     Raises
     ------
     ValueError
-        If a protected column is constant (in the weighted sense).
+        If a protected column is constant (in the weighted sense), or so small
+        that the multipliers of its constraints overflow.
     """
     # Column-major: the few protected columns and every column of the design
     # matrix are contiguous, so that column-wise updates and the products of
     # the solvers run over long contiguous loops.
     S = np.asfortranarray(S)
-    s_high, s_low, s_scale, s_constant = centre_and_scale(S, w)
+    s_high, s_low, s_scale, s_constant, s_std = centre_and_scale(S, w)
     if s_constant.any():
         bad = [names[j] for j in np.flatnonzero(s_constant)]
         raise ValueError(
@@ -217,9 +258,7 @@ def standardize(predictors, S, w, names, fit_intercept):
         X -= low
     gram = weighted_gram(X1, w)
     spread = np.sqrt(np.diag(gram)[lead:])
-    constant = spread <= _CONSTANT_ULPS * np.finfo(float).eps * np.maximum(
-        largest * power, np.finfo(float).tiny
-    )
+    constant = constant_columns(X, spread, fit_intercept)
     spread[constant] = 1.0
     X /= spread
     scale = np.concatenate([np.ones(lead), spread])
@@ -230,9 +269,69 @@ def standardize(predictors, S, w, names, fit_intercept):
         gram[zero, :] = 0.0
         gram[:, zero] = 0.0
     s_centred = (S - s_high) - s_low
-    s_std = s_centred / s_scale
     basis_map = whitening_basis((s_std * w[:, None]).T @ s_std, names)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        original_map = basis_map / s_scale[:, None]
+    tiny = ~np.isfinite(original_map).all(axis=1)
+    if tiny.any():
+        bad = [names[j] for j in np.flatnonzero(tiny)]
+        raise ValueError(
+            f"protected column(s) {bad} are too small for float64 (largest "
+            f"magnitude {np.abs(S[:, tiny]).max():.3g}): the multipliers of their "
+            "constraints (multipliers_) would overflow. Multiply them by a "
+            "constant, e.g. 1e300; the fit does not depend on their scale."
+        )
     return StandardDesign(
         X1, lead, gram, high / power, low / power, spread / power,
-        np.asfortranarray(s_std @ basis_map), basis_map / s_scale[:, None], s_centred,
+        np.asfortranarray(s_std @ basis_map), original_map, s_centred,
     )  # fmt: skip
+
+
+def principal_components(design, w):
+    """Whitened principal components of the standardized predictors.
+
+    The solvers work on ``Z = X_std A`` with ``ZᵀWZ = I``: ``A`` (the
+    ``axes``) holds the eigenvectors of the predictors' weighted Gram matrix
+    whose eigenvalues exceed :data:`~orthokit._linalg.RANK_RTOL` times the
+    largest, each divided by the square root of its eigenvalue. Directions
+    below that cut-off (collinear or constant predictors, all but ``n`` of
+    them when there are more predictors than rows) are dropped, which gives
+    the minimum-norm solution; in the others the problem is well conditioned
+    however nearly collinear the predictors are, so both solvers reach the
+    same optimum and a coefficient beyond ``DIVERGENCE_LIMIT`` means the
+    linear predictor itself diverges. A ridge ``α‖β‖²`` on the standardized
+    slopes ``β = A γ`` is ``Σⱼ α ‖Aⱼ‖² γⱼ²``. With more predictors than rows
+    the axes come from a thin SVD of ``√w X_std`` (``O(n² p)``), never from a
+    ``p x p`` matrix.
+
+    Parameters
+    ----------
+    design : StandardDesign
+    w : ndarray of shape (n,)
+        Weights summing to one.
+
+    Returns
+    -------
+    X1 : ndarray of shape (n, lead + r)
+        The leading column of ones (if any), then ``Z``.
+    gram : ndarray of shape (lead + r, lead + r)
+        ``X1ᵀ W X1``.
+    axes : ndarray of shape (p, r)
+        ``A``: standardized slopes are ``A γ``.
+    """
+    lead = design.lead
+    X = design.X1[:, lead:]
+    n, p = X.shape
+    if p > n:
+        _, singular, vt = np.linalg.svd(X * np.sqrt(w)[:, None], full_matrices=False)
+        eigenvalues, vectors = singular**2, vt.T
+    else:
+        eigenvalues, vectors = np.linalg.eigh(design.gram[lead:, lead:])
+    keep = kept_eigenvalues(eigenvalues)
+    axes = vectors[:, keep] / np.sqrt(eigenvalues[keep])
+    X1 = np.empty((n, lead + axes.shape[1]), order="F")
+    X1[:, :lead] = 1.0
+    # Z = X A, written as Zᵀ = Aᵀ Xᵀ straight into the column-major X1: one
+    # BLAS product, no row-major temporary to transpose.
+    np.matmul(axes.T, X.T, out=X1[:, lead:].T)
+    return X1, weighted_gram(X1, w), axes

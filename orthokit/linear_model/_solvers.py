@@ -3,7 +3,7 @@
 The problem, on standardized predictors ``X1`` (with a leading column of ones
 when there is an intercept) and coefficients ``Θ`` of shape ``(q, m)``::
 
-    minimize   Σ wᵢ ℓ(yᵢ, ηᵢ) + α/2 ‖Θ[penalized]‖²         η = X1 Θ + offset
+    minimize   Σ wᵢ ℓ(yᵢ, ηᵢ) + ½ Σⱼ αⱼ ‖Θⱼ‖²         η = X1 Θ + offset
     subject to c(Θ) = Uᵀ (w ⊙ h(η)) = 0
 
 with weights ``w`` summing to one and ``U`` an orthonormal (in the weighted
@@ -21,9 +21,11 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from orthokit._linalg import null_basis, solve_kkt
+from orthokit._linalg import RANK_RTOL, null_basis, solve_kkt
 
-#: Largest standardized coefficient before the data count as separable.
+#: Largest coefficient of a whitened predictor (a principal component of unit
+#: weighted variance, see ``principal_components``) before the data count as
+#: separable: the linear predictor then spreads over 1e3 units.
 DIVERGENCE_LIMIT = 1e3
 
 #: Bound on MDMM's damping relative to the loss curvature: beyond it the
@@ -98,8 +100,9 @@ class Problem:
         self.w = weights / weights.sum()
         self.U = basis
         self.family = family
-        self.alpha = alpha
-        self.penalized = penalized  # (q,) boolean: the slope rows of Θ (ridge)
+        self.penalized = penalized  # (q,) boolean: the slope rows of Θ
+        # (q,) ridge per row of Θ: α (a scalar or one per row) on the slopes.
+        self.ridge = np.where(penalized, alpha, 0.0)
         self.q = X1.shape[1]
         self.m = Y.shape[1]
         self.r = basis.shape[1]
@@ -113,14 +116,13 @@ class Problem:
 
     def objective(self, theta, state):
         eta, _ = state
-        penalty = self.unpack(theta)[self.penalized]
         loss = self.w @ self.family.loss(self.Y, eta)
-        return loss + 0.5 * self.alpha * np.sum(penalty**2)
+        return loss + 0.5 * self.ridge @ np.sum(self.unpack(theta) ** 2, axis=1)
 
     def gradient(self, theta, state):
         _, mu = state
         grad = self.X1.T @ (self.w[:, None] * (mu - self.Y))
-        grad[self.penalized] += self.alpha * self.unpack(theta)[self.penalized]
+        grad += self.ridge[:, None] * self.unpack(theta)
         return grad.ravel(order="F")
 
     def constraints(self, state):
@@ -139,7 +141,7 @@ class Problem:
         Z = self.U @ v.reshape(self.r, self.m, order="F")
         residual = mu - self.Y + self._mean_jacobian_apply(mu, Z)
         grad = self.X1.T @ (self.w[:, None] * residual)
-        grad[self.penalized] += self.alpha * self.unpack(theta)[self.penalized]
+        grad += self.ridge[:, None] * self.unpack(theta)
         return grad.ravel(order="F")
 
     def _block_weights(self, mu, k, j):
@@ -189,7 +191,7 @@ class Problem:
                 else:
                     block = weighted_gram(self.X1, self.w * curvature)
                 if k == j:
-                    block[self.penalized, self.penalized] += self.alpha
+                    block[np.diag_indices_from(block)] += self.ridge
                 H[k * self.q : (k + 1) * self.q, j * self.q : (j + 1) * self.q] = block
                 H[j * self.q : (j + 1) * self.q, k * self.q : (k + 1) * self.q] = (
                     block.T
@@ -471,7 +473,7 @@ def _solve_intercept_only(problem, theta):
     state = problem.state(theta)
     gradient = problem.gradient(theta, state)
     J = problem.jacobian(state)
-    multipliers = scipy.linalg.lstsq(J.T, -gradient, cond=1e-13)[0]
+    multipliers = scipy.linalg.lstsq(J.T, -gradient, cond=np.sqrt(RANK_RTOL))[0]
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(theta, multipliers, 1, True, False, violation, stationarity)
 

@@ -79,6 +79,45 @@ PAPER_SPIRALS_PARAMS = {
 }
 
 
+def _check_device(device):
+    """Raise a ValueError naming ``device`` unless torch can use it here.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        None leaves the tensors where they are (skorch's convention).
+    """
+    if device is None:
+        return
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    if parsed is not None and parsed.type == "cpu":
+        return
+    if parsed is not None and parsed.type == "mps":
+        usable = torch.backends.mps.is_available()
+    else:
+        backend = getattr(torch, getattr(parsed, "type", ""), None)  # cuda, xpu
+        usable = (
+            hasattr(backend, "is_available")
+            and backend.is_available()
+            and (parsed.index is None or parsed.index < backend.device_count())
+        )
+    if not usable:
+        available = ["cpu"]
+        if torch.cuda.is_available():
+            available += ["cuda"] + [
+                f"cuda:{i}" for i in range(torch.cuda.device_count())
+            ]
+        if torch.backends.mps.is_available():
+            available.append("mps")
+        raise ValueError(
+            f"device={device!r} is not available on this machine; available: "
+            f"{', '.join(available)}."
+        )
+
+
 class _ARMEDBase(SkopsStateMixin, NeuralNet):
     """Everything the ARMED classifier and regressor share."""
 
@@ -219,6 +258,7 @@ class _ARMEDBase(SkopsStateMixin, NeuralNet):
         # scikit-learn's declarative constraints (fit's _fit_context and
         # skorch's initialize both call this).
         BaseEstimator._validate_params(self)
+        _check_device(self.device)
 
     def initialize(self):
         """Initialize as skorch does, then check skorch's prefixed arguments.
@@ -613,12 +653,14 @@ class _ARMEDBase(SkopsStateMixin, NeuralNet):
     def _summarise_random_effects(self):
         columns, blocks = [], []
         output_names = self._output_names()
+        unit = getattr(self, "y_scale_", 1.0)
         names = self._effect_names()
         for kind, effect in self.module_.random_effects.items():
             mean = effect.mean.detach().to("cpu").numpy().astype(np.float64)
             sd = effect.sd.detach().to("cpu").numpy().astype(np.float64)
-            mean = mean.reshape(self.n_clusters_, -1, len(output_names))
-            sd = sd.reshape(mean.shape)
+            # in units of the output: y for a regressor, the logit otherwise
+            mean = mean.reshape(self.n_clusters_, -1, len(output_names)) * unit
+            sd = sd.reshape(mean.shape) * unit
             for j, base in enumerate(names[kind]):
                 for k, output in enumerate(output_names):
                     label = base if output is None else f"{base}[{output}]"
@@ -674,11 +716,11 @@ _SHARED_PARAMETERS_DOC = """
         for their 9000 training spirals, hence the default 0.1.
     intercept_prior_scale : float, default=1.0
         Sd of the zero-mean Gaussian prior of the intercepts, on the scale of
-        the logit (classifier) or of ``y`` (regressor: standardise a target
-        of another scale, or scale this too). As in the authors' layers, the
-        posterior means start as draws from the prior and the posterior sds
-        at a tenth of its sd. The authors' 0.1 shrinks intercepts of sd 1
-        towards zero.
+        the logit (classifier) or of the standardized ``y`` (regressor: the
+        target is standardized internally, see ``y_mean_``). As in the
+        authors' layers, the posterior means start as draws from the prior
+        and the posterior sds at a tenth of its sd. The authors' 0.1 shrinks
+        intercepts of sd 1 towards zero.
     slope_prior_scale : float, default=1.0
         Same for the slopes (the authors': 0.3).
     unseen_clusters : {"z_predictor", "fixed", "error"}, default="z_predictor"
@@ -711,7 +753,8 @@ _SHARED_PARAMETERS_DOC = """
     verbose : int, default=0
         skorch's progress table when positive.
     device : str, default="cpu"
-        Torch device (``"cuda"`` for a GPU).
+        Torch device (``"cuda"`` for a GPU); one this machine lacks (or a
+        misspelt one) is a ValueError at fit that lists those available.
     random_state : int, RandomState instance or None, default=None
         Seeds the fit's own ``torch.Generator`` (initialisation, shuffling,
         sampled weights): torch's global random state is neither used nor
@@ -901,7 +944,11 @@ class ARMEDRegressor(RegressorMixin, _ARMEDBase):
     The regression counterpart of :class:`ARMEDClassifier` (mean squared
     error as the data term). With no hidden-slope effects and linear slopes it
     is a nonlinear mixed model whose random-effect variances can be read from
-    ``random_effects_variance_``.
+    ``random_effects_variance_``. The network learns the standardized target
+    ``(y - y_mean_) / y_scale_`` (learned in the first fit) and predictions
+    are returned on the scale of ``y``, so a target of size 1e6, or offset by
+    1e6, trains as well as one of size 1; ``random_effects_`` are in units
+    of ``y``.
 
     Parameters
     ----------"""
@@ -909,7 +956,10 @@ class ARMEDRegressor(RegressorMixin, _ARMEDBase):
         + """
     Attributes
     ----------
-    n_outputs_ : int"""
+    n_outputs_ : int
+    y_mean_, y_scale_ : ndarray of shape (`n_outputs_`,)
+        Mean and standard deviation (1 where it is 0) of each target column
+        in the first fit; the network learns ``(y - y_mean_) / y_scale_``."""
         + _SHARED_ATTRIBUTES_DOC
         + """
     Examples
@@ -977,11 +1027,15 @@ class ARMEDRegressor(RegressorMixin, _ARMEDBase):
         if reset:
             self.n_outputs_ = y2.shape[1]
             self._y_is_1d = y.ndim == 1
+            # float64 statistics of a float32-range y cannot overflow
+            self.y_mean_ = y2.mean(axis=0)
+            scale = y2.std(axis=0)
+            self.y_scale_ = np.where(scale > 0, scale, 1.0)
         elif y2.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y has {y2.shape[1]} targets but {self.n_outputs_} in fit."
             )
-        return y2.astype(np.float32)
+        return ((y2 - self.y_mean_) / self.y_scale_).astype(np.float32)
 
     def predict(self, X):
         """Predicted targets.
@@ -995,5 +1049,5 @@ class ARMEDRegressor(RegressorMixin, _ARMEDBase):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
-        out = self._logits(X)
+        out = self._logits(X) * self.y_scale_ + self.y_mean_
         return out[:, 0] if self._y_is_1d else out

@@ -7,13 +7,17 @@ label(s) may be passed as ``target``: they only help estimate the regression
 coefficients, their part is never subtracted, so group differences explained
 by the label survive (docs/user_guide/torch_layers.rst, 'The maths').
 
-The metadata and labels are checked for NaN and infinity (a clear ValueError);
-the features ``x`` are not, as in any torch layer: NaN features give NaN
-outputs. A layer with running state (:class:`MetadataNorm`,
-:class:`RecursiveMetadataNorm`) computes a training batch's update first and
-checks that it is finite: a batch with NaN or infinite features, or with
-finite features whose products overflow, is rejected with a ValueError and
-the state is left exactly as it was. Metadata may be a tensor, an array or a
+The features, metadata and labels are checked for NaN and infinity: a batch
+holding any is rejected with a ValueError naming the input, in training and
+eval mode alike (a layer's output is never silently NaN; in eval mode too,
+since :class:`Orthogonalize` mixes the rows of a batch and one NaN row
+would spoil them all). Large finite values are rescaled internally by
+powers of two (exact), so float32 metadata near 1e30 or features near 3e38
+give the same answer as well-scaled ones. A layer with running state
+(:class:`MetadataNorm`, :class:`RecursiveMetadataNorm`) computes a training
+batch's update first and checks that it is finite: a batch whose update
+overflows all the same is rejected with a ValueError and the state is left
+exactly as it was. Metadata may be a tensor, an array or a
 pandas/polars frame of numbers. A batch of 0 rows returns 0 rows and changes
 no state.
 ``MetadataNormClassifier`` checks its input data before training.
@@ -70,6 +74,31 @@ def _check_real(value, name, low, high, *, low_open, high_open=False):
             f"{name} must be a finite number in {interval}, got {value!r}."
         )
     return value
+
+
+def _column_scale(values):
+    """Per-column powers of two bringing ``max |values|`` near 1 (no gradient).
+
+    Multiplying by them is exact; the exponent is clipped so that each scale
+    is finite in the dtype of ``values`` (see :func:`orthokit._linalg.
+    power_of_two_scale`, its NumPy counterpart).
+    """
+    largest = values.detach().abs().amax(dim=0)
+    largest = torch.where(largest > 0, largest, torch.ones_like(largest))
+    exponent = (-torch.frexp(largest).exponent).clamp(
+        max=math.floor(math.log2(torch.finfo(values.dtype).max))
+    )
+    return torch.ldexp(torch.ones_like(largest), exponent)
+
+
+def _check_features(x, layer):
+    """Raise the ValueError for a batch of features holding NaN or infinity."""
+    if not torch.isfinite(x).all():
+        raise ValueError(
+            f"x contains NaN or infinity; the batch was rejected ({layer} rejects "
+            "non-finite features in training and eval mode, its state left as it "
+            "was)."
+        )
 
 
 def _as_columns(values, batch_size, name, like, width=None):
@@ -137,18 +166,15 @@ class _MetadataLayer(nn.Module):
                 f"{tuple(x.shape[1:])}) but the layer was built for "
                 f"n_features={self.n_features}."
             )
+        _check_features(x, type(self).__name__)
         return x.reshape(x.shape[0], per_sample)  # also for a batch of 0 rows
 
-    def _reject_batch(self, flat):
+    def _reject_batch(self):
         """Raise the ValueError for a training batch whose update is not finite."""
-        problem = (
-            "contains NaN or infinity"
-            if not torch.isfinite(flat).all()
-            else "holds values whose products overflow"
-        )
         raise ValueError(
-            f"x {problem} in this training batch; the batch was rejected and the "
-            f"running state of {type(self).__name__} left as it was."
+            "x holds values whose products overflow in this training batch; the "
+            f"batch was rejected and the running state of {type(self).__name__} "
+            "left as it was."
         )
 
     def _design(self, flat, metadata, target, *, need_target):
@@ -168,9 +194,20 @@ class _MetadataLayer(nn.Module):
         return S, torch.cat(blocks, dim=1)
 
     def _subtract(self, flat, S, coef, x):
-        """Return ``x - S @ coef[S rows]``: neither intercept nor target removed."""
+        """Return ``x - S @ coef[S rows]``: neither intercept nor target removed.
+
+        Raises a ValueError, rather than return infinity, where the product
+        overflows (metadata far larger than those the layer learned from).
+        """
         rows = slice(1, 1 + self.n_metadata)
-        return (flat - S @ coef[rows].to(flat.dtype)).reshape(x.shape)
+        out = flat - S @ coef[rows].to(flat.dtype)
+        if not torch.isfinite(out).all():
+            raise ValueError(
+                "metadata (or x) of this batch are so far beyond those "
+                f"{type(self).__name__} learned from that x - metadata @ coef "
+                "overflows; the batch was rejected."
+            )
+        return out.reshape(x.shape)
 
     def extra_repr(self):
         return (
@@ -269,7 +306,13 @@ class MetadataNorm(_MetadataLayer):
                 f"metadata has {M.shape[0]} rows; at least {M.shape[1]} are needed "
                 "to estimate the metadata kernel."
             )
-        self.kernel.copy_(torch.linalg.pinv(M.T @ M, hermitian=True))
+        # K = D (D M^T M D)^-1 D with D powers of two bringing each column near
+        # 1: metadata near 1e30 or 1e-30 cannot fall below pinv's cutoff.
+        unit = _column_scale(M)
+        scaled = M * unit
+        self.kernel.copy_(
+            unit[:, None] * torch.linalg.pinv(scaled.T @ scaled, hermitian=True) * unit
+        )
         self.n_samples.fill_(M.shape[0])
         return self
 
@@ -286,6 +329,12 @@ class MetadataNorm(_MetadataLayer):
         Returns
         -------
         torch.Tensor of the shape of ``x``
+
+        Raises
+        ------
+        ValueError
+            If ``x`` or ``metadata`` hold NaN or infinity, in training and eval
+            mode alike: no output row is ever silently NaN.
         """
         flat = self._flatten(x)
         S, M = self._design(flat, metadata, target, need_target=True)
@@ -303,16 +352,22 @@ class MetadataNorm(_MetadataLayer):
             )
         if flat.shape[0] == 0:
             return x.clone()
+        # beta = (N / b) K M^T F: F rescaled per column by powers of two, K
+        # applied in float64, so metadata near 1e30 or features near 3e38 in
+        # float32 neither overflow nor underflow the statistics.
+        unit = _column_scale(flat)
+        stats = (M.T @ (flat * unit)).to(self.kernel.dtype)
         scale = self.n_samples.item() / flat.shape[0]
-        coef = scale * (self.kernel.to(flat.dtype) @ (M.T @ flat))
+        coef = ((self.kernel @ stats) * (scale / unit.to(stats.dtype))).to(flat.dtype)
+        out = self._subtract(flat, S, coef, x)  # may reject: before the update
         with torch.no_grad():
             new_coef = coef.detach().to(self.running_coef.dtype)
             if not torch.isfinite(new_coef).all():
-                self._reject_batch(flat)
+                self._reject_batch()
             weight = 1.0 if self.num_batches_tracked == 0 else self.momentum
             self.running_coef.lerp_(new_coef, weight)
             self.num_batches_tracked += 1
-        return self._subtract(flat, S, coef, x)
+        return out
 
 
 class PenaltyMetadataNorm(_MetadataLayer):
@@ -370,6 +425,12 @@ class PenaltyMetadataNorm(_MetadataLayer):
         Returns
         -------
         torch.Tensor of the shape of ``x``
+
+        Raises
+        ------
+        ValueError
+            If ``x`` or ``metadata`` hold NaN or infinity, in training and eval
+            mode alike: no output row is ever silently NaN.
         """
         flat = self._flatten(x)
         S, M = self._design(flat, metadata, target, need_target=False)
@@ -483,6 +544,12 @@ class RecursiveMetadataNorm(_MetadataLayer):
         Returns
         -------
         torch.Tensor of the shape of ``x``
+
+        Raises
+        ------
+        ValueError
+            If ``x`` or ``metadata`` hold NaN or infinity, in training and eval
+            mode alike: no output row is ever silently NaN.
         """
         flat = self._flatten(x)
         S, M = self._design(flat, metadata, target, need_target=True)
@@ -502,7 +569,7 @@ class RecursiveMetadataNorm(_MetadataLayer):
                 if not torch.isfinite(
                     torch.cat([part.reshape(-1) for part in state])
                 ).all():
-                    self._reject_batch(flat)
+                    self._reject_batch()
                 self.info, self.cov, self.coef = state
                 self.num_batches_tracked += 1
         elif self.num_batches_tracked == 0:
@@ -563,6 +630,12 @@ class Orthogonalize(nn.Module):
         Returns
         -------
         torch.Tensor of the shape of ``x``
+
+        Raises
+        ------
+        ValueError
+            If ``x`` or ``metadata`` hold NaN or infinity, in training and eval
+            mode alike: no output row is ever silently NaN.
         """
         if x.ndim < 2:
             raise ValueError(
@@ -579,11 +652,19 @@ class Orthogonalize(nn.Module):
                 f"Orthogonalize needs more rows in a batch than metadata columns + 1 "
                 f"(b > k + 1); got b={b}, k={k}."
             )
+        _check_features(x, "Orthogonalize")
+        # Columns rescaled by powers of two: the span of the design, and the
+        # projection, are unchanged, but metadata near 1e30 cannot hide the
+        # intercept below rank_rtol, nor features near 3e38 overflow Q^T Y.
         design = torch.cat([torch.ones_like(S[:, :1]), S], dim=1).to(torch.float64)
-        basis, singular, _ = torch.linalg.svd(design, full_matrices=False)
+        basis, singular, _ = torch.linalg.svd(
+            design * _column_scale(design), full_matrices=False
+        )
         basis = basis[:, singular > self.rank_rtol * singular[0]].to(x.dtype)
         flat = x.reshape(b, -1)
-        return (flat - basis @ (basis.T @ flat)).reshape(x.shape)
+        unit = _column_scale(flat)
+        scaled = flat * unit
+        return ((scaled - basis @ (basis.T @ scaled)) / unit).reshape(x.shape)
 
 
 class MetadataSequential(nn.Sequential):
