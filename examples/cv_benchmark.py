@@ -115,4 +115,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(2 if main()["failed"].any() else 0)
+    # Exit only on failure: the docs build runs this block in its own process
+    # (sphinx-gallery), which sys.exit(0) would end without an error.
+    if main()["failed"].any():
+        sys.exit(2)
