@@ -15,11 +15,11 @@ _NORM = {"baseline": "none"}
 
 
 class ConfoundedCNN(nn.Module):
-    """conv 16 (5x5), conv 32 (5x5), dense 84, dense 1 (seeds 000 and 003).
+    """conv 16 (5x5), conv 32 (5x5), dense 84, dense 1 (P-MDN, R-MDN papers).
 
     BatchNorm, MDN, P-MDN (LayerNorm + P-MDN) and R-MDN sit after both
     convolutions and the pre-logits layer, before the ReLU, as in the papers.
-    Orthogonalize sits after the ReLU of the same three layers: seed 004
+    Orthogonalize sits after the ReLU of the same three layers: Rügamer et al.
     (Corollaries 6/7) only protects the activated output when the projection
     comes after the activation. ``pre_logits`` holds the 84 features that feed
     the output layer's ReLU (for Orthogonalize: the projected activations),
@@ -73,7 +73,7 @@ class Trainer:
 
     ``total_steps`` gives a cosine decay of both learning rates to 1% over
     that many optimizer steps (stepped per batch); ``decay=(every, gamma)``
-    a step decay per epoch (seed 003's protocol) instead.
+    a step decay per epoch (the R-MDN paper's protocol) instead.
     """
 
     def __init__(self, model, lr, lr_beta=0.045, decay=None, total_steps=None):

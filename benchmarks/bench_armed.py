@@ -1,4 +1,4 @@
-"""ARMED on the paper's spiral simulations (seed 001, Tables 1 and 2).
+"""ARMED on the paper's spiral simulations (ARMED paper, Tables 1 and 2).
 
 Default run: the paper's data (10 clusters x 1000 points), batch 32, Adam at
 lr 1e-3, on the first ``--folds`` (3) folds of the 10-fold split, for
@@ -547,7 +547,7 @@ def main():
     torch.set_num_threads(1)
     start = time.perf_counter()
     lines = [
-        "# ARMED benchmark (spiral simulations, seed 001)",
+        "# ARMED benchmark (the ARMED paper's spiral simulations)",
         "",
         f"Run: {'--full' if cfg.full else 'default'}; folds "
         f"{cfg.folds} of 10 (StratifiedKFold, seed 0); {cfg.n_per_cluster} points "

@@ -4,7 +4,7 @@ Run from the repository root::
 
     PYTHONPATH=. python benchmarks/bench_glm.py [--skip-fairlearn] [--repeats 3]
 
-Every method fits the paper's Adult model (seed 004, Table 2: age, workclass,
+Every method fits the paper's Adult model (its Table 2: age, workclass,
 education, marital status, relationship, hours per week; 30,162 rows) and its
 predictions go through the evaluation model (a binomial GLM of the predicted
 probabilities on [1, S], S = one-hot sex and race, dispersion 1). Timed:

@@ -2,11 +2,11 @@
 
 The seeds' CNN (conv 16, conv 32, dense 84, output) with each normalization
 after both convolutions and the pre-logits layer, trained on the synthetic
-confounded images (ALGORITHMS.md section 7) at batch sizes 16, 64, 256 and
+confounded images (docs/user_guide/torch_layers.rst) at batch sizes 16, 64, 256 and
 1000. Reports test accuracy (83.3% is the best possible without the
 confounder) and dcor^2 between the pre-logits features and the confounder
 within each group (``dcor.u_distance_correlation_sqr``, exact, as the authors),
-mean and sd over seeds; the 5-stage continual variant (seed 003 dataset 1:
+mean and sd over seeds; the 5-stage continual variant (R-MDN paper, dataset 1:
 confounder ranges move apart by 0.125 per stage, best accuracy 75%) with
 ACCd/BWTd/FWTd for the baseline and R-MDN; and the time per training step of
 each layer against the BatchNorm CNN.
@@ -20,7 +20,7 @@ decay of the learning rate to 1%: 200 steps at batch 16 (lr 1e-3), 100 at 64
 steps per stage at batch 16 (lr 1e-3, a fresh Adam per stage as the authors).
 ``--steps-scale`` multiplies the steps.
 ``--full`` runs the papers' protocol instead (32x32, 2000 training images,
-100 epochs, Adam lr 1e-4 decayed 0.8x every 20 epochs, seed 003 Suppl. F.1;
+100 epochs, Adam lr 1e-4 decayed 0.8x every 20 epochs, R-MDN paper Suppl. F.1;
 hours on a CPU). Threads: torch.set_num_threads(1); run with
 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1.
 
@@ -144,7 +144,7 @@ def orthogonal_reference(n=400_000, seed=0):
     """Best accuracy of a score linear in (mf, cf) and uncorrelated with cf.
 
     Orthogonalize makes the logits orthogonal to ``[1, cf]`` over the whole
-    batch (seed 004's guarantee, no label column): the best such linear score
+    batch (Rügamer et al.'s guarantee, no label column): the best such linear score
     is ``mf - a cf`` with ``a = cov(mf, cf) / var(cf)`` (4/7), which uses
     ``-cf`` within each group. Monte Carlo over the generator's distribution.
     """
@@ -205,7 +205,7 @@ def run_static(config, methods, batch_sizes, seeds, log):
 
 
 def _transfer_metrics(R, best):
-    """ACCd, BWTd, FWTd: seed 003's metrics (eqs. 5-7, reconstructed).
+    """ACCd, BWTd, FWTd: the R-MDN paper's metrics (eqs. 5-7, reconstructed).
 
     ``R[i, j]`` is the accuracy on stage ``j`` after training stage ``i``;
     ``best[j]`` the stage's best accuracy without the confounder.
@@ -357,7 +357,7 @@ def report(config, label, static, continual, overhead, methods, batch_sizes, see
             f"Orthogonalize's own ceiling: {100 * orthogonal_reference():.1f}% "
             "(best score linear in (mf, cf) and uncorrelated with cf).",
             "",
-            "### Beside seed 003 Table 7: |accuracy − 83.3| (points) and dcor² "
+            "### Beside the R-MDN paper's Table 7: |accuracy − 83.3| (points) and dcor² "
             "(group 0 / group 1); ours: mean over seeds",
             "",
             "| method | batch | ours \\|acc−83.3\\| | paper \\|acc−83.3\\| (bs) | "

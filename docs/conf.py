@@ -33,9 +33,13 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax 3 bundled with the build (_static/mathjax), not loaded from a CDN:
+    # the pages render their equations offline.
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "internal_links",  # docs/sphinxext: every relative link and anchor resolves
+    "offline_html",  # docs/sphinxext: no network asset, no unrendered math
 ]
 
 templates_path = ["_templates"]
@@ -93,6 +97,9 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "show_memory": False,
+    # The execution-times pages load jQuery and DataTables from CDNs: not built,
+    # so that every page works offline (docs/sphinxext/offline_html.py).
+    "write_computation_times": False,
     "capture_repr": ("_repr_html_", "__repr__"),
     "doc_module": ("orthokit",),
     "backreferences_dir": "gen_modules/backreferences",

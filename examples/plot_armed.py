@@ -1,15 +1,15 @@
-"""Mixed effects for clustered data: ARMEDClassifier on the spirals.
-==================================================================
+"""Mixed effects for clustered data (ARMED)
+========================================
 
-The ARMED paper's first simulation (seed 001): two interleaved spirals in ten
-clusters, each cluster with its own radius, so the same point belongs to
-different spirals in different clusters. :class:`~orthokit.mixed.ARMEDClassifier`
-learns cluster-invariant fixed effects (an adversary penalizes hidden
-features that reveal the cluster) and per-cluster Bayesian random effects
-(an intercept, and slopes on the last hidden layer by default) that absorb
-what differs between clusters. Its random effects can be read per cluster; on
-new rows of seen clusters the mixed prediction uses them, and
-``predict_effects="fixed"`` gives the population model only.
+The ARMED paper's first simulation: two interleaved spirals in ten clusters,
+each cluster with its own radius, so the same point belongs to different
+spirals in different clusters. :class:`~orthokit.mixed.ARMEDClassifier` learns
+cluster-invariant fixed effects (an adversary penalizes hidden features that
+reveal the cluster) and per-cluster Bayesian random effects (an intercept, and
+slopes on the last hidden layer by default) that absorb what differs between
+clusters. Its random effects can be read per cluster; on new rows of seen
+clusters the mixed prediction uses them, and ``predict_effects="fixed"`` gives
+the population model only.
 
 The quick size here (100 points per cluster, few epochs) shows the API, not
 the paper's accuracies: those are measured in ``benchmarks/results/armed.md``.
@@ -22,19 +22,19 @@ From the shell::
 import argparse
 import os
 
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from orthokit.datasets import make_spirals
+from orthokit.mixed import ARMEDClassifier
+
 parser = argparse.ArgumentParser(description="ARMEDClassifier on the spirals.")
 parser.add_argument(
     "--quick", action="store_true", help="fewer epochs (the docs' size)"
 )
 QUICK = parser.parse_args().quick or os.environ.get("ORTHOKIT_QUICK") == "1"
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-
-from orthokit.datasets import make_spirals  # noqa: E402
-from orthokit.mixed import ARMEDClassifier  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -58,9 +58,15 @@ X_train, X_test, y_train, y_test = train_test_split(
 armed = ARMEDClassifier(
     cluster="cluster", max_epochs=15 if QUICK else 50, random_state=0
 ).fit(X_train, y_train)
-print("held-out accuracy, mixed prediction:", round(armed.score(X_test, y_test), 3))
+print(
+    "held-out accuracy, mixed prediction:",
+    round(armed.score(X_test, y_test), 3),
+)
 armed.set_params(predict_effects="fixed")
-print("held-out accuracy, fixed effects:   ", round(armed.score(X_test, y_test), 3))
+print(
+    "held-out accuracy, fixed effects:   ",
+    round(armed.score(X_test, y_test), 3),
+)
 armed.set_params(predict_effects="mixed")
 
 # %%
@@ -69,7 +75,9 @@ armed.set_params(predict_effects="mixed")
 effects = armed.random_effects_
 print(armed.random_effects_variance_.sort_values(ascending=False).head())
 
-fig, (ax_data, ax_slope) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+fig, (ax_data, ax_slope) = plt.subplots(
+    1, 2, figsize=(10, 4), layout="constrained"
+)
 for cluster, marker in zip(["c0", "c1", "c2"], ["o", "s", "^"], strict=True):
     rows = X["cluster"] == cluster
     ax_data.scatter(

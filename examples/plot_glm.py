@@ -1,11 +1,11 @@
-"""Constrain a logistic regression: OrthogonalLogisticRegression.
-===============================================================
+"""A constrained logistic regression
+=================================
 
-The model of the orthogonalization paper (seed 004, Table 2) on Adult: income
-from age, work class, education, marital status, relationship and weekly
-hours. The plain logistic regression never sees sex or race, yet its
-predicted probabilities carry both: the evaluation model (a binomial GLM of
-the predictions on the protected columns) finds a large, significant sex
+The model of the orthogonalization paper (its Table 2) on Adult: income from
+age, work class, education, marital status, relationship and weekly hours. The
+plain logistic regression never sees sex or race, yet its predicted
+probabilities carry both: the evaluation model (a binomial GLM of the
+predictions on the protected columns) finds a large, significant sex
 coefficient. :class:`~orthokit.linear_model.OrthogonalLogisticRegression`
 maximizes the likelihood under the constraint ``S̃ᵀ μ = 0``; on its training
 rows the evaluation coefficients are then zero, and on held-out rows close to
@@ -19,21 +19,24 @@ From the shell::
 
 import argparse
 import os
+import time
 
-parser = argparse.ArgumentParser(description="OrthogonalLogisticRegression on Adult.")
-parser.add_argument("--quick", action="store_true", help="fewer rows (the docs' size)")
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from orthokit.datasets import ADULT_PAPER_FEATURES, load_adult
+from orthokit.evaluation import check_orthogonality, plot_reports
+from orthokit.linear_model import OrthogonalLogisticRegression
+
+parser = argparse.ArgumentParser(
+    description="OrthogonalLogisticRegression on Adult."
+)
+parser.add_argument(
+    "--quick", action="store_true", help="fewer rows (the docs' size)"
+)
 QUICK = parser.parse_args().quick or os.environ.get("ORTHOKIT_QUICK") == "1"
-
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-
-from orthokit.datasets import ADULT_PAPER_FEATURES, load_adult  # noqa: E402
-from orthokit.evaluation import check_orthogonality, plot_reports  # noqa: E402
-from orthokit.linear_model import OrthogonalLogisticRegression  # noqa: E402
 
 # %%
 # The paper's features, one-hot, and the protected columns
@@ -56,7 +59,9 @@ protected_test = X_test[["sex", "race"]]
 # ----------------------------------------
 # ``alpha`` is a small ridge (Adult is quasi-separated: some levels have no
 # positive case).
-plain = LogisticRegression(C=1e3, max_iter=5000).fit(X_train[features.columns], y_train)
+plain = LogisticRegression(C=1e3, max_iter=5000).fit(
+    X_train[features.columns], y_train
+)
 models = {}
 for solver in ("newton", "mdmm"):
     start = time.perf_counter()

@@ -1,13 +1,13 @@
-"""Residualize features on protected columns with OrthogonalProjector.
-=====================================================================
+"""Residualize features on protected columns
+=========================================
 
-The Adult census data: age, years of education and weekly hours all
-correlate with sex and race. :class:`~orthokit.preprocessing.OrthogonalProjector`
-regresses each feature on the centred protected columns and keeps the
-residual. On the training rows every corrected feature is uncorrelated with
-every encoded protected column (to rounding); on held-out rows, corrected with
-the training coefficients, the correlation is close to zero. A linear probe
-that predicts sex from the features falls to chance.
+The Adult census data: age, years of education and weekly hours all correlate
+with sex and race. :class:`~orthokit.preprocessing.OrthogonalProjector`
+regresses each feature on the centred protected columns and keeps the residual.
+On the training rows every corrected feature is uncorrelated with every encoded
+protected column (to rounding); on held-out rows, corrected with the training
+coefficients, the correlation is close to zero. A linear probe that predicts
+sex from the features falls to chance.
 
 From the shell::
 
@@ -17,18 +17,20 @@ From the shell::
 import argparse
 import os
 
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+
+from orthokit.datasets import load_adult
+from orthokit.preprocessing import OrthogonalProjector
+
 parser = argparse.ArgumentParser(description="OrthogonalProjector on Adult.")
-parser.add_argument("--quick", action="store_true", help="fewer rows (the docs' size)")
+parser.add_argument(
+    "--quick", action="store_true", help="fewer rows (the docs' size)"
+)
 QUICK = parser.parse_args().quick or os.environ.get("ORTHOKIT_QUICK") == "1"
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-
-from orthokit.datasets import load_adult  # noqa: E402
-from orthokit.preprocessing import OrthogonalProjector  # noqa: E402
 
 # %%
 # Data: three numeric features and the two protected columns
@@ -82,11 +84,15 @@ auc_before = probe_auc(X_train, X_test)
 auc_after = probe_auc(X_train_fair, X_test_fair)
 print(f"probe AUC: before {auc_before:.3f}, after {auc_after:.3f}")
 
-fig, (ax_corr, ax_probe) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
+fig, (ax_corr, ax_probe) = plt.subplots(
+    1, 2, figsize=(9, 3.5), layout="constrained"
+)
 width = 0.38
 positions = np.arange(len(features))
 ax_corr.bar(positions - width / 2, before, width, label="raw")
-ax_corr.bar(positions + width / 2, after_test, width, label="OrthogonalProjector")
+ax_corr.bar(
+    positions + width / 2, after_test, width, label="OrthogonalProjector"
+)
 ax_corr.axhline(0, color="black", linewidth=0.8)
 ax_corr.set_xticks(positions, features)
 ax_corr.set_ylabel("correlation with sex (held out)")
@@ -94,7 +100,9 @@ ax_corr.legend()
 ax_probe.bar(
     ["raw", "OrthogonalProjector"], [auc_before, auc_after], color=["C0", "C1"]
 )
-ax_probe.axhline(0.5, color="black", linestyle="--", linewidth=0.8, label="chance")
+ax_probe.axhline(
+    0.5, color="black", linestyle="--", linewidth=0.8, label="chance"
+)
 ax_probe.set_ylim(0.4, 1.0)
 ax_probe.set_ylabel("sex probe ROC AUC (held out)")
 ax_probe.legend()

@@ -1,5 +1,5 @@
-"""Follow a drifting relation with RecursiveResidualizer.
-=======================================================
+"""Follow a drifting relation in a stream
+======================================
 
 A stream arrives in chunks; the effect of a protected column ``s`` on a
 feature changes sign halfway through.
@@ -19,16 +19,18 @@ From the shell::
 import argparse
 import os
 
-parser = argparse.ArgumentParser(description="RecursiveResidualizer on a drift.")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from orthokit.preprocessing import OrthogonalProjector, RecursiveResidualizer
+
+parser = argparse.ArgumentParser(
+    description="RecursiveResidualizer on a drift."
+)
 parser.add_argument(
     "--quick", action="store_true", help="fewer chunks (the docs' size)"
 )
 QUICK = parser.parse_args().quick or os.environ.get("ORTHOKIT_QUICK") == "1"
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from orthokit.preprocessing import OrthogonalProjector, RecursiveResidualizer  # noqa: E402
 
 # %%
 # A stream whose confounding effect changes sign
@@ -41,7 +43,9 @@ true_slope = np.where(np.arange(n_chunks) < n_chunks // 2, 2.0, -1.0)
 chunks = []
 for slope in true_slope:
     s = rng.normal(size=chunk_size)
-    chunks.append(np.column_stack([s, slope * s + rng.normal(size=chunk_size)]))
+    chunks.append(
+        np.column_stack([s, slope * s + rng.normal(size=chunk_size)])
+    )
 
 # %%
 # Two residualizers, updated chunk by chunk
@@ -74,7 +78,9 @@ print("projector on all rows:", batch.coef_[0, 0])
 print("RLS, forgetting 1:    ", models["forgetting_factor=1"].coef_[0, 0])
 print("RLS, forgetting 0.8:  ", models["forgetting_factor=0.8"].coef_[0, 0])
 
-fig, (ax_slope, ax_left) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
+fig, (ax_slope, ax_left) = plt.subplots(
+    1, 2, figsize=(9, 3.5), layout="constrained"
+)
 ax_slope.step(
     np.arange(n_chunks), true_slope, where="post", color="black", label="true"
 )

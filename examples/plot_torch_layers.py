@@ -1,19 +1,20 @@
-"""Remove a confounder inside a torch network: MDN, P-MDN, R-MDN, Orthogonalize.
-=============================================================================
+"""Remove a confounder inside a torch network
+==========================================
 
-A label ``y`` drives a main effect ``mf``; a confounder ``cf`` is correlated
-with ``y`` (higher in class 1) and also shifts the input. A network that uses
-the confounder looks better than one that uses only ``mf``, for the wrong
-reason. :class:`~orthokit.nn.MetadataNormClassifier` trains a small MLP whose
-hidden layer is followed by one of orthokit's metadata layers, which
-residualize the activations on ``cf`` (with the label in the design during
-training, so the part of ``cf`` that the label explains survives). The
-squared distance correlation between the hidden features and ``cf`` within
-each class, the MDN papers' metric, measures what is left.
+orthokit's metadata layers (MDN, P-MDN, R-MDN) and Orthogonalize on a
+confounded problem. A label ``y`` drives a main effect ``mf``; a confounder
+``cf`` is correlated with ``y`` (higher in class 1) and also shifts the input.
+A network that uses the confounder looks better than one that uses only ``mf``,
+for the wrong reason. :class:`~orthokit.nn.MetadataNormClassifier` trains a
+small MLP whose hidden layer is followed by one of orthokit's metadata layers,
+which residualize the activations on ``cf`` (with the label in the design
+during training, so the part of ``cf`` that the label explains survives). The
+squared distance correlation between the hidden features and ``cf`` within each
+class, the MDN papers' metric, measures what is left.
 
-The second part shows seed 004's point about ReLU networks: the
-:class:`~orthokit.nn.Orthogonalize` projection must come *after* the
-activation to protect the activated output.
+The second part shows the orthogonalization paper's point about ReLU
+networks: the :class:`~orthokit.nn.Orthogonalize` projection must come
+*after* the activation to protect the activated output.
 
 From the shell::
 
@@ -23,24 +24,24 @@ From the shell::
 import argparse
 import os
 
-parser = argparse.ArgumentParser(description="orthokit's torch layers.")
-parser.add_argument(
-    "--quick", action="store_true", help="fewer epochs (the docs' size)"
-)
-QUICK = parser.parse_args().quick or os.environ.get("ORTHOKIT_QUICK") == "1"
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from orthokit.evaluation import distance_correlation  # noqa: E402
-from orthokit.nn import (  # noqa: E402
+from orthokit.evaluation import distance_correlation
+from orthokit.nn import (
     MetadataNorm,
     MetadataNormClassifier,
     Orthogonalize,
     PenaltyMetadataNorm,
     RecursiveMetadataNorm,
 )
+
+parser = argparse.ArgumentParser(description="orthokit's torch layers.")
+parser.add_argument(
+    "--quick", action="store_true", help="fewer epochs (the docs' size)"
+)
+QUICK = parser.parse_args().quick or os.environ.get("ORTHOKIT_QUICK") == "1"
 
 torch.set_num_threads(1)
 
@@ -54,7 +55,9 @@ n = 1200
 y = rng.integers(0, 2, size=n)
 mf = rng.uniform(1, 4, size=n) + 2 * y
 cf = rng.uniform(1, 4, size=n) + 2 * y
-inputs = np.column_stack([mf + 0.3 * cf, cf]) + rng.normal(scale=0.3, size=(n, 2))
+inputs = np.column_stack([mf + 0.3 * cf, cf]) + rng.normal(
+    scale=0.3, size=(n, 2)
+)
 inputs = (inputs - inputs.mean(0)) / inputs.std(0)
 X = np.column_stack([cf, inputs]).astype(np.float32)
 train, test = np.arange(n) < n // 2, np.arange(n) >= n // 2
@@ -73,7 +76,11 @@ def hidden_features(net, X):
     metadata = torch.as_tensor(X[:, :1])
     with torch.no_grad():
         for layer in list(module)[:-1]:
-            x = layer(x, metadata) if isinstance(layer, METADATA_LAYERS) else layer(x)
+            x = (
+                layer(x, metadata)
+                if isinstance(layer, METADATA_LAYERS)
+                else layer(x)
+            )
     return x.numpy()
 
 
@@ -105,8 +112,8 @@ for norm in ("none", "mdn", "pmdn", "rmdn", "orthogonalize"):
     )
 
 # %%
-# Orthogonalize before or after the ReLU (seed 004, Example 2)
-# ------------------------------------------------------------
+# Orthogonalize before or after the ReLU (orthogonalization paper, Ex. 2)
+# -----------------------------------------------------------------------
 # After the activation, the output is orthogonal to ``[1, S]``; before it, the
 # ReLU re-creates a dependence on ``S``.
 torch.manual_seed(0)

@@ -1,7 +1,8 @@
-"""Tabular fairness pipeline on Adult and COMPAS, tuned with GridSearchCV.
-=======================================================================
+"""A fairness pipeline tuned with GridSearchCV
+===========================================
 
-Three scikit-learn pipelines per data set, each tuned by cross-validation:
+Three scikit-learn pipelines per data set (Adult and COMPAS), each tuned by
+cross-validation:
 
 1. plain logistic regression on the features (the protected columns dropped);
 2. OrthogonalProjector (features residualized on sex and race) + logistic
@@ -20,31 +21,38 @@ From the shell::
 
 import os
 
+# sphinx_gallery_start_ignore
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see the project's README
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# sphinx_gallery_end_ignore
 
-import argparse  # noqa: E402
+import argparse
 
-import pandas as pd  # noqa: E402
-from sklearn.compose import ColumnTransformer  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from orthokit import OrthogonalProjector  # noqa: E402
-from orthokit.datasets import ADULT_PAPER_FEATURES, load_adult, load_compas  # noqa: E402
-from orthokit.evaluation import check_estimator_orthogonality, plot_reports  # noqa: E402
-from orthokit.linear_model import OrthogonalLogisticRegression  # noqa: E402
+from orthokit import OrthogonalProjector
+from orthokit.datasets import ADULT_PAPER_FEATURES, load_adult, load_compas
+from orthokit.evaluation import check_estimator_orthogonality, plot_reports
+from orthokit.linear_model import OrthogonalLogisticRegression
 
 
 def load(name, n_rows=None):
-    """Return X (features + protected columns), y, categorical, numeric, protected."""
+    """Return X (features and protected columns), y and the column lists."""
     if name == "adult":
         frame = load_adult().frame
         X = frame[ADULT_PAPER_FEATURES + ["sex", "race"]]
         y = frame["income"]
-        categorical = ["workclass", "education", "marital_status", "relationship"]
+        categorical = [
+            "workclass",
+            "education",
+            "marital_status",
+            "relationship",
+        ]
         protected = ["sex", "race"]
     else:
         compas = load_compas()
@@ -58,13 +66,15 @@ def load(name, n_rows=None):
 
 
 def encoder(X, categorical, numeric, keep):
-    """One-hot the categorical features, scale the numeric ones, pass ``keep``."""
+    """One-hot the categoricals, scale the numerics, pass ``keep`` through."""
     levels = [list(X[c].cat.categories) for c in categorical]
     return ColumnTransformer(
         [
             (
                 "cat",
-                OneHotEncoder(categories=levels, drop="first", sparse_output=False),
+                OneHotEncoder(
+                    categories=levels, drop="first", sparse_output=False
+                ),
                 categorical,
             ),
             ("num", StandardScaler(), numeric),
@@ -98,7 +108,10 @@ def models(X, categorical, numeric, protected, quick):
             make_pipeline(
                 encoder(X, categorical, numeric, protected),
                 OrthogonalLogisticRegression(
-                    protected=protected, solver="newton", max_iter=100, tol=1e-6
+                    protected=protected,
+                    solver="newton",
+                    max_iter=100,
+                    tol=1e-6,
                 ),
             ),
             {
@@ -135,23 +148,29 @@ def run(name, quick, out):
         }
 
     base = results["logistic regression"]["accuracy"]
-    print(f"\n=== {name}: {len(X_train):,} training rows, {len(X_test):,} held out "
-          f"(protected: {', '.join(protected)}) ===")  # fmt: skip
+    print(
+        f"\n=== {name}: {len(X_train):,} training rows, "
+        f"{len(X_test):,} held out (protected: {', '.join(protected)}) ==="
+    )
     summary = pd.DataFrame(
         {
             label: {
                 "held-out accuracy": f"{r['accuracy']:.3f}",
                 "cost vs plain LR": f"{r['accuracy'] - base:+.3f}",
                 "tuned": ", ".join(
-                    f"{k.split('__')[1]}={v}" for k, v in r["best_params"].items()
+                    f"{k.split('__')[1]}={v}"
+                    for k, v in r["best_params"].items()
                 ),
             }
             for label, r in results.items()
         }
     )
     print(summary.to_string())
-    print("\nEvaluation model of the held-out predicted probabilities (binomial GLM")
-    print("on the protected columns); cells are coefficient (p-value):")
+    print(
+        "\nEvaluation model of the held-out predicted probabilities "
+        "(binomial GLM\non the protected columns); cells are coefficient "
+        "(p-value):"
+    )
     side_by_side = pd.DataFrame(
         {
             label: {
@@ -171,7 +190,9 @@ def run(name, quick, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ax = plot_reports([r["report"] for r in results.values()], labels=list(results))
+    ax = plot_reports(
+        [r["report"] for r in results.values()], labels=list(results)
+    )
     ax.set_title(f"{name}: held-out evaluation coefficients")
     path = os.path.join(out, f"{name}_coefficients.png")
     ax.figure.tight_layout()
@@ -184,13 +205,19 @@ def run(name, quick, out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3,000 rows, small grids")
     parser.add_argument(
-        "--out", default=".", help="plot folder (default: the working directory)"
+        "--quick", action="store_true", help="3,000 rows, small grids"
+    )
+    parser.add_argument(
+        "--out",
+        default=".",
+        help="plot folder (default: the working directory)",
     )
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    return {name: run(name, args.quick, args.out) for name in ("adult", "compas")}
+    return {
+        name: run(name, args.quick, args.out) for name in ("adult", "compas")
+    }
 
 
 if __name__ == "__main__":

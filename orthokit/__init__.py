@@ -1,8 +1,65 @@
-"""orthokit: remove the influence of protected attributes, the scikit-learn way."""
+"""orthokit: remove the influence of protected attributes, the scikit-learn way.
 
-from orthokit.preprocessing import OrthogonalProjector
+Every public estimator and function is importable from the top level
+(``from orthokit import OrthogonalGLM, check_orthogonality``) as well as from
+its subpackage. The names are resolved on first use (PEP 562), so
+``import orthokit`` imports neither scikit-learn's estimators nor torch; the
+names of :mod:`orthokit.nn` and :mod:`orthokit.mixed` need the ``torch`` extra.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
+
+#: The public names of each subpackage, exported at the top level.
+#: ``tests/test_imports.py`` checks these lists against the subpackages'
+#: ``__all__``.
+_SUBPACKAGE_NAMES = {
+    "preprocessing": ("OrthogonalProjector", "RecursiveResidualizer"),
+    "linear_model": (
+        "OrthogonalGLM",
+        "OrthogonalLogisticRegression",
+        "OrthogonalPoissonRegressor",
+        "SeparationWarning",
+        "make_posthoc_pipeline",
+    ),
+    "evaluation": (
+        "DistanceCorrelation",
+        "OrthogonalityReport",
+        "PerfectSeparationError",
+        "check_estimator_orthogonality",
+        "check_orthogonality",
+        "distance_correlation",
+        "nonlinear_check",
+        "plot_reports",
+    ),
+    "datasets": (
+        "ADULT_PAPER_FEATURES",
+        "load_adult",
+        "load_compas",
+        "make_biographies",
+        "make_confounded_images",
+        "make_continual_confounded_images",
+        "make_spirals",
+    ),
+    "mixed": ("ARMEDClassifier", "ARMEDRegressor"),
+    "nn": (
+        "NORMS",
+        "MetadataMLP",
+        "MetadataNorm",
+        "MetadataNormClassifier",
+        "MetadataSequential",
+        "Orthogonalize",
+        "PenaltyMetadataNorm",
+        "RecursiveMetadataNorm",
+        "make_norm",
+    ),
+}
+_LAZY_NAMES = {
+    name: subpackage
+    for subpackage, names in _SUBPACKAGE_NAMES.items()
+    for name in names
+}
 
 # Found by dumping every public estimator, fitted with the settings of
 # tests/test_common.py (tests/test_persistence.py checks the list is exact).
@@ -52,7 +109,7 @@ def trusted_types():
     Examples
     --------
     >>> import skops.io as sio
-    >>> from orthokit import trusted_types
+    >>> from orthokit import OrthogonalProjector, trusted_types
     >>> X = [[0, 1.0], [1, 3.0], [1, 2.0]]
     >>> model = OrthogonalProjector(protected=[0]).fit(X)
     >>> loaded = sio.loads(sio.dumps(model), trusted=trusted_types())
@@ -62,4 +119,29 @@ def trusted_types():
     return list(_TRUSTED_TYPES)
 
 
-__all__ = ["OrthogonalProjector", "__version__", "trusted_types"]
+def __getattr__(name):
+    """Import a public name, or a subpackage, on first use (PEP 562)."""
+    if name in _LAZY_NAMES:
+        module = importlib.import_module(f"orthokit.{_LAZY_NAMES[name]}")
+        value = getattr(module, name)
+    elif name in _SUBPACKAGE_NAMES:
+        value = importlib.import_module(f"orthokit.{name}")
+    else:
+        raise AttributeError(f"module 'orthokit' has no attribute {name!r}")
+    globals()[name] = value  # the next lookup does not come here
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGE_NAMES))
+
+
+# ``from orthokit import *`` takes the names that need no optional dependency;
+# those of nn and mixed (torch, skorch) are imported by name.
+__all__ = sorted(
+    [
+        *(name for name, sub in _LAZY_NAMES.items() if sub not in ("nn", "mixed")),
+        "__version__",
+        "trusted_types",
+    ]
+)

@@ -36,7 +36,7 @@ SM_FAMILIES = {
 
 
 def evaluation_model(prediction, S, family):
-    """GLM of the predictions on [1, S] (ALGORITHMS.md §2), dispersion 1.
+    """GLM of the predictions on [1, S] (docs/user_guide/evaluation.rst), dispersion 1.
 
     ``check_orthogonality``'s table as ``(coefficients, p-values)`` arrays.
     """

@@ -1,4 +1,4 @@
-"""Synthetic confounded images of MDN, P-MDN and R-MDN (ALGORITHMS.md section 7).
+"""Synthetic confounded images of MDN, P-MDN, R-MDN (docs/user_guide/torch_layers.rst).
 
 The generator follows the authors' code (Lu et al.'s ``generate_data``, reused
 by P-MDN and R-MDN): 16x16 kernels from the ``gkern(16, nsig=5)`` recipe (the
@@ -114,7 +114,7 @@ def make_continual_confounded_images(
     noise=0.01,
     random_state=None,
 ):
-    """Generate the continual variant of R-MDN (seed 003, Suppl. E.1).
+    """Generate the continual variant of R-MDN (R-MDN paper, Suppl. E.1).
 
     Stage 0 draws ``mf`` and ``cf`` from ``U(ranges[0])`` for group 0 and
     ``U(ranges[1])`` for group 1; the default ``U(3, 5)`` and ``U(4, 6)`` are

@@ -1,4 +1,4 @@
-"""The spiral simulations of the ARMED paper (seed 001, ALGORITHMS.md §6)."""
+"""The spiral simulations of the ARMED paper (docs/user_guide/armed.rst, The maths)."""
 
 from numbers import Integral, Real
 

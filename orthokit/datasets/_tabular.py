@@ -18,7 +18,7 @@ ADULT_CATEGORICAL = [
     "race", "sex", "native_country",
 ]  # fmt: skip
 
-#: The features of the orthogonalization paper's Adult model (seed 004, Table 2).
+#: The features of the orthogonalization paper's Adult model (its Table 2).
 ADULT_PAPER_FEATURES = [
     "age", "workclass", "education", "marital_status", "relationship",
     "hours_per_week",

@@ -1,4 +1,4 @@
-"""Solvers of the orthogonality-constrained GLM problem (ALGORITHMS.md §3).
+"""Solvers of the orthogonality-constrained GLM problem (docs/user_guide/glm.rst).
 
 The problem, on standardized predictors ``X1`` (with a leading column of ones
 when there is an intercept) and coefficients ``Θ`` of shape ``(q, m)``::

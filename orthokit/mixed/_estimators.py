@@ -61,7 +61,7 @@ def _check_layer_sizes(sizes, name, *, allow_empty):
     return tuple(int(s) for s in sizes)
 
 
-#: The authors' spiral settings (seed 001, Table 1); see ``from_paper``.
+#: The authors' spiral settings (the ARMED paper, Table 1); see ``from_paper``.
 PAPER_SPIRALS_PARAMS = {
     "hidden_layer_sizes": (4, 4, 4),
     "adversary_layer_sizes": (8, 8, 4),
@@ -221,7 +221,7 @@ class _ARMEDBase(SkopsStateMixin, NeuralNet):
 
     @classmethod
     def from_paper(cls, **params):
-        """Build the estimator with the authors' spiral settings (seed 001).
+        """Build the estimator with the authors' spiral settings (ARMED paper).
 
         Fixed effects ``(4, 4, 4)``, adversary ``(8, 8, 4)`` at weight 0.5,
         a random intercept (prior sd 0.1) and random slopes on the last

@@ -1,4 +1,4 @@
-"""Torch modules of the ARMED network (ALGORITHMS.md §6).
+"""Torch modules of the ARMED network (docs/user_guide/armed.rst, 'The maths').
 
 The fixed-effects MLP, the adversary that reads its hidden activations, the
 Bayesian random effects (intercept, linear and nonlinear slopes) with a

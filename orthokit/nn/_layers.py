@@ -5,7 +5,7 @@ flattened to ``b x d`` internally) and the batch metadata ``S`` (``b x k``,
 without an intercept column, which the layers add). During training the
 label(s) may be passed as ``target``: they only help estimate the regression
 coefficients, their part is never subtracted, so group differences explained
-by the label survive (ALGORITHMS.md sections 4 and 5).
+by the label survive (docs/user_guide/torch_layers.rst, 'The maths').
 
 The features, metadata and labels are checked for NaN and infinity: a batch
 holding any is rejected with a ValueError naming the input, in training and
@@ -440,7 +440,7 @@ class PenaltyMetadataNorm(_MetadataLayer):
 
 
 class RecursiveMetadataNorm(_MetadataLayer):
-    """Recursive metadata normalization (R-MDN, seed 003).
+    """Recursive metadata normalization (R-MDN).
 
     Recursive least squares of the features on ``[1, S, y]``, its state held
     as float64 buffers and updated under no-grad on every training batch
@@ -590,7 +590,7 @@ class Orthogonalize(nn.Module):
     """Project the batch onto the orthogonal complement of ``[1, S]``.
 
     ``Y <- Y - Q (Q^T Y)`` over the batch axis, with ``Q`` an orthonormal
-    basis of the columns of ``[1, S_b]`` (seed 004, Theorem 5). Placed after
+    basis of the columns of ``[1, S_b]`` (Rügamer et al., Theorem 5). Placed after
     a ReLU, the activated output is orthogonal to ``span([1, S])``. It is a
     batch operation in training and eval alike, and needs more rows than
     ``k + 1``. Labels (``target``) are accepted and ignored, so the layer
