@@ -357,8 +357,8 @@ def report(config, label, static, continual, overhead, methods, batch_sizes, see
             f"Orthogonalize's own ceiling: {100 * orthogonal_reference():.1f}% "
             "(best score linear in (mf, cf) and uncorrelated with cf).",
             "",
-            "### Beside the R-MDN paper's Table 7: |accuracy − 83.3| (points) and dcor² "
-            "(group 0 / group 1); ours: mean over seeds",
+            "### Beside the R-MDN paper's Table 7: |accuracy − 83.3| (points) and "
+            "dcor² (group 0 / group 1); ours: mean over seeds",
             "",
             "| method | batch | ours \\|acc−83.3\\| | paper \\|acc−83.3\\| (bs) | "
             "ours dcor² | paper dcor² |",

@@ -117,7 +117,8 @@ def main(argv=None):
 
     # ConceptEraser: fitted with gender, applied to held-out texts without it.
     eraser = ConceptEraser(protected=["female"], shrinkage=True).fit(X_train)
-    fair_train, fair_test = eraser.transform(raw_train), eraser.transform(raw_test)
+    fair_train = eraser.transform(raw_train)
+    fair_test = eraser.transform(raw_test)
     task = LogisticRegression(max_iter=5000).fit(fair_train, y_train)
     results["ConceptEraser (no gender at test)"] = {
         "gender probe AUC": probe_auc(fair_train, fair_test, g_train, g_test),

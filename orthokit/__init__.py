@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 #: ``tests/test_imports.py`` checks these lists against the subpackages'
 #: ``__all__``.
 _SUBPACKAGE_NAMES = {
-    "preprocessing": ("OrthogonalProjector", "RecursiveResidualizer"),
+    "preprocessing": ("ConceptEraser", "OrthogonalProjector", "RecursiveResidualizer"),
     "linear_model": (
         "OrthogonalGLM",
         "OrthogonalLogisticRegression",
