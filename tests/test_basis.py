@@ -242,6 +242,27 @@ def test_partial_fit_with_given_knots_equals_fit(estimator, tolerance):
     assert relative_error(narrow.transform(X), full.transform(X)) > 1e-3
 
 
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        OrthogonalProjector(protected=["age", "sex"]),
+        RecursiveResidualizer(protected=["age", "sex"]),
+        ConceptEraser(protected=["age", "sex"]),
+    ],
+    ids=["projector", "recursive", "eraser"],
+)
+def test_dask_dataframe_with_given_knots_equals_in_memory(estimator):
+    import dask.dataframe as dd  # a dev dependency
+
+    X = make_data(n_noise=15).astype({"sex": "category"})
+    estimator.set_params(basis=splines_and_product(knots=KNOTS))
+    expected = clone(estimator).fit(X).transform(X)
+    frame = dd.from_pandas(X, npartitions=4)
+    out = clone(estimator).fit(frame).transform(frame).compute()
+    # The residualizer's batches are the blocks: equal up to its ridge.
+    assert relative_error(np.asarray(out), expected) < 1e-8
+
+
 def test_single_label_column_is_materialized_for_the_basis():
     rng = np.random.default_rng(0)
     site = rng.choice(["a", "b", "c"], 300)
