@@ -102,6 +102,12 @@ SETTINGS = {
         # Binary only: the tags say so, and the checks feed it two classes.
         {"protected": [0], "alpha": 0.01},
         {"protected": [0], "family": "poisson", "solver": "mdmm"},
+        {
+            "protected": [0],
+            "family": "gaussian",
+            "basis": _BASIS,
+            "protected_as_predictors": True,
+        },
     ],
     "OrthogonalLogisticRegression": [
         {"protected": [0], "alpha": 0.01, "solver": "mdmm"},
