@@ -94,11 +94,12 @@ class ResidualizerMixin(TransformerMixin):
                 features, design.columns,
             )  # fmt: skip
         if self.keep_protected:
-            out[:, n_features:] = (
-                design.S
-                if design.codes is None
-                else one_hot(design.codes, n_encoded + 1)
-            )
+            if design.codes is not None:
+                out[:, n_features:] = one_hot(design.codes, n_encoded + 1)
+            else:  # the encoded columns, not their basis expansion
+                out[:, n_features:] = (
+                    design.S if design.encoded is None else design.encoded
+                )
         return out
 
     def get_feature_names_out(self, input_features=None):

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from orthokit._inputs._basis import apply_basis, has_basis
 from orthokit._inputs._checks import check_finite
 from orthokit._inputs._columns import ProtectedColumns
 from orthokit._inputs._frames import as_table
@@ -18,8 +19,8 @@ class Design:
     Attributes
     ----------
     S : ndarray of shape (n_samples, n_encoded) or None
-        Encoded protected columns (float64); ``None`` when ``codes`` stands
-        for them.
+        Encoded protected columns (float64), expanded by the estimator's
+        ``basis`` if it has one; ``None`` when ``codes`` stands for them.
     source : ndarray
         Holds the features as ``source[:, columns]`` (``X`` itself for a
         float ndarray: no copy).
@@ -28,6 +29,8 @@ class Design:
         Level codes of a single label protected column (group means).
     target : ndarray of shape (n_samples, n_target_encoded) or None
         The encoded target, where the estimator asks for it.
+    encoded : ndarray of shape (n_samples, n_encoded) or None
+        The encoded protected columns before the basis (only with a basis).
     """
 
     S: np.ndarray | None
@@ -35,6 +38,7 @@ class Design:
     columns: slice | list
     codes: np.ndarray | None = None
     target: np.ndarray | None = None
+    encoded: np.ndarray | None = None
 
     @property
     def n_samples(self):
@@ -83,7 +87,7 @@ def read_design(
         Levels to use instead of ``estimator.categories`` (dask: all levels).
     groups : bool, default=False
         Return level codes instead of ``S`` when the only protected column
-        holds labels.
+        holds labels (never with a ``basis``, which needs ``S``).
     target : bool, default=False
         Encode ``y`` like a protected column (one-hot for labels).
     encode_protected : bool, default=True
@@ -93,6 +97,9 @@ def read_design(
     Returns
     -------
     Design
+        With a ``basis`` parameter that is not ``None``, ``S`` is its
+        expansion of the encoded protected columns (see
+        :func:`~orthokit._inputs._basis.apply_basis`).
     """
     lean = not reset and _is_plain_numeric(estimator, X, min_samples)
     table = X if lean else as_table(X)
@@ -128,12 +135,12 @@ def read_design(
         check_finite(S, protected.encoded_names_, "protected")
     elif not encode_protected:
         pass
-    elif groups and protected.group_column_ is not None:
+    elif groups and protected.group_column_ is not None and not has_basis(estimator):
         codes = protected.codes(table)
     else:
         S = protected.split(table, numeric_features=False)[0]
     source, columns = protected.features(table, check=check_features)
-    design = Design(S, source, columns, codes)
+    design = apply_basis(estimator, Design(S, source, columns, codes), reset=reset)
     if target:
         y_table = read_target(
             y, source.shape[0], needed_for="when preserve_target=True: the target is "

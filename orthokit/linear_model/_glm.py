@@ -13,11 +13,12 @@ from sklearn.utils import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
 
 from orthokit._base import ProtectedColumnsMixin
-from orthokit._inputs import fit_guard, read_design
+from orthokit._inputs import fit_guard, protected_names, read_design
 from orthokit._inputs._target import read_y
 from orthokit._inputs._weights import read_weights
 from orthokit._linalg import RANK_RTOL, CollinearityWarning, matrix_rank
 from orthokit._sklearn import (
+    HasMethods,
     Interval,
     StrOptions,
     _fit_context,
@@ -50,6 +51,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "damping": [Interval(Real, 0, None, closed="neither")],
+        "basis": [HasMethods(["fit", "transform"]), None],
     }
 
     def __init__(
@@ -63,6 +65,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         max_iter=1000,
         tol=1e-8,
         damping=1.0,
+        basis=None,
     ):
         self.protected = protected
         self.solver = solver
@@ -72,6 +75,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.damping = damping
+        self.basis = basis
 
     def _family_name(self, n_classes=None):
         raise NotImplementedError
@@ -117,7 +121,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
                 "columns: more protected columns than rows. At least one more row "
                 "than protected columns is needed."
             )
-        names = self.protected_.encoded_names_
+        names = protected_names(self)
         self.predictor_names_ = np.asarray(
             self.protected_.feature_names_
             + (list(names) if self.protected_as_predictors else []),
@@ -537,6 +541,14 @@ class OrthogonalGLM(_OrthogonalGLMBase):
     damping : float, default=1.0
         Initial damping ``c`` of MDMM's quadratic term (grown tenfold while the
         violation does not shrink); unused by ``"newton"``.
+    basis : transformer, default=None
+        A scikit-learn transformer applied to the encoded protected columns
+        (``SplineTransformer``, a ``ColumnTransformer`` selecting them by
+        name, ...): the constraints are ``Φ̃ᵀ W μ = 0`` for its centred output
+        ``Φ̃``, so the predictions carry no trace of anything linear in the
+        basis (a curve in age). A clone is fitted in fit and kept as
+        ``basis_``; with ``protected_as_predictors=True`` its output is also
+        what is used as predictors.
 
     Attributes
     ----------
@@ -556,6 +568,8 @@ class OrthogonalGLM(_OrthogonalGLMBase):
         multipliers of a basis of their span, mapped back, are reported.
     constraint_violation_ : float
         ``max |S̃ᵀ W μ| / Σw`` on the training data at the solution.
+    basis_ : transformer
+        The fitted clone of ``basis`` (only with a ``basis``).
     n_iter_ : int
         Iterations the solver used (see ``max_iter``).
     classes_ : ndarray of shape (n_classes,)
@@ -646,6 +660,7 @@ class OrthogonalGLM(_OrthogonalGLMBase):
         max_iter=1000,
         tol=1e-8,
         damping=1.0,
+        basis=None,
     ):
         super().__init__(
             protected,
@@ -656,6 +671,7 @@ class OrthogonalGLM(_OrthogonalGLMBase):
             max_iter=max_iter,
             tol=tol,
             damping=damping,
+            basis=basis,
         )
         self.family = family
 
@@ -694,6 +710,9 @@ class OrthogonalLogisticRegression(ClassifierMixin, _OrthogonalGLMBase):
         Tolerance on the constraint violation and the Lagrangian gradient.
     damping : float, default=1.0
         Initial MDMM damping.
+    basis : transformer, default=None
+        Transformer of the encoded protected columns; the constraints hold
+        for its output (see :class:`OrthogonalGLM`).
 
     Attributes
     ----------
@@ -786,6 +805,9 @@ class OrthogonalPoissonRegressor(RegressorMixin, _OrthogonalGLMBase):
         Tolerance on the constraint violation and the Lagrangian gradient.
     damping : float, default=1.0
         Initial MDMM damping.
+    basis : transformer, default=None
+        Transformer of the encoded protected columns; the constraints hold
+        for its output (see :class:`OrthogonalGLM`).
 
     Attributes
     ----------

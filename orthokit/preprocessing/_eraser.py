@@ -10,11 +10,16 @@ from orthokit._base import ProtectedColumnsMixin
 from orthokit._dask import is_dask_collection, map_row_blocks
 from orthokit._inputs import as_table, check_finite, fit_guard, read_design
 from orthokit._linalg import RANK_RTOL, _correlation_spectrum, centred_gram
-from orthokit._sklearn import _fit_context, check_is_fitted, validate_data
+from orthokit._sklearn import (
+    HasMethods,
+    _fit_context,
+    check_is_fitted,
+    validate_data,
+)
 from orthokit.preprocessing._projector import OrthogonalProjector
 from orthokit.preprocessing._stream import nonfinite_columns, reject_chunk
 
-_STREAM_PARAMETERS = ("protected", "categories", "method")
+_STREAM_PARAMETERS = ("protected", "categories", "method", "basis")
 
 
 class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
@@ -57,6 +62,14 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
         Levels of categorical protected columns by name, the first being the
         reference level. Needed for :meth:`partial_fit` when the first chunk
         does not show every level.
+    basis : transformer, default=None
+        A scikit-learn transformer applied to the encoded protected columns
+        in fit (``SplineTransformer``, a ``ColumnTransformer`` selecting them
+        by name, ...): the erased features then have zero cross-covariance
+        with every basis column, not only with ``S`` itself. A clone is fitted
+        once (on the first chunk in :meth:`partial_fit`: give
+        ``SplineTransformer`` explicit ``knots``). :meth:`transform` still
+        never reads the protected columns.
 
     Attributes
     ----------
@@ -67,7 +80,9 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
         The map is ``x - (x - mean_) @ proj_right_.T @ proj_left_.T``.
     rank_ : int
         Number of directions erased (at most the number of encoded protected
-        columns).
+        columns, or of basis columns with a ``basis``).
+    basis_ : transformer
+        The fitted clone of ``basis`` (only with a ``basis``).
     n_samples_seen_ : int
         Number of rows used so far.
     protected_ : ProtectedColumns
@@ -137,6 +152,7 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
         "method": [StrOptions({"leace", "orth"})],
         "shrinkage": ["boolean"],
         "categories": [dict, None],
+        "basis": [HasMethods(["fit", "transform"]), None],
     }
 
     #: The projector's streaming statistics are reused; the eraser never
@@ -145,12 +161,19 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
     _stream_parameter_names = _STREAM_PARAMETERS
 
     def __init__(
-        self, protected=None, *, method="leace", shrinkage=False, categories=None
+        self,
+        protected=None,
+        *,
+        method="leace",
+        shrinkage=False,
+        categories=None,
+        basis=None,
     ):
         self.protected = protected
         self.method = method
         self.shrinkage = shrinkage
         self.categories = categories
+        self.basis = basis
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

@@ -12,14 +12,20 @@ from orthokit._dask import (
     tree_reduce,
 )
 from orthokit._groups import EmptyLevels, GroupMoments
-from orthokit._inputs import ProtectedColumns, fit_guard, read_design, read_target
+from orthokit._inputs import (
+    ProtectedColumns,
+    fit_guard,
+    protected_names,
+    read_design,
+    read_target,
+)
 from orthokit._linalg import Moments, solve_gram, stream_pivots
-from orthokit._sklearn import _fit_context
+from orthokit._sklearn import HasMethods, _fit_context
 from orthokit.preprocessing._stream import nonfinite_columns, reject_chunk
 
 #: Parameters a fit is built on: changing one between partial_fit calls is an
 #: error.
-_STREAM_PARAMETERS = ("protected", "categories", "preserve_target")
+_STREAM_PARAMETERS = ("protected", "categories", "preserve_target", "basis")
 
 
 class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimator):
@@ -55,13 +61,28 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         groups that are explained by the target survive (the trick of
         metadata normalization for confounders correlated with the label).
         ``y`` is needed in fit only, not in transform.
+    basis : transformer, default=None
+        A scikit-learn transformer applied to the encoded protected columns
+        before the correction (``SplineTransformer``,
+        ``PolynomialFeatures(interaction_only=True)``, a ``ColumnTransformer``
+        selecting the encoded columns by name): the features are then
+        residualized on its output, so that whatever is linear in the basis
+        (a curve in age, an age by sex interaction) is removed exactly.
+        A clone is fitted once, in :meth:`fit` (in :meth:`partial_fit`, on
+        the first chunk: give ``SplineTransformer`` explicit ``knots`` so that
+        the first chunk does not fix a too-narrow range). ``None`` uses the
+        encoded columns as they are.
 
     Attributes
     ----------
     coef_ : ndarray of shape (n_protected_encoded, n_features_out)
-        Coefficients of each corrected feature on the encoded protected columns.
+        Coefficients of each corrected feature on the encoded protected columns
+        (on the basis columns, with a ``basis``).
     protected_mean_ : ndarray of shape (n_protected_encoded,)
-        Training means of the encoded protected columns.
+        Training means of the encoded protected columns (of the basis columns,
+        with a ``basis``).
+    basis_ : transformer
+        The fitted clone of ``basis`` (only with a ``basis``).
     target_coef_ : ndarray of shape (n_target_encoded, n_features_out)
         Coefficients on the target (only with ``preserve_target=True``).
     rank_ : int
@@ -122,6 +143,7 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         "keep_protected": ["boolean"],
         "categories": [dict, None],
         "preserve_target": ["boolean"],
+        "basis": [HasMethods(["fit", "transform"]), None],
     }
 
     #: Parameters recorded by a fit (ConceptEraser shares _partial_fit).
@@ -134,11 +156,13 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         keep_protected=False,
         categories=None,
         preserve_target=False,
+        basis=None,
     ):
         self.protected = protected
         self.keep_protected = keep_protected
         self.categories = categories
         self.preserve_target = preserve_target
+        self.basis = basis
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -295,7 +319,7 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         )
 
     def _regressor_names(self):
-        names = list(self.protected_.encoded_names_)
+        names = protected_names(self)
         if self.preserve_target:
             names += self.target_.encoded_names_
         return names
@@ -349,7 +373,7 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
 
     def _solve(self, strict):
         self.n_samples_seen_ = int(self._moments.n)
-        n_protected = len(self.protected_.encoded_names_)
+        n_protected = len(protected_names(self))
         names = self._regressor_names()
         try:
             if self.n_samples_seen_ <= len(names):

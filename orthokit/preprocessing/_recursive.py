@@ -11,7 +11,7 @@ from orthokit._dask import (
     protected_levels,
     row_blocks,
 )
-from orthokit._inputs import fit_guard, read_design
+from orthokit._inputs import fit_guard, protected_names, read_design
 from orthokit._linalg import (
     Moments,
     power_of_two_scale,
@@ -20,12 +20,12 @@ from orthokit._linalg import (
     solve_gram,
     stream_pivots,
 )
-from orthokit._sklearn import Interval, StrOptions, _fit_context
+from orthokit._sklearn import HasMethods, Interval, StrOptions, _fit_context
 from orthokit.preprocessing._stream import nonfinite_columns, reject_chunk
 
 #: Parameters a fit is built on: changing one between partial_fit calls is an
 #: error.
-_STREAM_PARAMETERS = ("protected", "categories", "preserve_target", "delta")
+_STREAM_PARAMETERS = ("protected", "categories", "preserve_target", "delta", "basis")
 
 #: Rows per internal update: bounds the float64 copies of a float32 chunk and
 #: keeps the blocks in cache. Results do not depend on it (to rounding).
@@ -84,18 +84,29 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         Levels of categorical protected columns by name, the first being the
         reference level. Declare them when the first batch of a stream does not
         show every level; by default the first batch fixes the levels.
+    basis : transformer, default=None
+        A scikit-learn transformer applied to the encoded protected columns
+        before the correction (``SplineTransformer``, a ``ColumnTransformer``
+        selecting them by name, ...): the features are regressed on its
+        output, so that whatever is linear in the basis is removed. A clone
+        is fitted on the first batch (give ``SplineTransformer`` explicit
+        ``knots`` so that it does not fix a too-narrow range) and applied to
+        every later one. ``None`` uses the encoded columns as they are.
 
     Attributes
     ----------
     coef_ : ndarray of shape (n_protected_encoded, n_features_out)
-        Coefficients of each corrected feature on the encoded protected columns.
+        Coefficients of each corrected feature on the encoded protected columns
+        (on the basis columns, with a ``basis``).
     intercept_ : ndarray of shape (n_features_out,)
         Intercept of the regression (not subtracted: feature means are kept).
     target_coef_ : ndarray of shape (n_target_encoded, n_features_out)
         Coefficients on the target (only with ``preserve_target=True``).
     protected_mean_ : ndarray of shape (n_protected_encoded,)
-        Mean of the encoded protected columns, weighted like the regression;
-        ``transform`` centres on it.
+        Mean of the encoded protected columns (of the basis columns, with a
+        ``basis``), weighted like the regression; ``transform`` centres on it.
+    basis_ : transformer
+        The fitted clone of ``basis`` (only with a ``basis``).
     information_ : ndarray of shape (n_regressors, n_regressors)
         The RLS information matrix ``R`` of the standardized regressors
         ``[1, (s - regressor_offset_) / regressor_scale_]`` (``s`` including
@@ -180,6 +191,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         "preserve_target": ["boolean"],
         "keep_protected": ["boolean"],
         "categories": [dict, None],
+        "basis": [HasMethods(["fit", "transform"]), None],
     }
 
     def __init__(
@@ -194,6 +206,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         preserve_target=False,
         keep_protected=False,
         categories=None,
+        basis=None,
     ):
         self.protected = protected
         self.forgetting_factor = forgetting_factor
@@ -204,6 +217,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         self.preserve_target = preserve_target
         self.keep_protected = keep_protected
         self.categories = categories
+        self.basis = basis
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -320,7 +334,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
         return self
 
     def _regressor_names(self):
-        names = list(self.protected_.encoded_names_)
+        names = protected_names(self)
         if self.preserve_target:
             names += self.target_.encoded_names_
         return names
@@ -453,7 +467,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
                 "float64: the protected columns are more than 1e300 times smaller "
                 "than the features they explain. Rescale the protected columns."
             )
-        n_protected = len(self.protected_.encoded_names_)
+        n_protected = len(protected_names(self))
         self.coef_ = slopes[:n_protected]
         intercept = (self._scaled_coef[0] + feature_shift) / feature_scale
         self.intercept_ = intercept - self.regressor_offset_ @ slopes
