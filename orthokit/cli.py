@@ -76,6 +76,8 @@ def _run_audit(args):
     for warning in result.warnings:
         print(f"orthokit audit: warning: {warning}", file=sys.stderr)
     print(result.report)
+    if result.family_note:
+        print(result.family_note[0].upper() + result.family_note[1:])
     if result.reference_levels:
         levels = ", ".join(
             f"{k} = {str(v)!r}" for k, v in result.reference_levels.items()

@@ -245,3 +245,55 @@ def test_too_many_levels_is_an_error_before_the_fit(tmp_path, capsys):
     ).to_csv(path, index=False)
     assert audit(path, "--protected", "id") == 2
     assert "'id' has 3,000 levels (more than 1,000)" in capsys.readouterr().err
+
+
+def _frame(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {"p": rng.uniform(0.2, 0.8, n), " sex": rng.choice(["F", "M"], n)}
+    )
+
+
+@pytest.mark.parametrize(
+    "name, write",
+    [
+        ("p.tsv", lambda f, path: f.to_csv(path, sep="\t", index=False)),
+        ("p.txt", lambda f, path: f.to_csv(path, sep=";", index=False)),
+        ("p.csv.gz", lambda f, path: f.to_csv(path, index=False)),
+        ("p.parquet", lambda f, path: f.to_parquet(path)),
+    ],
+    ids=["tsv", "semicolons", "gzip", "parquet"],
+)
+def test_real_files_are_read_like_the_csv(tmp_path, name, write):
+    frame = _frame()
+    write(frame, tmp_path / name)
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    expected = audit_csv(tmp_path / "plain.csv", " sex").report.to_frame()
+    table = audit_csv(tmp_path / name, " sex").report.to_frame()
+    pd.testing.assert_frame_equal(table, expected)
+
+
+def test_a_name_with_spaces_is_matched_exactly_first(tmp_path):
+    frame = _frame().assign(sex=lambda f: f["p"] > 0.5)  # 'sex' and ' sex'
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    result = audit_csv(tmp_path / "p.csv", " sex", prediction_column="p")
+    assert result.report.to_frame()["term"].tolist() == [" sex_M"]
+    result = audit_csv(tmp_path / "p.csv", "sex ", prediction_column="p")
+    assert result.report.to_frame()["term"].tolist() == ["sex_True"]
+
+
+@pytest.mark.parametrize(
+    "values, hint",
+    [
+        (lambda rng: rng.uniform(5, 95, 400), "percentages"),
+        (lambda rng: rng.normal(0, 2, 400), "logits"),
+        (lambda rng: rng.uniform(0, 1, 400), "probabilities"),
+    ],
+)
+def test_the_inferred_family_is_explained(tmp_path, capsys, values, hint):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"p": values(rng), "sex": rng.choice(["F", "M"], 400)})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    audit(tmp_path / "p.csv", "--protected", "sex")
+    out = capsys.readouterr().out
+    assert re.search(rf"Family '\w+' inferred: .*{hint}", out), out

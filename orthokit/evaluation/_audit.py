@@ -6,7 +6,9 @@ counted from 1 (the first row under the header, line 2 of the file). Hints
 name the command's flags.
 """
 
+import csv
 import dataclasses
+import gzip
 import io
 import re
 
@@ -16,6 +18,7 @@ import pandas as pd
 from orthokit._files import check_local_path, check_regular_file
 from orthokit._inputs import ProtectedColumns
 from orthokit._inputs._checks import integer_codes
+from orthokit._optional import require
 from orthokit.evaluation._glm import PerfectSeparationError, check_orthogonality
 
 #: More levels than this in one protected column is an error, not an attempt
@@ -33,13 +36,16 @@ class AuditResult:
 
     ``report`` is the :class:`OrthogonalityReport`; ``reference_levels`` maps
     each categorical protected column to its dropped (reference) level;
-    ``warnings`` are notes for the user (e.g. integer-coded categories).
+    ``warnings`` are warnings for the user (e.g. integer-coded categories);
+    ``family_note`` says which family was inferred and why (empty when the
+    family was given).
     """
 
     report: object
     prediction: str
     reference_levels: dict
     warnings: list
+    family_note: str = ""
 
 
 def _line(row):
@@ -47,11 +53,30 @@ def _line(row):
 
 
 def _read_frame(path):
+    """Read a local table: CSV or TSV (delimiter sniffed), gzipped, or Parquet."""
     path = check_local_path(path, "the CSV file")
     check_regular_file(path)  # before open: a FIFO with no writer blocks open
+    lower = path.lower()
+    if lower.endswith(".parquet"):
+        require("pyarrow", "reading Parquet files", "dev")
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow's errors have no common base
+            raise ValueError(
+                f"file {path!r} is not a readable Parquet file: {exc}"
+            ) from None
+        if frame.empty:
+            raise ValueError(f"file {path!r} has no rows.")
+        frame.columns = [str(c) for c in frame.columns]
+        return path, frame.reset_index(drop=True)
     with open(path, "rb") as handle:  # a PermissionError propagates
         content = handle.read()
-    options = {"keep_default_na": False, "na_values": [""]}
+    if lower.endswith(".gz"):
+        try:
+            content = gzip.decompress(content)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"file {path!r} is not a gzip file: {exc}") from None
+    options = {"keep_default_na": False, "na_values": [""], "sep": _delimiter(content)}
     try:
         frame = pd.read_csv(io.BytesIO(content), **options)
         header = pd.read_csv(io.BytesIO(content), header=None, nrows=1, **options)
@@ -70,17 +95,34 @@ def _read_frame(path):
     return path, frame
 
 
-def split_names(text, flag, *, required=False):
+def _delimiter(content):
+    """Return the delimiter of a delimited text file, from its header line.
+
+    Commas, tabs, semicolons and pipes are tried (``csv.Sniffer``); a header
+    of one column (no delimiter at all) reads as comma-separated.
+    """
+    header = content[:65536].split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return ","
+
+
+def split_names(text, flag, *, required=False, columns=()):
     """Split a flag's comma-separated names; refuse empty and repeated names.
 
     Parameters
     ----------
     text : str or None
-        The flag's value; spaces around each name are ignored.
+        The flag's value. A name is matched exactly against ``columns`` first
+        (a column may begin or end with spaces), else with the spaces around
+        it removed.
     flag : str
         The flag, for the messages.
     required : bool, default=False
         Whether an empty value is an error (else it gives no names).
+    columns : sequence of str, default=()
+        The file's columns.
 
     Returns
     -------
@@ -99,7 +141,7 @@ def split_names(text, flag, *, required=False):
     ...
     ValueError: --protected names 'sex' twice.
     """  # noqa: E501
-    names = [c.strip() for c in (text or "").split(",")]
+    names = [c if c in columns else c.strip() for c in (text or "").split(",")]
     if names == [""]:
         if required:
             raise ValueError(f"{flag} must name at least one column.")
@@ -233,8 +275,9 @@ def read_audit_csv(path, protected, *, prediction_column=None, categorical=None)
     warnings : list of str
     """
     path, frame = _read_frame(path)
-    protected = split_names(protected, "--protected", required=True)
-    categorical = split_names(categorical, "--categorical")
+    columns = list(frame.columns)
+    protected = split_names(protected, "--protected", required=True, columns=columns)
+    categorical = split_names(categorical, "--categorical", columns=columns)
     missing = [c for c in protected if c not in frame.columns]
     if missing:
         raise ValueError(
@@ -301,4 +344,36 @@ def audit_csv(
         raise
     except ValueError as exc:  # hints in Python syntax -> the command's flags
         raise ValueError(_FLAG_HINT.sub(r"--\1 \2", str(exc))) from None
-    return AuditResult(report, str(predictions.name), references, warnings)
+    note = ""
+    if family is None and scale == "response":
+        note = _inference_note(values, report.family)
+    return AuditResult(report, str(predictions.name), references, warnings, note)
+
+
+def _inference_note(values, family):
+    """Say which family was inferred and why, with a hint where it may be wrong.
+
+    Examples
+    --------
+    >>> _inference_note(np.array([3.0, 55.0, 97.5]), "gaussian")  # doctest: +ELLIPSIS
+    "family 'gaussian' inferred: ... percentages (0-100)? ..."
+    """
+    low, high = float(values.min()), float(values.max())
+    reasons = {
+        "binomial": "every value is in [0, 1] (probabilities)",
+        "poisson": "every value is a non-negative integer (counts)",
+        "gaussian": f"the values (from {low:.4g} to {high:.4g}) are neither all in "
+        "[0, 1] nor all counts",
+    }
+    note = f"family {family!r} inferred: {reasons[family]}"
+    if family == "gaussian" and 0 <= low and 1 < high <= 100:
+        note += (
+            "; are they percentages (0-100)? Divide them by 100 for the binomial "
+            "model of probabilities"
+        )
+    elif family == "gaussian" and low < 0 < high and max(-low, high) <= 50:
+        note += (
+            "; are they logits (log-odds)? Then the binomial model's link scale "
+            "applies: --scale link (a linear model of the logits)"
+        )
+    return note + ". Choose with --family and --scale."
