@@ -96,7 +96,9 @@ class GroupMoments:
         for start, block in _shifted_blocks(F, scale, shift, _BLOCK_ROWS):
             rows = block.shape[0]
             for j in range(m):
-                sums[j] += _indicator(codes[start : start + rows, j], n_levels[j]) @ block
+                sums[j] += (
+                    _indicator(codes[start : start + rows, j], n_levels[j]) @ block
+                )
         crosstabs = {
             (i, j): _crosstab(codes[:, i], codes[:, j], n_levels[i], n_levels[j])
             for i in range(m)
@@ -197,7 +199,10 @@ class GroupMoments:
         blocks = {big: effects[1:] - effects[0]}
         start = 0
         for j in rest:
-            blocks[j], start = coef_rest[start : start + sizes[j] - 1], start + sizes[j] - 1
+            blocks[j], start = (
+                coef_rest[start : start + sizes[j] - 1],
+                start + sizes[j] - 1,
+            )
         coef = np.vstack([blocks[j] for j in range(len(sizes))])
         shares = np.concatenate([c[1:] for c in self.counts]) / self.n
         return coef, shares, rank + sizes[big] - 1
@@ -266,7 +271,7 @@ class EmptyLevels(ValueError):
 
 
 def _indicator(codes, n_levels):
-    """The ``n_levels x rows`` sparse indicator matrix of ``codes``."""
+    """Return the ``n_levels x rows`` sparse indicator matrix of ``codes``."""
     rows = codes.shape[0]
     return scipy.sparse.csr_matrix(
         (np.ones(rows), (codes, np.arange(rows))), shape=(n_levels, rows)
