@@ -129,13 +129,13 @@ def read_design(
             )
     protected = estimator.protected_
     S = codes = None
-    if lean:
+    if not encode_protected:
+        pass  # the protected columns are not read at all
+    elif lean:
         # Streaming single rows: the same checks and results without the
         # per-column dispatch and scikit-learn's feature-name machinery.
         S = X[:, protected.protected_index_].astype(np.float64)
         check_finite(S, protected.encoded_names_, "protected")
-    elif not encode_protected:
-        pass
     elif groups and protected.group_columns_ and not has_basis(estimator):
         codes = protected.group_codes(table)
     else:
