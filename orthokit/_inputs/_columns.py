@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from orthokit._inputs._checks import check_finite, column_kind
+from orthokit._inputs._checks import check_finite, column_kind, shown
 from orthokit._inputs._encode import column_codes, learn_levels, one_hot
 from orthokit._inputs._frames import Table, as_table, nw, select
 
@@ -72,7 +72,7 @@ def resolve_columns(spec, names, n_columns, *, what="protected", argument="X"):
             if s not in names:
                 raise ValueError(
                     f"{what} column {s!r} is not a column of {argument}; its "
-                    f"columns are {names}."
+                    f"columns are {shown(names)}."
                 )
             j = names.index(s)
         else:
