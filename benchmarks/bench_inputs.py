@@ -7,7 +7,8 @@
    regression library) and a pandas ``groupby().transform("mean")``, on the
    same data in the same run; the largest difference from pyfixest, and the
    peak memory of our fit + transform (tracemalloc).
-2. Two categorical protected columns (5,000 and 50 levels, 200,000 rows):
+2. Two categorical protected columns (5,000 and 50, and 5,000 and 3,000
+   levels, 200,000 rows):
    the exact sparse normal equations against pyfixest's ``demean`` with two
    factors (alternating projections to ``tol=1e-10``).
 3. check_orthogonality (binomial) of 100,000 predictions on one column of
@@ -240,6 +241,7 @@ def main():
         many_levels(10_001, 10_000, 16, args.repeats)
     if "two" in sections:
         two_columns(200_000, 5000, 50, 16, args.repeats)
+        two_columns(200_000, 5000, 3000, 16, 1)
     if "evaluation" in sections:
         evaluation_levels(100_000, 2000, args.repeats)
     if "frames" in sections:
