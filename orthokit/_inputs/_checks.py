@@ -193,7 +193,11 @@ def check_finite(values, names, argument):
     if not bad.any():  # the sum overflowed but every value is finite
         return
     bad_names = [names[j] for j in np.flatnonzero(bad)]
-    what = f"column {bad_names[0]!r}" if len(bad_names) == 1 else f"columns {bad_names}"
+    what = (
+        f"column {bad_names[0]!r}"
+        if len(bad_names) == 1
+        else f"columns {shown(bad_names)}"
+    )
     row = int(np.flatnonzero(~finite.all(axis=1))[0])
     raise ValueError(
         f"{argument} {what} contains NaN or infinity "
