@@ -381,12 +381,7 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
         -------
         feature_names_out : ndarray of str
         """
-        check_is_fitted(self)
-        if input_features is not None and list(map(str, input_features)) != (
-            self.protected_.input_names_
-        ):
-            raise ValueError("input_features is not equal to the names seen in fit.")
-        return self._output_names(False)
+        return self._output_names(False, input_features)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
