@@ -8,6 +8,7 @@ import pytest
 import torch
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
+from orthokit import _linalg  # noqa: E402
 from orthokit._linalg import rls_init, rls_update  # noqa: E402
 from orthokit.datasets import (  # noqa: E402
     make_confounded_images,
@@ -21,6 +22,7 @@ from orthokit.nn import (  # noqa: E402
     Orthogonalize,
     PenaltyMetadataNorm,
     RecursiveMetadataNorm,
+    _rank,
 )
 
 
@@ -183,7 +185,7 @@ def test_rmdn_state_stays_float64_under_dtype_casts():
 @pytest.mark.parametrize(
     ("kind", "x_rows", "s_rows", "match"),
     [
-        ("mdn", 8, 7, "metadata has 7 rows but the features have batch size 8"),
+        ("mdn", 8, 7, "metadata has 7 rows but x has 8; they must match"),
         ("pmdn", 8, 9, "metadata has 9 rows"),
         ("rmdn", 4, 3, "metadata has 3 rows"),
         ("orth", 8, 6, "metadata has 6 rows"),
@@ -608,17 +610,21 @@ def test_float_parameters_are_validated(make, match):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("frame", ["pandas", "polars"])
+@pytest.mark.parametrize("frame", ["pandas", "polars", "pyarrow"])
 def test_metadata_as_a_data_frame(kind, frame):
     x = torch.randn(12, 3, dtype=torch.float64)
     values = np.random.default_rng(0).normal(size=(12, 2))
     columns = {"age": values[:, 0], "site": values[:, 1]}
     if frame == "pandas":
         metadata = pd.DataFrame(columns, index=np.arange(100, 112))
-    else:
+    elif frame == "polars":
         import polars
 
         metadata = polars.DataFrame(columns)
+    else:
+        import pyarrow
+
+        metadata = pyarrow.table(columns)
     from_frame = _make_layer(kind, 3).double()
     from_tensor = _make_layer(kind, 3).double()
     out = _train(from_frame, x, metadata)
@@ -626,7 +632,110 @@ def test_metadata_as_a_data_frame(kind, frame):
     assert torch.equal(out, expected)
 
 
-def test_metadata_frame_of_strings_is_a_clear_error():
-    layer = RecursiveMetadataNorm(3, 1)
-    with pytest.raises(ValueError, match="metadata must hold numbers"):
-        layer(torch.randn(4, 3), pd.DataFrame({"site": list("abab")}))
+@pytest.mark.parametrize(
+    ("metadata", "target", "match"),
+    [
+        (pd.DataFrame({"site": list("abab")}), None, "metadata must hold numbers"),
+        (pd.DataFrame({"s": [0.0, np.nan, 1, 2]}), None, "metadata column 's' .*NaN"),
+        (np.array([[0.0], [1], [np.inf], [2]]), None, "metadata column '0' .*NaN"),
+        (np.zeros((5, 1)), None, "metadata has 5 rows but x has 4; they must match"),
+        (np.zeros((4, 1)), np.zeros(3), "target has 3 rows but x has 4; they must"),
+        (np.zeros((4, 1)), pd.Series([0, 1, None, 1.0]), "target column '0' .*NaN"),
+    ],
+)
+def test_batch_metadata_and_target_errors(metadata, target, match):
+    layer = RecursiveMetadataNorm(3, 1, n_targets=1)
+    with pytest.raises(ValueError, match=match):
+        layer(torch.randn(4, 3), metadata, target if target is not None else [1] * 4)
+
+
+# -- the package's rank rule, for torch tensors -----------------------------------
+
+
+def _with_singular_values(singular, rows=12, seed=0):
+    rng = np.random.default_rng(seed)
+    left = np.linalg.qr(rng.normal(size=(rows, len(singular))))[0]
+    right = np.linalg.qr(rng.normal(size=(len(singular), len(singular))))[0]
+    return (left * singular) @ right
+
+
+_RANDOM = np.random.default_rng(1).normal(size=(12, 4))
+# Near-deficient matrices have their smallest singular value 10x above or below
+# the cutoff sqrt(RANK_RTOL) = 1e-5 of the largest (squares: 100x).
+RANK_MATRICES = {
+    "full": _RANDOM,
+    "deficient": np.column_stack([_RANDOM, _RANDOM[:, 0] - 2 * _RANDOM[:, 1]]),
+    "zero column": np.column_stack([_RANDOM, np.zeros(12)]),
+    "near, kept": _with_singular_values([1.0, 1e-2, 1e-4]),
+    "near, dropped": _with_singular_values([1.0, 1e-2, 1e-6]),
+    # Columns scaled by 1e-4..1e4: orthonormal ones keep 3 of 5 directions.
+    "columns 1e-4..1e4": np.linalg.qr(np.random.default_rng(2).normal(size=(12, 5)))[0]
+    * np.logspace(-4, 4, 5),
+    "deficient, columns 1e-2..1e2": np.column_stack(
+        [_RANDOM, _RANDOM[:, 0] + _RANDOM[:, 1]]
+    )
+    * np.logspace(-2, 2, 5),
+}
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1.0, 1e4])
+@pytest.mark.parametrize("name", list(RANK_MATRICES))
+def test_torch_rank_rule_agrees_with_numpy(name, scale):
+    matrix = RANK_MATRICES[name] * scale
+    tensor = torch.as_tensor(matrix)
+    rank = _linalg.matrix_rank(matrix)
+    gram = matrix.T @ matrix
+    assert _rank.matrix_rank(tensor) == rank
+    assert _rank.span_basis(tensor).shape[1] == rank
+    kept = _rank.kept_eigenvalues(torch.linalg.eigvalsh(torch.as_tensor(gram)))
+    assert int(kept.sum()) == int(
+        _linalg.kept_eigenvalues(np.linalg.eigvalsh(gram)).sum()
+    )
+    # The pseudo-inverse inverts exactly the kept directions: trace(G^+ G) = rank.
+    projector = _rank.pinv_gram(torch.as_tensor(gram)) @ torch.as_tensor(gram)
+    assert torch.trace(projector).item() == pytest.approx(rank, abs=1e-3)
+    unit = torch.as_tensor(matrix / np.abs(matrix).max())
+    assert _rank.matrix_rank(unit, scale=1.0) == _linalg.matrix_rank(
+        unit.numpy(), scale=1.0
+    )
+
+
+def test_rank_matrices_stay_clear_of_the_cutoff():
+    # The table above means what it says: no singular value within 10x of it.
+    for matrix in RANK_MATRICES.values():
+        singular = np.linalg.svd(matrix, compute_uv=False)
+        ratio = (singular / singular[0]) ** 2 / _linalg.RANK_RTOL
+        assert ((ratio > 10) | (ratio < 0.1)).all()
+
+
+def _near_collinear(n=40):
+    generator = torch.Generator().manual_seed(3)
+    S = torch.randn(n, 1, generator=generator, dtype=torch.float64)
+    # The second column differs by a direction 1e-6 of the largest: dropped by
+    # the package's rule (1e-5), kept by the deprecated default (1e-7).
+    nudge = torch.randn(n, 1, generator=generator, dtype=torch.float64)
+    x = torch.randn(n, 3, generator=generator, dtype=torch.float64)
+    return x, S, torch.cat([S, S + 1e-6 * nudge], dim=1)
+
+
+def test_orthogonalize_drops_directions_by_the_package_rule():
+    x, S, nearly = _near_collinear()
+    assert torch.allclose(Orthogonalize()(x, nearly), Orthogonalize()(x, S), atol=1e-9)
+
+
+def test_mdn_kernel_is_the_pseudo_inverse_by_the_package_rule():
+    _, S, nearly = _near_collinear()
+    layer = MetadataNorm(3, 2).double().set_metadata_kernel(nearly)
+    M = torch.cat([torch.ones(40, 1, dtype=torch.float64), nearly], dim=1)
+    assert torch.linalg.matrix_rank(layer.kernel).item() == _rank.matrix_rank(M) == 2
+
+
+def test_rank_rtol_is_deprecated_but_still_used():
+    x, S, nearly = _near_collinear()
+    with pytest.warns(FutureWarning, match="rank_rtol was deprecated in version 0.2"):
+        layer = Orthogonalize(rank_rtol=1e-7)
+    out = layer(x, nearly)
+    design = torch.cat([torch.ones(40, 1, dtype=torch.float64), nearly], dim=1)
+    # The old rule keeps the nudge: out is orthogonal to all three columns.
+    assert (design.T @ out).abs().max().item() < 1e-9
+    assert not torch.allclose(out, Orthogonalize()(x, S), atol=1e-6)

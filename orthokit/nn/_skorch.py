@@ -19,8 +19,9 @@ from orthokit._protected import (
 )
 from orthokit._sklearn import check_is_fitted, validate_data
 from orthokit._skorch import SkopsStateMixin
-from orthokit.nn._layers import MetadataNorm, PenaltyMetadataNorm
+from orthokit.nn._mdn import MetadataNorm
 from orthokit.nn._modules import MetadataMLP
+from orthokit.nn._pmdn import PenaltyMetadataNorm
 
 __all__ = ["MetadataNormClassifier"]
 
