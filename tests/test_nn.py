@@ -6,9 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.model_selection import GridSearchCV  # noqa: E402
 
-from orthokit import _linalg  # noqa: E402
 from orthokit._linalg import rls_init, rls_update  # noqa: E402
 from orthokit.datasets import (  # noqa: E402
     make_confounded_images,
@@ -17,12 +15,10 @@ from orthokit.datasets import (  # noqa: E402
 from orthokit.nn import (  # noqa: E402
     MetadataMLP,
     MetadataNorm,
-    MetadataNormClassifier,
     MetadataSequential,
     Orthogonalize,
     PenaltyMetadataNorm,
     RecursiveMetadataNorm,
-    _rank,
 )
 
 
@@ -124,6 +120,22 @@ def test_label_part_is_never_subtracted(kind):
     assert slope == pytest.approx(5.0, abs=0.05)
     coef = {"mdn": "running_coef", "rmdn": "coef", "pmdn": "beta"}[kind]
     assert getattr(layer, coef)[1, 0].item() == pytest.approx(3.0, abs=0.05)
+
+
+def test_pmdn_penalty_reaches_only_beta_and_output_only_the_features():
+    # One backward pass of loss + penalty steps each part on its own objective.
+    layer = PenaltyMetadataNorm(3, 1, n_targets=1)
+    with torch.no_grad():
+        layer.beta.normal_()
+    x = torch.randn(8, 3, requires_grad=True)
+    out = layer(x, torch.randn(8, 1), torch.randint(0, 2, (8,)))
+    expected_x = torch.autograd.grad(out.square().sum(), x, retain_graph=True)[0]
+    (out.square().sum() + layer.penalty_).backward()
+    assert torch.equal(x.grad, expected_x)
+    out = layer(x, torch.randn(8, 1), torch.randint(0, 2, (8,)))
+    beta_grad = torch.autograd.grad(layer.penalty_, layer.beta)[0]
+    assert beta_grad.abs().sum() > 0
+    assert torch.autograd.grad(out.sum(), layer.beta, allow_unused=True)[0] is None
 
 
 def test_mdn_full_batch_is_ols_and_scales_by_actual_batch():
@@ -255,270 +267,6 @@ def test_sequential_passes_metadata_only_to_metadata_layers():
     assert int(model[1].num_batches_tracked) == 1
 
 
-# -- the skorch estimator --------------------------------------------------------
-
-
-def _tabular(n=240, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    site = rng.normal(size=n) + y
-    signal = rng.normal(size=n) + 1.5 * y
-    X = pd.DataFrame(
-        {"site": site, "a": signal + site, "b": rng.normal(size=n)}
-    ).astype("float32")
-    return X, y
-
-
-@pytest.mark.parametrize("norm", ["none", "batchnorm", "mdn", "pmdn", "rmdn"])
-def test_classifier_with_named_metadata(norm):
-    X, y = _tabular()
-    clf = MetadataNormClassifier(
-        metadata=["site"],
-        module__norm=norm,
-        max_epochs=15,
-        lr=0.02,
-        batch_size=32,
-        train_split=None,
-        verbose=0,
-        random_state=0,
-    ).fit(X, y)
-    assert clf.metadata_columns_.encoded_names_ == ["site"]
-    assert clf.module_[0].in_features == 2
-    assert clf.score(X, y) > 0.7
-    assert list(clf.classes_) == [0, 1]
-
-
-def test_classifier_string_labels_and_dict_input():
-    data = make_confounded_images(20, random_state=0)
-    labels = np.array(["a", "b"])[data.y]
-    X = {
-        "X": data.images.reshape(40, -1),
-        "metadata": data.confounder[:, None],
-    }
-    clf = MetadataNormClassifier(
-        module__norm="mdn", max_epochs=2, train_split=None, verbose=0
-    ).fit(X, labels)
-    assert set(clf.predict(X)) <= {"a", "b"}
-    assert clf.predict_proba(X).shape == (40, 2)
-    mdn = clf.module_[1]
-    assert float(mdn.n_samples) == 40.0 and mdn.n_targets == 1
-
-
-def test_pmdn_alternating_optimisation_and_progress(capsys):
-    X, y = _tabular()
-    clf = MetadataNormClassifier(
-        metadata=[0],
-        module__norm="pmdn",
-        max_epochs=2,
-        train_split=None,
-        lr_beta=0.1,
-        random_state=0,
-    ).fit(X, y)
-    layer = clf.module_[2]
-    assert isinstance(layer, PenaltyMetadataNorm)
-    network_params = {
-        id(p) for g in clf.optimizer_.param_groups for g_ in [g] for p in g_["params"]
-    }
-    assert id(layer.beta) not in network_params
-    assert [id(p) for p in clf.optimizer_beta_.param_groups[0]["params"]] == [
-        id(layer.beta)
-    ]
-    assert clf.optimizer_beta_.param_groups[0]["lr"] == 0.1
-    assert layer.beta.abs().sum().item() > 0
-    assert layer.beta.grad is None
-    penalties = clf.history[:, "train_penalty"]
-    assert len(penalties) == 2 and penalties[1] < penalties[0]
-    assert "train_penalty" in capsys.readouterr().out
-
-
-def test_grid_search_over_norm_and_lr():
-    X, y = _tabular(n=120)
-    clf = MetadataNormClassifier(
-        metadata=["site"], max_epochs=3, train_split=None, verbose=0, random_state=0
-    )
-    grid = GridSearchCV(
-        clf, {"module__norm": ["rmdn", "mdn"], "lr": [0.01, 0.05]}, cv=2
-    ).fit(X, y)
-    assert len(grid.cv_results_["params"]) == 4
-    assert grid.best_params_["module__norm"] in {"rmdn", "mdn"}
-
-
-def test_partial_fit_carries_rmdn_state():
-    X, y = _tabular()
-    clf = MetadataNormClassifier(
-        metadata=["site"], max_epochs=1, batch_size=40, train_split=None, verbose=0
-    )
-    clf.partial_fit(X[:120], y[:120])
-    clf.partial_fit(X[120:], y[120:])
-    assert int(clf.module_[1].num_batches_tracked) == 6
-
-
-@pytest.mark.parametrize(
-    ("X", "match"),
-    [
-        ({"X": np.zeros((4, 2))}, "X must be a dict"),
-        (
-            {"X": np.full((4, 2), np.nan), "metadata": np.zeros(4)},
-            "X columns \\['0', '1'\\] contains NaN",
-        ),
-        (
-            {"X": np.zeros((4, 2)), "metadata": np.array(list("abab"))[:, None]},
-            "metadata must hold numbers, but its column '0' holds labels",
-        ),
-        (
-            {"X": np.zeros((4, 2)), "metadata": np.zeros((3, 1))},
-            "metadata has 3 rows but X has 4; they must match",
-        ),
-        (
-            {"X": np.zeros((4, 2)), "metadata": np.array([[0.0], [np.nan], [1], [2]])},
-            "metadata column '0' contains NaN",
-        ),
-    ],
-)
-def test_classifier_bad_dict_input(X, match):
-    clf = MetadataNormClassifier(train_split=None, verbose=0)
-    with pytest.raises((ValueError, TypeError), match=match):
-        clf.fit(X, np.array([0, 1, 0, 1]))
-
-
-def _as_frame(X, frame):
-    if frame == "pandas":
-        return X
-    if frame == "polars":
-        import polars
-
-        return polars.from_pandas(X)
-    import pyarrow
-
-    return pyarrow.Table.from_pandas(X, preserve_index=False)
-
-
-def _as_labels(y, frame):
-    labels = np.array(["no", "yes"])[y]
-    if frame == "pandas":
-        return pd.Series(labels, name="outcome")
-    if frame == "polars":
-        import polars
-
-        return polars.Series("outcome", labels)
-    return labels  # pyarrow input: y as an array
-
-
-@pytest.mark.parametrize("frame", ["pandas", "polars", "pyarrow"])
-def test_classifier_reads_every_frame_like_numpy(frame):
-    X, y = _tabular(n=120)
-    kwargs = {"max_epochs": 2, "train_split": None, "verbose": 0, "random_state": 0}
-    from_array = MetadataNormClassifier(metadata=[0], **kwargs).fit(X.to_numpy(), y)
-    from_frame = MetadataNormClassifier(metadata=["site"], **kwargs)
-    from_frame.fit(_as_frame(X, frame), _as_labels(y, frame))
-    assert list(from_frame.feature_names_in_) == ["site", "a", "b"]
-    assert list(from_frame.classes_) == ["no", "yes"]
-    np.testing.assert_allclose(
-        from_frame.predict_proba(_as_frame(X, frame)),
-        from_array.predict_proba(X.to_numpy()),
-        atol=1e-6,
-    )
-
-
-def _with_nan(X, column):
-    X = X.copy()
-    X.loc[3, column] = np.nan
-    return X
-
-
-@pytest.mark.parametrize(
-    ("X", "y", "match"),
-    [
-        (_tabular(n=20)[0], np.zeros(19, int), "y has 19 rows but X has 20; they must"),
-        (_tabular(n=20)[0], np.zeros(21, int), "y has 21 rows but X has 20; they must"),
-        (_with_nan(_tabular(n=20)[0], "a"), _tabular(n=20)[1], "X column 'a' .*NaN"),
-        (
-            _with_nan(_tabular(n=20)[0], "site"),
-            _tabular(n=20)[1],
-            "protected column 'site' contains NaN",
-        ),
-        (
-            _tabular(n=20)[0],
-            np.where(np.arange(20) == 4, np.nan, 1.0),
-            "Input y contains NaN",
-        ),
-        (_tabular(n=20)[0], None, "requires y to be passed, but the target y is None"),
-        (_tabular(n=20)[0], np.zeros(20, int), "only one class"),
-        (_tabular(n=20)[0].iloc[:1], np.zeros(1, int), "1 sample"),
-        (
-            _tabular(n=20)[0].assign(site=1e39),
-            _tabular(n=20)[1],
-            "metadata column 'site' has values beyond the range of float32",
-        ),
-    ],
-)
-def test_classifier_bad_tabular_input(X, y, match):
-    clf = MetadataNormClassifier(metadata=["site"], train_split=None, verbose=0)
-    with pytest.raises(ValueError, match=match):
-        clf.fit(X, y)
-
-
-@pytest.mark.parametrize(
-    ("make", "match"),
-    [
-        (lambda X: X.iloc[:, :2], "Feature names seen at fit time, yet now missing"),
-        (lambda X: X.assign(a=np.inf), "X column 'a' contains NaN or infinity"),
-        (lambda X: X.assign(site="x"), "protected column 'site'"),
-    ],
-)
-def test_classifier_bad_input_after_fit(make, match):
-    X, y = _tabular(n=40)
-    clf = MetadataNormClassifier(
-        metadata=["site"], max_epochs=1, train_split=None, verbose=0
-    ).fit(X, y)
-    with pytest.raises(ValueError, match=match):
-        clf.predict(make(X))
-
-
-def test_classifier_dict_input_of_tensors_and_frames_matches_arrays():
-    data = make_confounded_images(16, random_state=0)
-    kwargs = {"module__norm": "mdn", "max_epochs": 2, "train_split": None}
-    kwargs |= {"verbose": 0, "random_state": 0}
-    images = data.images.reshape(32, -1)
-    arrays = {"X": images, "metadata": data.confounder}
-    others = {
-        "X": torch.as_tensor(images),
-        "metadata": pd.DataFrame({"confounder": data.confounder}),
-    }
-    expected = MetadataNormClassifier(**kwargs).fit(arrays, data.y)
-    clf = MetadataNormClassifier(**kwargs).fit(others, data.y)
-    np.testing.assert_allclose(
-        clf.predict_proba(others), expected.predict_proba(arrays), atol=1e-6
-    )
-    assert clf.module_[0].in_features == 32 * 32
-
-
-def test_partial_fit_takes_a_chunk_of_one_class_once_classes_are_known():
-    X, y = _tabular()
-    clf = MetadataNormClassifier(
-        metadata=["site"], max_epochs=1, train_split=None, verbose=0
-    )
-    clf.partial_fit(X[:120], y[:120])
-    one_class = y[120:] == 1
-    clf.partial_fit(X[120:][one_class], y[120:][one_class])
-    assert list(clf.classes_) == [0, 1]
-    with pytest.raises(ValueError, match=r"y has labels \[7\] that are not among"):
-        clf.partial_fit(X[:10], np.full(10, 7))
-
-
-def test_no_private_skorch_names_in_the_metadata_classifier():
-    import inspect
-    import re
-
-    from orthokit.nn import _skorch
-
-    private = re.compile(
-        r"(?<!\w)_(initialize_module|initialize_optimizer|set_training|"
-        r"default_callbacks|optimizers|validate_params|register_virtual_param)\b"
-    )
-    assert private.findall(inspect.getsource(_skorch)) == []
-
-
 def test_import_orthokit_does_not_import_torch():
     code = "import sys, orthokit; print('torch' in sys.modules)"
     result = subprocess.run(
@@ -595,30 +343,6 @@ def test_generator_errors(kwargs, match):
 def test_metadata_mlp_unknown_norm():
     with pytest.raises(ValueError, match="norm must be one of"):
         MetadataMLP(norm="layernorm")
-
-
-# Every device this machine has: the CPU always, CUDA where a GPU is present.
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("norm", ["mdn", "pmdn", "rmdn"])
-def test_classifier_fits_and_predicts_on_each_available_device(device, norm):
-    X, y = _tabular()
-    clf = MetadataNormClassifier(
-        metadata=["site"],
-        module__norm=norm,
-        max_epochs=2,
-        train_split=None,
-        verbose=0,
-        device=device,
-        random_state=0,
-    ).fit(X, y)
-    assert {p.device.type for p in clf.module_.parameters()} == {device}
-    assert {b.device.type for b in clf.module_.buffers()} <= {device}
-    proba = clf.predict_proba(X)
-    assert np.isfinite(proba).all()
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
 
 
 # -- streams that never silently corrupt the running state -------------------------
@@ -796,95 +520,3 @@ def test_batch_metadata_and_target_errors(metadata, target, match):
     layer = RecursiveMetadataNorm(3, 1, n_targets=1)
     with pytest.raises(ValueError, match=match):
         layer(torch.randn(4, 3), metadata, target if target is not None else [1] * 4)
-
-
-# -- the package's rank rule, for torch tensors -----------------------------------
-
-
-def _with_singular_values(singular, rows=12, seed=0):
-    rng = np.random.default_rng(seed)
-    left = np.linalg.qr(rng.normal(size=(rows, len(singular))))[0]
-    right = np.linalg.qr(rng.normal(size=(len(singular), len(singular))))[0]
-    return (left * singular) @ right
-
-
-_RANDOM = np.random.default_rng(1).normal(size=(12, 4))
-# Near-deficient matrices have their smallest singular value 10x above or below
-# the cutoff sqrt(RANK_RTOL) = 1e-5 of the largest (squares: 100x).
-RANK_MATRICES = {
-    "full": _RANDOM,
-    "deficient": np.column_stack([_RANDOM, _RANDOM[:, 0] - 2 * _RANDOM[:, 1]]),
-    "zero column": np.column_stack([_RANDOM, np.zeros(12)]),
-    "near, kept": _with_singular_values([1.0, 1e-2, 1e-4]),
-    "near, dropped": _with_singular_values([1.0, 1e-2, 1e-6]),
-    # Columns scaled by 1e-4..1e4: orthonormal ones keep 3 of 5 directions.
-    "columns 1e-4..1e4": np.linalg.qr(np.random.default_rng(2).normal(size=(12, 5)))[0]
-    * np.logspace(-4, 4, 5),
-    "deficient, columns 1e-2..1e2": np.column_stack(
-        [_RANDOM, _RANDOM[:, 0] + _RANDOM[:, 1]]
-    )
-    * np.logspace(-2, 2, 5),
-}
-
-
-@pytest.mark.parametrize("scale", [1e-4, 1.0, 1e4])
-@pytest.mark.parametrize("name", list(RANK_MATRICES))
-def test_torch_rank_rule_agrees_with_numpy(name, scale):
-    matrix = RANK_MATRICES[name] * scale
-    tensor = torch.as_tensor(matrix)
-    rank = _linalg.matrix_rank(matrix)
-    gram = matrix.T @ matrix
-    assert _rank.matrix_rank(tensor) == rank
-    assert _rank.span_basis(tensor).shape[1] == rank
-    kept = _rank.kept_eigenvalues(torch.linalg.eigvalsh(torch.as_tensor(gram)))
-    assert int(kept.sum()) == int(
-        _linalg.kept_eigenvalues(np.linalg.eigvalsh(gram)).sum()
-    )
-    # The pseudo-inverse inverts exactly the kept directions: trace(G^+ G) = rank.
-    projector = _rank.pinv_gram(torch.as_tensor(gram)) @ torch.as_tensor(gram)
-    assert torch.trace(projector).item() == pytest.approx(rank, abs=1e-3)
-    unit = torch.as_tensor(matrix / np.abs(matrix).max())
-    assert _rank.matrix_rank(unit, scale=1.0) == _linalg.matrix_rank(
-        unit.numpy(), scale=1.0
-    )
-
-
-def test_rank_matrices_stay_clear_of_the_cutoff():
-    # The table above means what it says: no singular value within 10x of it.
-    for matrix in RANK_MATRICES.values():
-        singular = np.linalg.svd(matrix, compute_uv=False)
-        ratio = (singular / singular[0]) ** 2 / _linalg.RANK_RTOL
-        assert ((ratio > 10) | (ratio < 0.1)).all()
-
-
-def _near_collinear(n=40):
-    generator = torch.Generator().manual_seed(3)
-    S = torch.randn(n, 1, generator=generator, dtype=torch.float64)
-    # The second column differs by a direction 1e-6 of the largest: dropped by
-    # the package's rule (1e-5), kept by the deprecated default (1e-7).
-    nudge = torch.randn(n, 1, generator=generator, dtype=torch.float64)
-    x = torch.randn(n, 3, generator=generator, dtype=torch.float64)
-    return x, S, torch.cat([S, S + 1e-6 * nudge], dim=1)
-
-
-def test_orthogonalize_drops_directions_by_the_package_rule():
-    x, S, nearly = _near_collinear()
-    assert torch.allclose(Orthogonalize()(x, nearly), Orthogonalize()(x, S), atol=1e-9)
-
-
-def test_mdn_kernel_is_the_pseudo_inverse_by_the_package_rule():
-    _, S, nearly = _near_collinear()
-    layer = MetadataNorm(3, 2).double().set_metadata_kernel(nearly)
-    M = torch.cat([torch.ones(40, 1, dtype=torch.float64), nearly], dim=1)
-    assert torch.linalg.matrix_rank(layer.kernel).item() == _rank.matrix_rank(M) == 2
-
-
-def test_rank_rtol_is_deprecated_but_still_used():
-    x, S, nearly = _near_collinear()
-    with pytest.warns(FutureWarning, match="rank_rtol was deprecated in version 0.2"):
-        layer = Orthogonalize(rank_rtol=1e-7)
-    out = layer(x, nearly)
-    design = torch.cat([torch.ones(40, 1, dtype=torch.float64), nearly], dim=1)
-    # The old rule keeps the nudge: out is orthogonal to all three columns.
-    assert (design.T @ out).abs().max().item() < 1e-9
-    assert not torch.allclose(out, Orthogonalize()(x, S), atol=1e-6)

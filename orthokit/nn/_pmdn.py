@@ -13,10 +13,12 @@ class PenaltyMetadataNorm(_MetadataLayer):
 
     ``beta`` is a trainable parameter. The layer returns ``x - S beta_S`` and
     stores the penalty ``||F - M beta||^2`` of its last call in ``penalty_``.
-    Training alternates per batch (see :class:`MetadataNormClassifier`): a
-    forward pass with the labels in ``M`` steps only ``beta`` on the penalty
-    with its own optimizer, then a forward pass without labels steps the
-    network on the task loss. The penalty is never added to the task loss.
+    Training takes one forward pass per batch with the labels in ``M`` (see
+    :class:`MetadataNormClassifier`): its penalty steps only ``beta``, with
+    its own optimizer, and its task loss steps the rest of the network. The
+    gradient of ``penalty_`` reaches ``beta`` alone and that of the output
+    reaches the features alone, so one backward pass of ``loss + penalty_``
+    gives each its own objective's gradient.
     Place a ``LayerNorm`` before the layer to stabilise training.
 
     Parameters
@@ -73,5 +75,9 @@ class PenaltyMetadataNorm(_MetadataLayer):
         flat = self._flatten(x)
         S, M = self._design(flat, metadata, target, need_target=False)
         beta = self.beta.to(flat.dtype)
-        self.penalty_ = (flat - M @ beta[: M.shape[1]]).square().sum()
-        return self._subtract(flat, S, beta, x)
+        # The task sees beta as a constant and the penalty sees the features
+        # as constants: one backward pass of loss + penalty then moves the
+        # network on the task alone and beta on the penalty alone.
+        out = self._subtract(flat, S, beta.detach(), x)
+        self.penalty_ = (flat.detach() - M @ beta[: M.shape[1]]).square().sum()
+        return out

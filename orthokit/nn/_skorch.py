@@ -46,10 +46,11 @@ class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
       :mod:`orthokit._inputs`, so bad input gets the package's messages.
     - Before training, every :class:`MetadataNorm` gets the metadata kernel of
       the training data (recomputed on each ``partial_fit``: stage-specific).
-    - With :class:`PenaltyMetadataNorm` layers, each batch first steps their
-      ``beta`` on the summed penalties with a second optimizer
-      (``optimizer_beta``, learning rate ``lr_beta``), then the network on
-      the task loss; the penalty is logged as ``train_penalty``.
+    - With :class:`PenaltyMetadataNorm` layers, each batch's forward pass
+      gives both the task loss, which steps the network, and the summed
+      penalties, which step ``beta`` with a second optimizer
+      (``optimizer_beta``, learning rate ``lr_beta``); the penalty is logged
+      as ``train_penalty``.
     - The default module, :class:`MetadataMLP`, is sized from the data.
 
     Parameters
@@ -281,22 +282,13 @@ class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
     def check_data(self, X, y=None):
         """Do nothing: ``on_train_begin`` has checked ``X`` and ``y``."""
 
-    def _penalty_step(self, Xi, target, fit_params):
-        """Step 1 of P-MDN: forward with labels, step only ``beta`` on the penalty."""
-        layers = self._metadata_layers(PenaltyMetadataNorm)
-        self.infer(Xi, target=target, **fit_params)
-        penalty = sum(layer.penalty_ for layer in layers)
-        betas = [layer.beta for layer in layers]
-        grads = torch.autograd.grad(penalty, betas)
-        for beta, grad in zip(betas, grads, strict=True):
-            beta.grad = grad
-        self.optimizer_beta_.step()
-        for beta in betas:
-            beta.grad = None
-        return penalty.detach()
-
     def train_step_single(self, batch, **fit_params):
-        """P-MDN step (if any), then a task-loss step with labels in ``target``.
+        """One forward pass with labels in ``target``: a task-loss and a P-MDN step.
+
+        With :class:`PenaltyMetadataNorm` layers, their penalties in the same
+        forward pass step ``beta`` with ``optimizer_beta_`` (so the loss of a
+        batch sees ``beta`` before its step); the task loss never moves
+        ``beta``, nor the penalty the network.
 
         Parameters
         ----------
@@ -314,15 +306,19 @@ class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
         self.criterion_.train()
         Xi, yi = unpack_data(batch)
         target = self._target_columns(yi).to(self.device)
-        if self._metadata_layers(PenaltyMetadataNorm):
-            penalty = self._penalty_step(Xi, target, fit_params)
-            self.history.record_batch("train_penalty", penalty.item())
         y_pred = self.infer(Xi, target=target, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        loss.backward()
-        for layer in self._metadata_layers(PenaltyMetadataNorm):
-            # beta is only moved by its own optimizer, on the penalty.
-            layer.beta.grad = None
+        layers = self._metadata_layers(PenaltyMetadataNorm)
+        if not layers:
+            loss.backward()
+            return {"loss": loss, "y_pred": y_pred}
+        # The penalties reach only beta and the loss only the network (see
+        # PenaltyMetadataNorm): one backward pass serves both optimizers.
+        penalty = sum(layer.penalty_ for layer in layers)
+        (loss + penalty).backward()
+        self.history.record_batch("train_penalty", penalty.item())
+        self.optimizer_beta_.step()
+        self.optimizer_beta_.zero_grad(set_to_none=True)
         return {"loss": loss, "y_pred": y_pred}
 
     # -- prediction -------------------------------------------------------------
