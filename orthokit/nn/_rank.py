@@ -5,7 +5,7 @@ an eigenvalue of a Gram matrix counts if it exceeds
 :data:`~orthokit._linalg.RANK_RTOL` times the largest, a singular value of a
 matrix if its square does (so singular values above ``sqrt(RANK_RTOL)``, 1e-5,
 times the largest). The functions here say the same for torch tensors; the
-layers call nothing else to decide rank (tests/test_nn.py checks that both
+layers call nothing else to decide rank (tests/nn/test_nn_rank.py checks that both
 give the same rank on the same matrices).
 """
 
