@@ -177,6 +177,16 @@ def encode_reference(
         # Every level occurs (levels are learned from these rows).
         return None, names, columns.codes(table)
     S, _ = columns.split(table, numeric_features=False)
+    check_estimable(S, names, argument)
+    return S, names, None
+
+
+def check_estimable(S, names, argument="protected"):
+    """Refuse constant or collinear encoded columns, naming them.
+
+    ``S`` may hold the rows or only their distinct values (the rank of
+    ``[1, S]`` is the same).
+    """
     for j, name in enumerate(names):
         if np.ptp(S[:, j]) == 0:
             raise ValueError(
@@ -189,7 +199,6 @@ def encode_reference(
             f"{argument} columns {names} are collinear (with each other or the "
             f"intercept; rank {rank + 1} of {S.shape[1] + 1}); drop redundant columns."
         )
-    return S, names, None
 
 
 def encode_all_levels(protected, n_samples, *, categorical=None):

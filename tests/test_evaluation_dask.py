@@ -1,0 +1,147 @@
+"""The evaluation model on dask collections equals the in-memory one."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orthokit.evaluation import check_estimator_orthogonality, check_orthogonality
+
+dask = pytest.importorskip("dask")
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+
+COLUMNS = ["coef", "std_err", "statistic", "p_value", "ci_lower", "ci_upper"]
+TOL = 1e-8
+
+
+@pytest.fixture(autouse=True)
+def _synchronous():
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+def _data(family, n=3000, seed=0, two=True):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "race": rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2]),
+            "sex": rng.choice(["F", "M"], n),
+        }
+    )
+    effect = 0.3 * (frame["race"] == "b") + 0.2 * (frame["sex"] == "M")
+    eta = rng.normal(size=n) * 0.5 + effect.to_numpy()
+    if family == "binomial":
+        y = 1 / (1 + np.exp(-eta))
+    elif family == "poisson":
+        y = rng.poisson(np.exp(eta)).astype(float)
+    else:
+        y = 10 + 3 * eta
+    if not two:
+        frame = frame[["race"]]
+    return pd.Series(y, name="p"), frame
+
+
+def _assert_same(lazy, memory, tol=TOL):
+    left, right = lazy.to_frame(), memory.to_frame()
+    assert left["term"].tolist() == right["term"].tolist()
+    for column in COLUMNS:
+        a, b = left[column].to_numpy(), right[column].to_numpy()
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=column)
+    assert lazy.n_samples == memory.n_samples
+    assert lazy.family == memory.family
+    assert lazy.dispersions.keys() == memory.dispersions.keys()
+    for key in lazy.dispersions:
+        np.testing.assert_allclose(
+            lazy.dispersions[key], memory.dispersions[key], rtol=tol
+        )
+
+
+@pytest.mark.parametrize("family", ["binomial", "poisson", "gaussian"])
+@pytest.mark.parametrize("two", [False])
+@pytest.mark.parametrize("dispersion", ["family", "estimated"])
+def test_dask_frames_equal_memory(family, two, dispersion):
+    y, S = _data(family, two=two)
+    memory = check_orthogonality(y, S, dispersion=dispersion)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lazy = check_orthogonality(
+            dd.from_pandas(y, npartitions=4),
+            dd.from_pandas(S, npartitions=4),
+            dispersion=dispersion,
+        )
+    _assert_same(lazy, memory)
+
+
+def test_dask_arrays_with_categorical_codes():
+    y, S = _data("poisson", seed=2)
+    codes = np.column_stack(
+        [S["race"].map({"a": 1, "b": 2, "c": 3}), (S["sex"] == "M") * 5]
+    ).astype(float)
+    memory = check_orthogonality(y.to_numpy(), codes, categorical=[0, 1])
+    lazy = check_orthogonality(
+        da.from_array(y.to_numpy(), chunks=700),
+        da.from_array(codes, chunks=(700, 2)),
+        categorical=[0, 1],
+    )
+    _assert_same(lazy, memory)
+    assert lazy.to_frame()["term"].tolist() == ["s0_2.0", "s0_3.0", "s1_5.0"]
+
+
+def test_several_outputs():
+    y, S = _data("gaussian", seed=4)
+    Y = pd.DataFrame({"a": y, "b": y[::-1].to_numpy() * 2})
+    memory = check_orthogonality(Y, S)
+    lazy = check_orthogonality(dd.from_pandas(Y, 3), dd.from_pandas(S, 3))
+    _assert_same(lazy, memory)
+
+
+def test_numeric_protected_is_computed_with_a_warning():
+    y, S = _data("binomial", seed=5)
+    S = S.assign(age=np.random.default_rng(5).normal(40, 10, len(S)))
+    memory = check_orthogonality(y, S)
+    with pytest.warns(UserWarning, match=r"into memory: protected column\(s\) \['age'"):
+        lazy = check_orthogonality(dd.from_pandas(y, 3), dd.from_pandas(S, 3))
+    _assert_same(lazy, memory, tol=1e-12)
+
+
+def test_errors_name_the_argument():
+    y, S = _data("binomial", n=300)
+    with pytest.raises(ValueError, match="predictions have 200 rows but protected"):
+        check_orthogonality(dd.from_pandas(y.iloc[:200], 2), dd.from_pandas(S, 2))
+    bad = y.copy()
+    bad.iloc[7] = np.nan
+    with pytest.raises(ValueError, match="predictions contain NaN"):
+        check_orthogonality(dd.from_pandas(bad, 2), dd.from_pandas(S, 2))
+    with pytest.raises(TypeError, match="predictions must be numeric"):
+        check_orthogonality(dd.from_pandas(S["sex"], 2), dd.from_pandas(S, 2))
+    with pytest.raises(ValueError, match="collinear"):
+        check_orthogonality(
+            dd.from_pandas(y, 2),
+            dd.from_pandas(S.assign(copy=S["sex"]), 2),
+        )
+    with pytest.raises(ValueError, match="constant"):
+        check_orthogonality(dd.from_pandas(y, 2), dd.from_pandas(S.assign(race="a"), 2))
+
+
+def test_estimator_on_a_dask_frame():
+    from orthokit.linear_model import OrthogonalLogisticRegression
+
+    rng = np.random.default_rng(6)
+    n = 1500
+    X = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "race": rng.choice(["a", "b", "c"], n),
+            "sex": rng.choice(["F", "M"], n),
+        }
+    )
+    target = (X["x"] + (X["sex"] == "M") + rng.normal(size=n) > 0.5).astype(int)
+    model = OrthogonalLogisticRegression(protected=["race", "sex"]).fit(X, target)
+    memory = check_estimator_orthogonality(model, X, ["race", "sex"])
+    lazy = check_estimator_orthogonality(
+        model, dd.from_pandas(X, npartitions=4), ["race", "sex"]
+    )
+    _assert_same(lazy, memory)
+    assert lazy.to_frame()["output"].iloc[0] == memory.to_frame()["output"].iloc[0]
