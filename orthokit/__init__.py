@@ -25,6 +25,7 @@ _SUBPACKAGE_NAMES = {
     ),
     "evaluation": (
         "DistanceCorrelation",
+        "OrthogonalityDisplay",
         "OrthogonalityReport",
         "PerfectSeparationError",
         "check_estimator_orthogonality",

@@ -89,13 +89,16 @@ class ResidualizerMixin(TransformerMixin):
                 out=features, columns=design.columns,
             )  # fmt: skip
         else:
+            n_levels = [len(levels) for levels in self.protected_.categories_.values()]
             subtract_group_offsets(
                 design.source, design.codes, self.coef_, self.protected_mean_,
-                features, design.columns,
+                features, design.columns, n_levels=n_levels,
             )  # fmt: skip
         if self.keep_protected:
             if design.codes is not None:
-                out[:, n_features:] = one_hot(design.codes, n_encoded + 1)
+                out[:, n_features:] = np.hstack(
+                    [one_hot(design.codes[:, j], k) for j, k in enumerate(n_levels)]
+                )
             else:  # the encoded columns, not their basis expansion
                 out[:, n_features:] = (
                     design.S if design.encoded is None else design.encoded

@@ -19,6 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from orthokit._files import check_plot_path, save_figure
+from orthokit._inputs import ProtectedColumns
 from orthokit._optional import install_hint
 from orthokit.datasets import load_adult
 from orthokit.evaluation import check_orthogonality
@@ -133,7 +134,9 @@ def run_demo(plot=None):
             f"{install_hint('plot')})"
         )
     else:
-        _save_plot(reports, plot)
+        # get_dummies(drop_first=True) dropped each column's first sorted level.
+        references = ProtectedColumns(None).fit(frame[["sex", "race"]]).categories_
+        _save_plot(reports, plot, {k: v[0] for k, v in references.items()})
         print(f"\nCoefficient plot (before/after, 95% intervals): {plot}")
     print(f"\n(done in {time.perf_counter() - start:.1f} s)")
     return 0
@@ -226,15 +229,17 @@ def _matplotlib(required):
     return matplotlib
 
 
-def _save_plot(reports, path):
+def _save_plot(reports, path, reference_levels):
     import matplotlib.pyplot as plt
 
-    from orthokit.evaluation import plot_reports
+    from orthokit.evaluation import OrthogonalityDisplay
 
-    _, ax = plt.subplots(figsize=(8, 4.5))
-    plot_reports(list(reports.values()), labels=list(reports), ax=ax)
+    _, ax = plt.subplots(figsize=(8, 5))
+    OrthogonalityDisplay(reports.values(), list(reports), reference_levels).plot(ax)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
-    ax.set_title("Adult, held-out predictions: before and after")
+    ax.set_title(
+        "Adult, held-out predictions, before and after\n" + ax.get_title(), fontsize=9
+    )
     ax.figure.tight_layout()
     try:
         save_figure(ax.figure, path, dpi=110)

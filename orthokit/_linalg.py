@@ -800,22 +800,6 @@ def whitening_basis(gram, names=None):
     return (eigvecs[:, keep] / np.sqrt(eigvals[keep])) / scale[:, None]
 
 
-def null_basis(gram):
-    """Orthonormal basis of the numerical null space of a symmetric PSD matrix.
-
-    The rank rule is :data:`RANK_RTOL` relative to the largest eigenvalue.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> basis = null_basis(np.array([[1.0, 1.0], [1.0, 1.0]]))
-    >>> basis.shape, bool(np.allclose(np.abs(basis[:, 0]), 2**-0.5))
-    ((2, 1), True)
-    """
-    eigvals, eigvecs = np.linalg.eigh(gram)
-    return eigvecs[:, ~kept_eigenvalues(eigvals)]
-
-
 def solve_kkt(hessian, jacobian, gradient, constraint):
     """Solve the Newton-KKT system of an equality-constrained problem.
 

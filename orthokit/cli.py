@@ -89,9 +89,19 @@ def _run_audit(args):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        ax = result.report.plot(labels=[result.prediction])
-        save_figure(ax.figure, args.plot, bbox_inches="tight")
-        plt.close(ax.figure)
+        from orthokit.evaluation import OrthogonalityDisplay
+
+        display = OrthogonalityDisplay.from_report(
+            result.report,
+            labels=[f"{result.prediction} ({os.path.basename(args.csv)})"],
+            reference_levels=result.reference_levels,
+        )
+        display.ax_.set_title(
+            f"orthokit audit of {result.prediction!r}: "
+            f"{'PASS' if result.report.passed else 'FAIL'}"
+        )
+        save_figure(display.figure_, args.plot, bbox_inches="tight")
+        plt.close(display.figure_)
         print(f"Coefficient plot: {args.plot}")
     return EXIT_PASS if result.report.passed else EXIT_FAIL
 

@@ -427,3 +427,39 @@ def test_printed_report_shows_the_note_of_constant_predictions(outputs):
     assert text.splitlines()[-1].startswith("Verdict: PASS")
     plain = str(check_orthogonality(varying, s))
     assert "Note (" not in plain and "*" not in plain
+
+
+def test_the_display_draws_every_report_with_its_verdict():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.linear_model import LinearRegression
+
+    from orthokit.evaluation import OrthogonalityDisplay
+
+    rng = np.random.default_rng(3)
+    sex = pd.Series(rng.choice(["F", "M"], 300), name="sex")
+    noise = pd.Series(rng.normal(size=300))
+    orthogonal = noise - noise.groupby(sex).transform("mean")  # exactly free of sex
+    biased = check_orthogonality(noise + (sex == "M"), sex)
+    fair = check_orthogonality(orthogonal, sex)
+    _, ax = plt.subplots()
+    display = OrthogonalityDisplay.from_report(
+        biased, fair, labels=["raw", "fixed"], reference_levels={"sex": "F"}, ax=ax
+    )
+    assert display.ax_ is ax and len(display.errorbars_) == 2
+    assert display.ax_.get_title() == "raw: FAIL, fixed: PASS"
+    assert "reference levels: sex = F" in display.ax_.get_xlabel()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["sex_M"]
+    X = pd.DataFrame({"x": orthogonal, "sex": sex})
+    model = LinearRegression().fit(X[["x"]], X["x"] + (sex == "M"))
+    from_model = OrthogonalityDisplay.from_estimator(model, X, ["sex"])
+    assert from_model.ax_.get_legend().get_texts()[0].get_text() == (
+        "LinearRegression (passed)"
+    )
+    with pytest.raises(ValueError, match="labels has 1 entries but there are 2"):
+        OrthogonalityDisplay([biased, fair], labels=["one"])
+    with pytest.raises(TypeError, match="OrthogonalityReport"):
+        OrthogonalityDisplay([np.ones(3)])
+    plt.close("all")

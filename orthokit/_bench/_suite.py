@@ -160,7 +160,7 @@ def run_suite(
             )(joblib.delayed(run_task)(*task, eg_max_rows) for task in tasks)
             for row in results:
                 rows.append(row)
-                bar.set_postfix_str(f"{row['dataset']}: {row['method']}"[:40])
+                bar.set_postfix_str(f"{row['dataset']}: {row['method']}")
                 bar.update()
     finally:
         bar.close()

@@ -3,7 +3,7 @@
 :class:`ProtectedColumns` resolves a specification (names, positions, a boolean
 mask) against a :class:`~orthokit._inputs._frames.Table`, learns the levels of
 label columns, and splits ``X`` into the float64 matrix of the encoded
-protected columns (or, for one label column, its integer codes) and the numeric
+protected columns (or, for label columns, their integer codes) and the numeric
 matrix of the remaining features.
 """
 
@@ -189,15 +189,40 @@ class ProtectedColumns:
         return self
 
     @property
-    def group_column_(self):
-        """Name of the only protected column when it holds labels, else ``None``.
+    def group_columns_(self):
+        """Names of the protected columns when every one holds labels, else ``[]``.
 
-        One label column is absorbed by group means (:meth:`codes`), with no
-        one-hot matrix.
+        Label columns alone are absorbed by group means (:meth:`group_codes`),
+        with no one-hot matrix.
         """
-        if len(self.protected_index_) == 1 and self.categories_:
-            return next(iter(self.categories_))
-        return None
+        if self.categories_ and len(self.protected_index_) == len(self.categories_):
+            return list(self.categories_)
+        return []
+
+    @property
+    def group_column_(self):
+        """Name of the only protected column when it holds labels, else ``None``."""
+        columns = self.group_columns_
+        return columns[0] if len(columns) == 1 else None
+
+    def group_codes(self, X):
+        """Return the level codes of the label protected columns (all of them).
+
+        Parameters
+        ----------
+        X : array-like or Table
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples, n_group_columns)
+            Column ``j`` holds the codes of ``group_columns_[j]``.
+        """
+        table = self._table(X)
+        index = sorted(self.protected_index_)
+        codes = np.empty((table.shape[0], len(index)), dtype=np.intp)
+        for k, (j, name) in enumerate(zip(index, self.group_columns_, strict=True)):
+            codes[:, k] = column_codes(table, j, self.categories_[name], name)
+        return codes
 
     def codes(self, X):
         """Return the level codes of the single label protected column.
@@ -210,11 +235,7 @@ class ProtectedColumns:
         -------
         ndarray of int of shape (n_samples,)
         """
-        table = self._table(X)
-        name = self.group_column_
-        return column_codes(
-            table, self.protected_index_[0], self.categories_[name], name
-        )
+        return self.group_codes(X)[:, 0]
 
     def split(self, X, *, numeric_features=True):
         """Return the encoded protected columns and the remaining features.

@@ -25,8 +25,9 @@ class Design:
         Holds the features as ``source[:, columns]`` (``X`` itself for a
         float ndarray: no copy).
     columns : slice or list of int
-    codes : ndarray of int of shape (n_samples,) or None
-        Level codes of a single label protected column (group means).
+    codes : ndarray of int of shape (n_samples, n_protected) or None
+        Level codes of the protected columns when all hold labels (group
+        means).
     target : ndarray of shape (n_samples, n_target_encoded) or None
         The encoded target, where the estimator asks for it.
     encoded : ndarray of shape (n_samples, n_encoded) or None
@@ -86,7 +87,7 @@ def read_design(
     categories : dict, default=None
         Levels to use instead of ``estimator.categories`` (dask: all levels).
     groups : bool, default=False
-        Return level codes instead of ``S`` when the only protected column
+        Return level codes instead of ``S`` when every protected column
         holds labels (never with a ``basis``, which needs ``S``).
     target : bool, default=False
         Encode ``y`` like a protected column (one-hot for labels).
@@ -128,15 +129,15 @@ def read_design(
             )
     protected = estimator.protected_
     S = codes = None
-    if lean:
+    if not encode_protected:
+        pass  # the protected columns are not read at all
+    elif lean:
         # Streaming single rows: the same checks and results without the
         # per-column dispatch and scikit-learn's feature-name machinery.
         S = X[:, protected.protected_index_].astype(np.float64)
         check_finite(S, protected.encoded_names_, "protected")
-    elif not encode_protected:
-        pass
-    elif groups and protected.group_column_ is not None and not has_basis(estimator):
-        codes = protected.codes(table)
+    elif groups and protected.group_columns_ and not has_basis(estimator):
+        codes = protected.group_codes(table)
     else:
         S = protected.split(table, numeric_features=False)[0]
     source, columns = protected.features(table, check=check_features)

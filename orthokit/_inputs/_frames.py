@@ -120,8 +120,8 @@ def as_table(X, argument="X", *, allow_empty=False):
         _check_unique(names, argument)
         table = Table(frame, nw.to_native(frame), names)
     else:
-        table = Table(_as_array(X, argument), None, None)
-        table.native = table.data
+        data = _as_array(X, argument)
+        table = Table(data, data, None)
     if not (allow_empty and table.shape[1]):
         _check_not_empty(table.shape, argument)
     return table

@@ -1,6 +1,7 @@
 """Evaluation models: test whether predictions are free of protected attributes."""
 
 from orthokit.evaluation._dcor import DistanceCorrelation, distance_correlation
+from orthokit.evaluation._display import OrthogonalityDisplay
 from orthokit.evaluation._glm import (
     PerfectSeparationError,
     check_estimator_orthogonality,
@@ -11,6 +12,7 @@ from orthokit.evaluation._report import OrthogonalityReport, plot_reports
 
 __all__ = [
     "DistanceCorrelation",
+    "OrthogonalityDisplay",
     "OrthogonalityReport",
     "PerfectSeparationError",
     "check_estimator_orthogonality",

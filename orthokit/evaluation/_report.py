@@ -1,7 +1,5 @@
 """The report of an evaluation model: a table, a verdict and a plot."""
 
-import numpy as np
-
 _LINKS = {"binomial": "logit", "poisson": "log", "gaussian": "identity"}
 _PASS, _FAIL = "\N{CHECK MARK}", "\N{BALLOT X}"
 
@@ -200,6 +198,8 @@ class OrthogonalityReport:
 def plot_reports(reports, *, labels=None, ax=None):
     """Draw the coefficients of several reports side by side.
 
+    A shortcut for :class:`~orthokit.evaluation.OrthogonalityDisplay`.
+
     Parameters
     ----------
     reports : sequence of OrthogonalityReport
@@ -223,45 +223,8 @@ def plot_reports(reports, *, labels=None, ax=None):
     >>> after = check_orthogonality(rng.normal(size=200), s)
     >>> ax = plot_reports([before, after], labels=["before", "after"])
     >>> [t.get_text() for t in ax.get_legend().get_texts()]
-    ['before', 'after']
+    ['before (failed)', 'after (passed)']
     """
-    reports = list(reports)
-    if not reports or not all(isinstance(r, OrthogonalityReport) for r in reports):
-        raise TypeError("plot_reports needs one or more OrthogonalityReport objects.")
-    if labels is None:
-        labels = [f"report {i + 1}" for i in range(len(reports))]
-    labels = [str(label) for label in labels]
-    if len(labels) != len(reports):
-        raise ValueError(
-            f"labels has {len(labels)} entries but there are {len(reports)} reports."
-        )
-    import matplotlib.pyplot as plt
+    from orthokit.evaluation._display import OrthogonalityDisplay
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 1.2 + 0.5 * len(reports[0].table)))
-    keys = []
-    for report in reports:
-        for row in report.table.itertuples(index=False):
-            key = (row.output, row.term)
-            if key not in keys:
-                keys.append(key)
-    single_output = len({k[0] for k in keys}) == 1
-    tick_labels = [k[1] if single_output else f"{k[0]}: {k[1]}" for k in keys]
-    position = {k: i for i, k in enumerate(keys)}
-    width = 0.6 / len(reports)
-    for i, (report, label) in enumerate(zip(reports, labels, strict=True)):
-        table = report.table
-        y = np.array(
-            [position[k] for k in zip(table["output"], table["term"], strict=True)]
-        )
-        y = y + (i - (len(reports) - 1) / 2) * width
-        coef = table["coef"].to_numpy()
-        err = np.vstack([coef - table["ci_lower"], table["ci_upper"] - coef])
-        ax.errorbar(coef, y, xerr=err, fmt="o", capsize=3, label=label)
-    ax.axvline(0.0, color="0.5", linewidth=1, linestyle="--")
-    ax.set_yticks(range(len(keys)), tick_labels)
-    ax.invert_yaxis()
-    confidence = 100 * (1 - reports[0].alpha)
-    ax.set_xlabel(f"evaluation coefficient ({confidence:g}% confidence interval)")
-    ax.legend()
-    return ax
+    return OrthogonalityDisplay(reports, labels).plot(ax=ax).ax_

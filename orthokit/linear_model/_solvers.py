@@ -21,7 +21,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from orthokit._linalg import RANK_RTOL, null_basis, solve_kkt
+from orthokit._linalg import RANK_RTOL, solve_kkt
 
 #: Largest coefficient of a whitened predictor (a principal component of unit
 #: weighted variance, see ``principal_components``) before the data count as
@@ -198,15 +198,6 @@ class Problem:
                 )
         return H
 
-    def null_space(self):
-        """Directions of ``θ`` that change no prediction on rows of positive weight.
-
-        The null space of the predictors on those rows (one block per class),
-        whatever their curvature: an orthonormal basis of shape ``(q m, d)``.
-        """
-        null = null_basis(weighted_gram(self.X1, (self.w > 0).astype(float)))
-        return np.kron(np.eye(self.m), null)
-
     def diverged(self, theta):
         coef = self.unpack(theta)[self.penalized]
         return coef.size > 0 and np.abs(coef).max() > DIVERGENCE_LIMIT
@@ -228,7 +219,6 @@ def _solve_newton(problem, theta, *, max_iter, tol):
     curvature is left out, fast linear).
     """
     multipliers = np.zeros(problem.r * problem.m)
-    start = theta
     rho = 1.0
     state = problem.state(theta)
     value = problem.objective(theta, state)
@@ -292,7 +282,7 @@ def _solve_newton(problem, theta, *, max_iter, tol):
     if converged:
         # One or two more full steps cost little at quadratic convergence and
         # take the residuals from just below tol to rounding.
-        theta, multipliers = _polish(problem, theta, multipliers, start)
+        theta, multipliers = _polish(problem, theta, multipliers)
         state = problem.state(theta)
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
@@ -317,7 +307,6 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
     inexact augmented-Lagrangian scheme).
     """
     multipliers = np.zeros(problem.r * problem.m)
-    start = theta
     n_iter = stalls = 0
     previous_violation = np.inf
     converged = diverged = False
@@ -411,7 +400,7 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
         hessian = problem.hessian(state)
         J = problem.jacobian(state)
     if converged:
-        theta, multipliers = _polish(problem, theta, multipliers, start)
+        theta, multipliers = _polish(problem, theta, multipliers)
     state = problem.state(theta)
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
@@ -420,7 +409,7 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
     )  # fmt: skip
 
 
-def _polish(problem, theta, multipliers, start, *, max_steps=_POLISH_STEPS):
+def _polish(problem, theta, multipliers, *, max_steps=_POLISH_STEPS):
     """Refine a first-order solution by full Newton-KKT steps.
 
     An inexact augmented-Lagrangian run stops with KKT residuals just below
@@ -428,16 +417,12 @@ def _polish(problem, theta, multipliers, start, *, max_steps=_POLISH_STEPS):
     quadratically, so a few of them reach the precision of the newton solver
     (and make the answer independent of how the first-order run got there,
     e.g. weights against repeated rows). A step is kept only while it shrinks
-    the larger of the two residuals by half.
-
-    When the predictors are collinear the optimum is a set; the newton
-    solver's minimum-norm steps keep ``θ - start`` in the row space of the
-    predictors, and so does this function, by first removing from
-    ``θ - start`` its component in :meth:`Problem.null_space`.
+    the larger of the two residuals by half. The optimum is a point, not a
+    set, even for collinear predictors or more predictors than rows: the
+    solvers work on the whitened principal components of the predictors
+    (:func:`~orthokit.linear_model._scaling.principal_components`), which
+    have full column rank on the rows of positive weight.
     """
-    null = problem.null_space()
-    if null.shape[1]:
-        theta = theta - null @ (null.T @ (theta - start))
     state = problem.state(theta)
     residual = max(_kkt_residuals(problem, theta, state, multipliers))
     for _ in range(max_steps):

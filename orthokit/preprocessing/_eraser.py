@@ -75,8 +75,8 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
     ----------
     mean_ : ndarray of shape (n_features_out,)
         Training means of the features; kept by the map.
-    proj_left_ : ndarray of shape (n_features_out, rank_)
-    proj_right_ : ndarray of shape (rank_, n_features_out)
+    proj_left_ : ndarray of shape (n_features_out, `rank_`)
+    proj_right_ : ndarray of shape (`rank_`, n_features_out)
         The map is ``x - (x - mean_) @ proj_right_.T @ proj_left_.T``.
     rank_ : int
         Number of directions erased (at most the number of encoded protected

@@ -279,14 +279,12 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         feature_scale[columns], feature_shift[columns] = self._feature_pivots
         full = not isinstance(columns, slice) or columns != slice(None)
         if self._by_groups:
-            n_levels = len(self.protected_.categories_[self.protected_.group_column_])
+            n_levels = [len(levels) for levels in self.protected_.categories_.values()]
             chunk = GroupMoments.from_data(
                 design.codes, n_levels, source, scale=feature_scale,
                 shift=feature_shift,
             )  # fmt: skip
-            if full:
-                chunk.sums = chunk.sums[:, columns]
-            return chunk
+            return chunk.take(columns) if full else chunk
         scale, shift = self._protected_pivots
         S = design.S * scale - shift
         if self.preserve_target:
@@ -302,7 +300,7 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         if moments.is_finite():
             return
         if self._by_groups:
-            bad_features = nonfinite_columns(moments.sums)
+            bad_features = nonfinite_columns(moments.feature_sums)
         else:
             bad_protected = nonfinite_columns(moments.mean_s, moments.css)
             if bad_protected.any():
@@ -384,8 +382,8 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
                     "estimate the correction."
                 )
             if self._by_groups:
-                coef, shares = self._group_coefficients()
-                rank, scale, shift = len(names), np.ones(len(names)), 0.0
+                coef, shares, rank = self._group_coefficients(names)
+                scale, shift = np.ones(len(names)), 0.0
             else:
                 coef, rank = solve_gram(self._moments.css, self._moments.csf, names)
                 scale, shift = self._protected_pivots
@@ -413,12 +411,13 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
                 coef[n_protected:] * target_scale[:, None] / feature_scale
             )
 
-    def _group_coefficients(self):
-        """Coefficients of the level indicators from the group means."""
+    def _group_coefficients(self, names):
+        """Coefficients of the level indicators from the group statistics."""
+        columns = self.protected_.group_columns_
         try:
-            return self._moments.coefficients()
+            return self._moments.coefficients(names, columns)
         except EmptyLevels as exc:
-            name = self.protected_.group_column_
+            name = columns[exc.column]
             levels = self.protected_.categories_[name]
             bad = [f"{name}_{levels[j]}" for j in exc.positions]
             raise ValueError(
