@@ -59,7 +59,7 @@ def _assert_same(lazy, memory, tol=TOL):
 
 
 @pytest.mark.parametrize("family", ["binomial", "poisson", "gaussian"])
-@pytest.mark.parametrize("two", [False])
+@pytest.mark.parametrize("two", [False, True])
 @pytest.mark.parametrize("dispersion", ["family", "estimated"])
 def test_dask_frames_equal_memory(family, two, dispersion):
     y, S = _data(family, two=two)
@@ -106,23 +106,76 @@ def test_numeric_protected_is_computed_with_a_warning():
     _assert_same(lazy, memory, tol=1e-12)
 
 
-def test_errors_name_the_argument():
+def _bad_inputs():
     y, S = _data("binomial", n=300)
-    with pytest.raises(ValueError, match="predictions have 200 rows but protected"):
-        check_orthogonality(dd.from_pandas(y.iloc[:200], 2), dd.from_pandas(S, 2))
     bad = y.copy()
     bad.iloc[7] = np.nan
-    with pytest.raises(ValueError, match="predictions contain NaN"):
-        check_orthogonality(dd.from_pandas(bad, 2), dd.from_pandas(S, 2))
-    with pytest.raises(TypeError, match="predictions must be numeric"):
-        check_orthogonality(dd.from_pandas(S["sex"], 2), dd.from_pandas(S, 2))
-    with pytest.raises(ValueError, match="collinear"):
-        check_orthogonality(
-            dd.from_pandas(y, 2),
-            dd.from_pandas(S.assign(copy=S["sex"]), 2),
+    return [
+        (y.to_numpy()[:200], S, {}, ValueError, "predictions have 200 rows but prot"),
+        (bad, S, {}, ValueError, "predictions contain NaN"),
+        (S["sex"], S, {}, TypeError, "predictions must be numeric"),
+        (y, S.assign(copy=S["sex"]), {}, ValueError, "collinear"),
+        (y, S.assign(race="a"), {}, ValueError, "protected column 'race' is constant"),
+        (y * 3, S, {"family": "binomial"}, ValueError, r"probabilities in \[0, 1\]"),
+        (y - 1, S, {"family": "poisson"}, ValueError, "non-negative for family"),
+        (y, S, {"categorical": ["age"]}, ValueError, "'age' is not a column of"),
+    ]
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("case", range(len(_bad_inputs())))
+def test_same_errors_as_in_memory(case, lazy):
+    predictions, protected, kwargs, error, match = _bad_inputs()[case]
+    if lazy:
+        predictions = (
+            da.from_array(predictions, chunks=150)
+            if isinstance(predictions, np.ndarray)
+            else dd.from_pandas(predictions, npartitions=2)
         )
-    with pytest.raises(ValueError, match="constant"):
-        check_orthogonality(dd.from_pandas(y, 2), dd.from_pandas(S.assign(race="a"), 2))
+        protected = dd.from_pandas(protected, npartitions=2)
+    with pytest.raises(error, match=match):
+        check_orthogonality(predictions, protected, **kwargs)
+
+
+def _blocks(frame, cuts):
+    """A dask collection with the row blocks ``cuts`` (empty ones included)."""
+    parts = [frame.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return dd.concat([dd.from_pandas(part, npartitions=1) for part in parts])
+
+
+@pytest.mark.parametrize("family", ["binomial", "poisson", "gaussian"])
+def test_empty_partitions_and_partitions_missing_a_level(family):
+    y, S = _data(family)
+    # Rows sorted by race b, a, c: the first blocks have no "c", the last no "b".
+    order = np.argsort(S["race"].map({"b": 0, "a": 1, "c": 2}), kind="stable")
+    y, S = y.iloc[order].reset_index(drop=True), S.iloc[order].reset_index(drop=True)
+    cuts = [0, 0, 800, 800, 2500, 3000, 3000]
+    memory = check_orthogonality(y, S)
+    lazy = check_orthogonality(_blocks(y, cuts), _blocks(S, cuts))
+    assert lazy.to_frame()["term"].tolist() == ["race_b", "race_c", "sex_M"]
+    _assert_same(lazy, memory)
+    codes = np.column_stack([S["race"].map({"a": 1, "b": 2, "c": 3}), S["sex"] == "M"])
+    chunks = tuple(np.diff(cuts))
+    memory = check_orthogonality(y.to_numpy(), codes.astype(float), categorical=[0, 1])
+    lazy = check_orthogonality(
+        da.from_array(y.to_numpy(), chunks=(chunks,)),
+        da.from_array(codes.astype(float), chunks=(chunks, 2)),
+        categorical=[0, 1],
+    )
+    _assert_same(lazy, memory)
+
+
+def test_many_rows_equal_memory_relatively():
+    # Statistics in the hundreds: compared relatively (TOL), not absolutely.
+    y, S = _data("gaussian", n=1_000_000, seed=8)
+    memory = check_orthogonality(y, S, dispersion="estimated")
+    lazy = check_orthogonality(
+        dd.from_pandas(y, npartitions=16),
+        dd.from_pandas(S, npartitions=16),
+        dispersion="estimated",
+    )
+    assert memory.to_frame()["statistic"].abs().max() > 100
+    _assert_same(lazy, memory)
 
 
 def test_estimator_on_a_dask_frame():
@@ -130,18 +183,17 @@ def test_estimator_on_a_dask_frame():
 
     rng = np.random.default_rng(6)
     n = 1500
-    X = pd.DataFrame(
-        {
-            "x": rng.normal(size=n),
-            "race": rng.choice(["a", "b", "c"], n),
-            "sex": rng.choice(["F", "M"], n),
-        }
-    )
-    target = (X["x"] + (X["sex"] == "M") + rng.normal(size=n) > 0.5).astype(int)
+    X = pd.DataFrame(rng.normal(size=(n, 5)), columns=[f"x{j}" for j in range(5)])
+    X["race"] = rng.choice(["a", "b", "c"], n)
+    X["sex"] = rng.choice(["F", "M"], n)
+    X["x0"] += X["sex"] == "M"  # the constraints have something to remove
+    signal = X[["x0", "x1", "x2"]].sum(axis=1) + (X["sex"] == "M")
+    target = (signal + rng.normal(size=n) > 0.5).astype(int)
     model = OrthogonalLogisticRegression(protected=["race", "sex"]).fit(X, target)
     memory = check_estimator_orthogonality(model, X, ["race", "sex"])
     lazy = check_estimator_orthogonality(
         model, dd.from_pandas(X, npartitions=4), ["race", "sex"]
     )
     _assert_same(lazy, memory)
+    assert (memory.to_frame()["note"] == "").all()  # not constant predictions
     assert lazy.to_frame()["output"].iloc[0] == memory.to_frame()["output"].iloc[0]

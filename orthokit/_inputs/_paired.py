@@ -166,16 +166,20 @@ def encode_reference(
 
     Returns ``(S, names, None)``; constant and collinear columns (with each
     other or the intercept) are errors that name them. With ``groups=True``
-    and a single label column, returns ``(None, names, codes)`` instead: the
-    level codes stand for the one-hot matrix.
+    and every protected column categorical, returns ``(None, names, (codes,
+    sizes))`` instead: the level codes of shape ``(n_samples, n_columns)``
+    and the number of levels of each column stand for the one-hot matrix
+    (constant and collinear columns are left to the caller, who sees the
+    distinct rows).
     """
     table, columns = read_protected(
         protected, n_samples, categorical=categorical, argument=argument
     )
     names = list(columns.encoded_names_)
-    if groups and columns.group_column_ is not None:
+    if groups and columns.group_columns_:
         # Every level occurs (levels are learned from these rows).
-        return None, names, columns.codes(table)
+        sizes = [len(columns.categories_[name]) for name in columns.group_columns_]
+        return None, names, (columns.group_codes(table), sizes)
     S, _ = columns.split(table, numeric_features=False)
     check_estimable(S, names, argument)
     return S, names, None

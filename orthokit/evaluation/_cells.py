@@ -14,9 +14,16 @@ and dask collections.
 
 import numpy as np
 
+from orthokit._linalg import power_of_two_scale
+
 
 class Cells:
     """Summary of the predictions per cell of the protected levels.
+
+    Moments are kept in a power of two ``unit`` per output (a prediction is
+    ``unit`` times its stored value), so that sums of predictions of size
+    1e300 do not overflow and squares of size 1e-300 do not underflow;
+    :meth:`affine` returns cells in the unit 1.
 
     Parameters
     ----------
@@ -27,23 +34,27 @@ class Cells:
     n : ndarray of shape (n_cells,)
         Rows per cell.
     mean, m2, low, high : ndarray of shape (n_cells, n_outputs)
-        Per cell and output: the mean, the sum of squared deviations from it,
-        the smallest and the largest prediction.
+        Per cell and output, in ``unit``: the mean, the sum of squared
+        deviations from it, the smallest and the largest prediction.
     integral : ndarray of bool of shape (n_outputs,)
         Whether every prediction of the output is an integer.
+    unit : ndarray of shape (n_outputs,), optional
+        Powers of two; 1 when not given.
 
     Examples
     --------
     >>> import numpy as np
     >>> cells = Cells.from_rows(np.array([[0], [1], [1]]), [2], np.array([1.0, 2, 4]))
+    >>> cells = cells.affine(1.0, 0.0)  # in the unit 1
     >>> cells.n.tolist(), cells.mean.ravel().tolist(), cells.m2.ravel().tolist()
     ([1.0, 2.0], [1.0, 3.0], [0.0, 2.0])
     """
 
-    def __init__(self, keys, sizes, n, mean, m2, low, high, integral):
+    def __init__(self, keys, sizes, n, mean, m2, low, high, integral, unit=None):
         self.keys, self.sizes, self.n = keys, list(sizes), n
         self.mean, self.m2, self.low, self.high = mean, m2, low, high
         self.integral = integral
+        self.unit = np.ones(mean.shape[1]) if unit is None else unit
 
     @classmethod
     def from_rows(cls, keys, sizes, values):
@@ -51,24 +62,38 @@ class Cells:
         values = np.asarray(values, dtype=np.float64)
         values = values[:, None] if values.ndim == 1 else values
         keys = np.asarray(keys, dtype=np.int64).reshape(len(values), -1)
+        integral = (values == np.round(values)).all(axis=0)
+        scale = power_of_two_scale(values)
+        values = values * scale
         ones = np.ones(len(values))
         zeros = np.zeros_like(values)
-        integral = (values == np.round(values)).all(axis=0)
-        return _collapse(keys, sizes, ones, values, zeros, values, values, integral)
+        return _collapse(
+            keys, sizes, ones, values, zeros, values, values, integral, 1 / scale
+        )
 
     def merge(self, other):
         """Return the cells of both summaries' rows (``None`` is no rows)."""
         if other is None:
             return self
+        unit = np.maximum(self.unit, other.unit)
+        a, b = self._moments(unit), other._moments(unit)
         return _collapse(
             np.vstack([self.keys, other.keys]),
             self.sizes,
             np.concatenate([self.n, other.n]),
-            np.vstack([self.mean, other.mean]),
-            np.vstack([self.m2, other.m2]),
-            np.vstack([self.low, other.low]),
-            np.vstack([self.high, other.high]),
+            *(np.vstack([x, y]) for x, y in zip(a, b, strict=True)),
             self.integral & other.integral,
+            unit,
+        )
+
+    def _moments(self, unit):
+        """``mean, m2, low, high`` in a larger ``unit`` (exact, or underflow)."""
+        ratio = self.unit / unit
+        return (
+            self.mean * ratio,
+            self.m2 * ratio**2,
+            self.low * ratio,
+            self.high * ratio,
         )
 
     @property
@@ -78,22 +103,24 @@ class Cells:
 
     def output(self, j):
         """Return the cells of output ``j`` alone."""
+        pick = slice(j, j + 1)
         return Cells(
-            self.keys, self.sizes, self.n, self.mean[:, j : j + 1],
-            self.m2[:, j : j + 1], self.low[:, j : j + 1], self.high[:, j : j + 1],
-            self.integral[j : j + 1],
+            self.keys, self.sizes, self.n, self.mean[:, pick], self.m2[:, pick],
+            self.low[:, pick], self.high[:, pick], self.integral[pick],
+            self.unit[pick],
         )  # fmt: skip
 
     def extremes(self):
         """Return the smallest and largest prediction of every output, ``(2, k)``."""
-        return np.vstack([self.low.min(axis=0), self.high.max(axis=0)])
+        return np.vstack([self.low.min(axis=0), self.high.max(axis=0)]) * self.unit
 
     def grand_mean(self):
         """Mean of every output over all rows."""
-        return self.n @ self.mean / self.n.sum()
+        return self.n @ self.mean / self.n.sum() * self.unit
 
     def affine(self, factor, shift):
-        """Cells of ``factor * y + shift`` (``factor > 0``)."""
+        """Cells of ``factor * y + shift`` (``factor > 0``), in the unit 1."""
+        factor = factor * self.unit
         return Cells(
             self.keys, self.sizes, self.n, self.mean * factor + shift,
             self.m2 * factor**2, self.low * factor + shift,
@@ -108,7 +135,7 @@ class Cells:
         return np.hstack(blocks)
 
 
-def _collapse(keys, sizes, n, mean, m2, low, high, integral):
+def _collapse(keys, sizes, n, mean, m2, low, high, integral, unit):
     """Merge entries with the same key (Chan et al.'s exact pooled moments)."""
     if len(keys) == 0:
         raise ValueError("no rows to summarize")
@@ -129,13 +156,21 @@ def _collapse(keys, sizes, n, mean, m2, low, high, integral):
     for j in range(k):
         total = np.bincount(inverse, weights=n * mean[:, j], minlength=n_cells)
         out_mean[:, j] = total / count
+        # A second pass on the deviations corrects the rounding of the sums
+        # (responses of size 1e4 over 10^5 rows lose 1e-10 otherwise).
+        deviation = mean[:, j] - out_mean[inverse, j]
+        out_mean[:, j] += (
+            np.bincount(inverse, weights=n * deviation, minlength=n_cells) / count
+        )
         deviation = mean[:, j] - out_mean[inverse, j]
         out_m2[:, j] = np.bincount(
             inverse, weights=m2[:, j] + n * deviation**2, minlength=n_cells
         )
         np.minimum.at(out_low[:, j], inverse, low[:, j])
         np.maximum.at(out_high[:, j], inverse, high[:, j])
-    return Cells(cell_keys, sizes, count, out_mean, out_m2, out_low, out_high, integral)
+    return Cells(
+        cell_keys, sizes, count, out_mean, out_m2, out_low, out_high, integral, unit
+    )
 
 
 def pearson(cells, fitted, variance):
