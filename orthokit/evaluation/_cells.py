@@ -140,7 +140,16 @@ def _collapse(keys, sizes, n, mean, m2, low, high, integral, unit):
     if len(keys) == 0:
         raise ValueError("no rows to summarize")
     strides = np.cumprod([1, *sizes[:0:-1]])[::-1]
-    if float(np.prod(np.asarray(sizes, dtype=np.float64))) < 2.0**62:
+    combinations = float(np.prod(np.asarray(sizes, dtype=np.float64)))
+    if combinations <= 2 * len(keys) + 2**16:
+        # Few combinations: a table of all of them, O(n) (np.unique sorts).
+        flat = keys @ np.asarray(strides, dtype=np.int64)
+        unique = np.flatnonzero(np.bincount(flat, minlength=int(combinations)))
+        lookup = np.zeros(int(combinations), dtype=np.intp)
+        lookup[unique] = np.arange(len(unique))
+        inverse = lookup[flat]
+        cell_keys = np.column_stack(np.unravel_index(unique, sizes))
+    elif combinations < 2.0**62:
         flat = keys @ np.asarray(strides, dtype=np.int64)
         unique, inverse = np.unique(flat, return_inverse=True)
         cell_keys = keys[np.unique(inverse, return_index=True)[1]]

@@ -19,11 +19,10 @@ from orthokit._dask import (
     head,
     is_dask_collection,
     map_row_blocks,
-    protected_levels,
     tree_reduce,
 )
 from orthokit._inputs import ProtectedColumns, as_table, column_kind, resolve_columns
-from orthokit._inputs._encode import column_codes
+from orthokit._inputs._encode import column_codes, learn_levels
 from orthokit._inputs._paired import check_estimable, read_outputs
 from orthokit.evaluation._cells import Cells
 
@@ -68,12 +67,12 @@ def read_dask(predictions, protected, categorical, nonlinear):
         )
         return _computed(predictions, protected, reason)
     outputs = _output_names(predictions)
-    levels = protected_levels(frame, names, coded=coded)
+    levels, lengths = _scan(predictions, frame, names, coded)
     columns = ProtectedColumns(
         None, argument="protected", categories=levels, categorical=categorical
     ).fit(table)
     sizes = [len(columns.categories_[name]) for name in names]
-    cells = _reduce(predictions, frame, columns, sizes)
+    cells = _reduce(predictions, frame, columns, sizes, lengths)
     encoded = list(columns.encoded_names_)
     check_estimable(cells.design()[:, 1:], encoded)
     return None, None, cells, outputs, encoded
@@ -125,19 +124,53 @@ def _output_names(predictions):
     return table.names
 
 
-def _reduce(predictions, frame, columns, sizes):
+def _scan(predictions, frame, names, coded):
+    """One pass: the levels of the protected columns and the rows of each block.
+
+    The levels follow the input layer's rules (``column_kind``,
+    ``learn_levels``) on the distinct values of all blocks, so that every
+    block is encoded alike. Returns ``(levels, (protected rows, prediction
+    rows))``, the latter ``None`` for a dask array (its chunks say it).
+    """
+    import dask
+    import pandas as pd
+
+    sample = as_table(frame._meta, "protected", allow_empty=True)
+    wanted = [
+        name
+        for j, name in enumerate(names)
+        if name in coded or column_kind(sample, j, name, "protected") == "labels"
+    ]
+
+    def scan(part):
+        return len(part), [part[name].drop_duplicates() for name in wanted]
+
+    parts = [dask.delayed(scan)(part) for part in frame.to_delayed()]
+    counts = None
+    if _is_frame(predictions):
+        counts = [dask.delayed(len)(part) for part in predictions.to_delayed()]
+    parts, counts = dask.compute(parts, counts)
+    levels = {}
+    for i, name in enumerate(wanted):
+        values = pd.concat([uniques[i] for _, uniques in parts]).drop_duplicates()
+        levels[name] = learn_levels(as_table(values.dropna().to_frame(name)), 0, name)
+    return levels, ([n for n, _ in parts], counts)
+
+
+def _reduce(predictions, frame, columns, sizes, lengths):
     """One dask pass: the cells of every pair of row blocks, merged in a tree."""
     import dask
 
+    lengths, counts = lengths
     values = (
-        predictions.to_dask_array(lengths=True)
+        predictions.to_dask_array(lengths=counts)
         if _is_frame(predictions)
         else predictions
     )
     values = values[:, None] if values.ndim == 1 else values
     if np.isnan(values.shape[0]):
         values = values.compute_chunk_sizes()
-    lengths = tuple(int(n) for n in frame.map_partitions(len).compute())
+    lengths = tuple(int(n) for n in lengths)
     if values.shape[0] != sum(lengths):
         raise ValueError(
             f"predictions have {values.shape[0]} rows but protected has "
