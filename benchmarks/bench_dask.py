@@ -30,6 +30,8 @@ import numpy as np
 from orthokit import OrthogonalProjector
 from orthokit.evaluation import check_orthogonality
 
+# Read before dask.distributed is imported (in functions): it sets it to 1.
+OPENBLAS_THREADS = os.environ.get("OPENBLAS_NUM_THREADS", "default")
 K = 4
 
 
@@ -151,7 +153,7 @@ def audit_vs_memory(rows, blocks=16):
     print(
         f"3. audit: check_orthogonality, {rows:,} binomial predictions on race (5 "
         f"levels) and sex, {blocks} blocks (OPENBLAS_NUM_THREADS="
-        f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')})"
+        f"{OPENBLAS_THREADS})"
     )
     timings = [
         ("in memory (pandas, baseline)", t_memory),

@@ -93,8 +93,9 @@ def test_several_outputs():
     y, S = _data("gaussian", seed=4)
     Y = pd.DataFrame({"a": y, "b": y[::-1].to_numpy() * 2})
     memory = check_orthogonality(Y, S)
-    lazy = check_orthogonality(dd.from_pandas(Y, 3), dd.from_pandas(S, 3))
-    _assert_same(lazy, memory)
+    for blocks in (3, 5):  # the same blocks as S, and others
+        lazy = check_orthogonality(dd.from_pandas(Y, blocks), dd.from_pandas(S, 3))
+        _assert_same(lazy, memory)
 
 
 def test_numeric_protected_is_computed_with_a_warning():

@@ -159,9 +159,11 @@ def _scan(predictions, frame, names, coded):
 
 def _reduce(predictions, frame, columns, sizes, lengths):
     """One dask pass: the cells of every pair of row blocks, merged in a tree."""
-    import dask
-
     lengths, counts = lengths
+    if counts is not None and [int(n) for n in counts] == [int(n) for n in lengths]:
+        # Frames with the same blocks: paired as they are, no rechunking.
+        blocks = predictions.to_delayed()
+        return _summarize(blocks, frame, columns, sizes)
     values = (
         predictions.to_dask_array(lengths=counts)
         if _is_frame(predictions)
@@ -177,6 +179,12 @@ def _reduce(predictions, frame, columns, sizes, lengths):
             f"{sum(lengths)}; they must match."
         )
     blocks = values.rechunk({0: lengths, 1: -1}).to_delayed().ravel()
+    return _summarize(blocks, frame, columns, sizes)
+
+
+def _summarize(blocks, frame, columns, sizes):
+    import dask
+
     summaries = [
         dask.delayed(_block_cells)(block, part, columns, sizes)
         for block, part in zip(blocks, frame.to_delayed(), strict=True)
