@@ -67,7 +67,7 @@ def head(X, n_rows=1000):
     return np.asarray(X[:n_rows].compute())
 
 
-def protected_levels(X, protected, given=None, coded=()):
+def protected_levels(X, protected, given=None):
     """Levels of the label protected columns of a dask data frame.
 
     ``protected`` is the estimator's specification; only its column names
@@ -75,8 +75,7 @@ def protected_levels(X, protected, given=None, coded=()):
     columns hold labels, and the order of their levels, follow the input
     layer's rules (:func:`orthokit._inputs.column_kind`, ``learn_levels``) on
     the distinct values, computed in one pass (unless ``given``), so that
-    every block is encoded alike. Numeric columns named in ``coded`` (codes of
-    levels, ``categorical=``) get their levels too.
+    every block is encoded alike.
     """
     import dask
 
@@ -94,11 +93,7 @@ def protected_levels(X, protected, given=None, coded=()):
         for name in names
         if name in sample.names
         and name not in levels
-        and (
-            name in coded
-            or column_kind(sample, sample.names.index(name), name, "protected")
-            == "labels"
-        )
+        and column_kind(sample, sample.names.index(name), name, "protected") == "labels"
     ]
     uniques = dask.compute(*[X[name].drop_duplicates() for name in wanted])
     for name, values in zip(wanted, uniques, strict=True):

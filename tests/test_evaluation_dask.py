@@ -2,15 +2,14 @@
 
 import warnings
 
+import dask
+import dask.array as da
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
 
 from orthokit.evaluation import check_estimator_orthogonality, check_orthogonality
-
-dask = pytest.importorskip("dask")
-da = pytest.importorskip("dask.array")
-dd = pytest.importorskip("dask.dataframe")
 
 COLUMNS = ["coef", "std_err", "statistic", "p_value", "ci_lower", "ci_upper"]
 TOL = 1e-8

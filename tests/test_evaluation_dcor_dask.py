@@ -5,16 +5,15 @@ the references are dcor on the sampled rows and the in-memory function (itself
 compared with dcor in ``test_evaluation_dcor.py``) on the same rows.
 """
 
+import dask
+import dask.array as da
+import dask.dataframe as dd
 import dcor
 import numpy as np
 import pandas as pd
 import pytest
 
 from orthokit.evaluation import distance_correlation
-
-dask = pytest.importorskip("dask")
-da = pytest.importorskip("dask.array")
-dd = pytest.importorskip("dask.dataframe")
 
 
 @pytest.fixture(autouse=True)
