@@ -8,10 +8,18 @@
    generated block by block by dask, fitted with the threaded scheduler in this
    process; peak resident memory against the size of the data.
 
+3. The audit (``check_orthogonality``, default 4,000,000 rows): binomial
+   predictions against two categorical protected columns (race, 5 levels;
+   sex), in memory (pandas) against dask data frames (threaded scheduler in
+   this process, then a 2-worker LocalCluster with the data persisted on the
+   workers). Each is timed twice: cold (first call) and warm (second).
+
     PYTHONPATH=. python benchmarks/bench_dask.py [--rows N] [--big-rows N]
+        [--audit-rows N] [--only {all,projector,audit}]
 """
 
 import argparse
+import os
 import resource
 import time
 
@@ -20,7 +28,10 @@ import dask.array as da
 import numpy as np
 
 from orthokit import OrthogonalProjector
+from orthokit.evaluation import check_orthogonality
 
+# Read before dask.distributed is imported (in functions): it sets it to 1.
+OPENBLAS_THREADS = os.environ.get("OPENBLAS_NUM_THREADS", "default")
 K = 4
 
 
@@ -87,14 +98,89 @@ def out_of_core(rows, columns):
     print(f"   rows seen: {fitted.n_samples_seen_:,}")
 
 
+def audit_data(rows, seed=2):
+    """Predictions and protected columns (pandas categoricals), in memory."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    race = rng.choice(5, rows, p=[0.6, 0.2, 0.1, 0.06, 0.04])
+    sex = rng.integers(0, 2, rows)
+    eta = rng.normal(size=rows) + 0.05 * sex
+    S = pd.DataFrame(
+        {
+            "race": pd.Categorical.from_codes(race, list("WBAHO")),
+            "sex": pd.Categorical.from_codes(sex, ["F", "M"]),
+        }
+    )
+    return pd.Series(1 / (1 + np.exp(-eta)), name="p"), S
+
+
+def _twice(function):
+    """Time two calls: cold (the first) and warm; return both and the result."""
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return times, result
+
+
+def audit_vs_memory(rows, blocks=16):
+    import dask.dataframe as dd
+    from dask.distributed import Client, LocalCluster
+
+    y, S = audit_data(rows)
+    t_memory, reference = _twice(lambda: check_orthogonality(y, S))
+    y_dask, S_dask = dd.from_pandas(y, blocks), dd.from_pandas(S, blocks)
+    y_dask, S_dask = dask.persist(y_dask, S_dask)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        t_threads, threaded = _twice(lambda: check_orthogonality(y_dask, S_dask))
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="4GiB") as cluster,
+        Client(cluster) as client,
+    ):
+        y_c, S_c = client.persist(
+            [dd.from_pandas(y, blocks), dd.from_pandas(S, blocks)]
+        )
+        t_cluster, clustered = _twice(lambda: check_orthogonality(y_c, S_c))
+    columns = ["coef", "std_err", "statistic", "p_value", "ci_lower", "ci_upper"]
+    expected = reference.to_frame()[columns].to_numpy()
+    scale = np.maximum(np.abs(expected), np.finfo(float).tiny)
+    error = max(
+        float(np.max(np.abs(r.to_frame()[columns].to_numpy() - expected) / scale))
+        for r in (threaded, clustered)
+    )
+    print(
+        f"3. audit: check_orthogonality, {rows:,} binomial predictions on race (5 "
+        f"levels) and sex, {blocks} blocks (OPENBLAS_NUM_THREADS="
+        f"{OPENBLAS_THREADS})"
+    )
+    timings = [
+        ("in memory (pandas, baseline)", t_memory),
+        ("dask, threaded scheduler (2 threads)", t_threads),
+        ("dask, 2-worker LocalCluster, persisted", t_cluster),
+    ]
+    for label, (cold, warm) in timings:
+        print(
+            f"   {label:40s} cold {cold:7.3f} s ({cold / t_memory[0]:5.2f}x)  "
+            f"warm {warm:7.3f} s ({warm / t_memory[1]:5.2f}x)"
+        )
+    print(f"   max relative difference of the report from in memory: {error:.1e}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=4_000_000)
     parser.add_argument("--big-rows", type=int, default=50_000_000)
     parser.add_argument("--columns", type=int, default=32)
+    parser.add_argument("--audit-rows", type=int, default=4_000_000)
+    parser.add_argument("--only", choices=["all", "projector", "audit"], default="all")
     args = parser.parse_args()
-    out_of_core(args.big_rows, args.columns)  # first, so its peak RSS is its own
-    in_memory_vs_cluster(args.rows, args.columns)
+    if args.only != "audit":
+        out_of_core(args.big_rows, args.columns)  # first: its peak RSS is its own
+        in_memory_vs_cluster(args.rows, args.columns)
+    if args.only != "projector":
+        audit_vs_memory(args.audit_rows)
 
 
 if __name__ == "__main__":

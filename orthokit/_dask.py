@@ -85,7 +85,8 @@ def protected_levels(X, protected, given=None):
     levels = dict(given or {})
     if not _is_frame(X):
         return levels or None
-    names = [p for p in np.atleast_1d(protected) if isinstance(p, str)]
+    # str(): numpy's str_ would show as np.str_('race') in messages.
+    names = [str(p) for p in np.atleast_1d(protected) if isinstance(p, str)]
     sample = as_table(X._meta, allow_empty=True)
     wanted = [
         name

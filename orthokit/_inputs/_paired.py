@@ -178,8 +178,11 @@ def encode_reference(
 
     Returns ``(S, names, None)``; constant and collinear columns (with each
     other or the intercept) are errors that name them. With ``groups=True``
-    and a single label column, returns ``(None, names, codes)`` instead: the
-    level codes stand for the one-hot matrix.
+    and every protected column categorical, returns ``(None, names, (codes,
+    sizes))`` instead: the level codes of shape ``(n_samples, n_columns)``
+    and the number of levels of each column stand for the one-hot matrix
+    (constant and collinear columns are left to the caller, who sees the
+    distinct rows).
     """
     table, columns = read_protected(
         protected, n_samples, categorical=categorical, argument=argument
@@ -192,10 +195,21 @@ def encode_reference(
             "would fit every row exactly (no residual degrees of freedom). Group "
             "rare levels first, or use more rows."
         )
-    if groups and columns.group_column_ is not None:
+    if groups and columns.group_columns_:
         # Every level occurs (levels are learned from these rows).
-        return None, names, columns.codes(table)
+        sizes = [len(columns.categories_[name]) for name in columns.group_columns_]
+        return None, names, (columns.group_codes(table), sizes)
     S, _ = columns.split(table, numeric_features=False)
+    check_estimable(S, names, argument)
+    return S, names, None
+
+
+def check_estimable(S, names, argument="protected"):
+    """Refuse constant or collinear encoded columns, naming them.
+
+    ``S`` may hold the rows or only their distinct values (the rank of
+    ``[1, S]`` is the same).
+    """
     for j, name in enumerate(names):
         if np.ptp(S[:, j]) == 0:
             raise ValueError(
@@ -208,7 +222,6 @@ def encode_reference(
             f"{argument} columns {shown(names)} are collinear (with each other or the "
             f"intercept; rank {rank + 1} of {S.shape[1] + 1}); drop redundant columns."
         )
-    return S, names, None
 
 
 def encode_all_levels(protected, n_samples, *, categorical=None):

@@ -2,11 +2,8 @@
 
 from orthokit.evaluation._dcor import DistanceCorrelation, distance_correlation
 from orthokit.evaluation._display import OrthogonalityDisplay
-from orthokit.evaluation._glm import (
-    PerfectSeparationError,
-    check_estimator_orthogonality,
-    check_orthogonality,
-)
+from orthokit.evaluation._estimator import check_estimator_orthogonality
+from orthokit.evaluation._glm import PerfectSeparationError, check_orthogonality
 from orthokit.evaluation._nonlinear import nonlinear_check
 from orthokit.evaluation._report import OrthogonalityReport, plot_reports
 

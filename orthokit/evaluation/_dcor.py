@@ -36,8 +36,10 @@ import pandas as pd
 from scipy.special import gammaln
 from scipy.stats import t as student_t
 
+from orthokit._dask import is_dask_collection
 from orthokit._inputs._paired import check_pairing, encode_all_levels, read_outputs
 from orthokit._linalg import power_of_two_scale
+from orthokit.evaluation._dask_sample import dask_sample
 from orthokit.evaluation._dcor_exact import (
     distance_sums,
     exact_dcor,
@@ -356,6 +358,7 @@ def distance_correlation(
     max_projections=4096,
     n_permutations=None,
     categorical=None,
+    sample_size=100_000,
 ):
     """Squared distance correlation between features and protected columns.
 
@@ -404,6 +407,12 @@ or (n_samples,)
     categorical : str, int or sequence of str or int, optional
         Numeric protected columns holding codes of levels (e.g. race coded
         1/2/3), by name or position: they are one-hot encoded.
+    sample_size : int, default=100000
+        Dask collections only (any argument a dask array, data frame or
+        series): the value is computed on this many rows drawn uniformly
+        without replacement (all rows when there are fewer), by the rule of
+        :mod:`orthokit.evaluation._dask_sample`, and ``method`` says so.
+        In-memory inputs are always used whole.
 
     Returns
     -------
@@ -432,6 +441,11 @@ or (n_samples,)
         exact_max_samples,
         n_permutations,
     )
+    note = None
+    if any(is_dask_collection(v) for v in (features, protected, by)):
+        features, protected, by, random_state, note = dask_sample(
+            features, protected, by, sample_size, random_state
+        )
     x, _ = read_outputs(features, "features", prefix="x")
     check_pairing(features, protected)
     s = encode_all_levels(protected, x.shape[0], categorical=categorical)
@@ -481,7 +495,7 @@ or (n_samples,)
         p_value = min(1.0, n_groups * min(p_values.values()))
     return DistanceCorrelation(
         value=float(np.mean(list(values.values()))),
-        method=" / ".join(sorted(methods)),
+        method=" / ".join(sorted(methods)) + ("" if note is None else f" ({note})"),
         n_samples=x.shape[0],
         groups={} if by is None else values,
         std_error=float(np.sqrt(sum(e**2 for e in errors.values())) / n_groups),

@@ -110,7 +110,7 @@ class OrthogonalityDisplay:
         -------
         OrthogonalityDisplay
         """
-        from orthokit.evaluation._glm import check_estimator_orthogonality
+        from orthokit.evaluation._estimator import check_estimator_orthogonality
 
         report = check_estimator_orthogonality(estimator, X, protected, **kwargs)
         label = type(estimator).__name__ if label is None else label

@@ -13,12 +13,23 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import NotFittedError
 
-from orthokit._inputs import ProtectedColumns, as_table, is_frame_like, shown
-from orthokit._inputs._frames import nw, select
-from orthokit._inputs._paired import check_pairing, encode_reference, read_outputs
+from orthokit._dask import is_dask_collection
+from orthokit._inputs import shown
+from orthokit._inputs._paired import (
+    check_estimable,
+    check_pairing,
+    encode_reference,
+    read_outputs,
+)
 from orthokit._linalg import power_of_two_scale
+from orthokit.evaluation._cells import (
+    Cells,
+    pearson,
+    perfect_fit,
+    saturated_start,
+)
+from orthokit.evaluation._dask_cells import read_dask
 from orthokit.evaluation._nonlinear import _nonlinear_table
 from orthokit.evaluation._report import OrthogonalityReport
 
@@ -44,12 +55,14 @@ def _family(name):
     }[name]()
 
 
-def _infer_family(values, scale):
+def _infer_family(values, scale, integral=None):
     if scale == "link":
         return "gaussian"
     if ((values >= 0) & (values <= 1)).all():
         return "binomial"
-    if (values >= 0).all() and (values == np.round(values)).all():
+    if integral is None:
+        integral = (values == np.round(values)).all()
+    if (values >= 0).all() and integral:
         return "poisson"
     return "gaussian"
 
@@ -105,51 +118,46 @@ def _constant_table(y, names, output, resolution):
     )
 
 
-def _grouped(response, codes, n_levels, family, scale):
-    """Return the one-way evaluation GLM on one row per level, and its scale.
+def _cell_model(cells, family, scale):
+    """Return the evaluation GLM on one row per cell, and its fixed scale.
 
-    With one categorical protected column the model is saturated by level:
-    the fitted mean of a level is the mean of its predictions, and the score
-    and information of the GLM on the level means weighted by the level counts
-    (statsmodels' ``freq_weights``) are those of all rows, with the residual
-    degrees of freedom ``n - levels``. Only an estimated scale needs the rows
-    (the within-level Pearson statistic), computed here.
+    The score and information of the GLM on the cell means weighted by the
+    cell counts (statsmodels' ``freq_weights``) are those of all rows, with the
+    residual degrees of freedom ``n - p`` (see :mod:`._cells`). With one
+    categorical column the model is saturated: the fitted mean of a level is
+    the mean of its predictions, known in closed form (the start of IRLS), and
+    so are a perfect fit and the Pearson statistic. Otherwise ``scale`` is
+    ``"X2"`` when it must be estimated after the fit.
     """
-    counts = np.bincount(codes, minlength=n_levels).astype(np.float64)
-    means = np.bincount(codes, weights=response, minlength=n_levels) / counts
-    # statsmodels' test of a perfect fit, on the rows: the levels determine
-    # every prediction (on the level means it would always hold).
-    separated = family != "gaussian" and np.allclose(means[codes], response)
+    means = cells.mean[:, 0]
+    saturated = len(cells.sizes) == 1 and len(means) == cells.sizes[0]
+    if not saturated:
+        fixed = "X2" if scale is None and family == "gaussian" else scale
+        return means, cells.design(), cells.n, fixed, None, None
+    separated = family != "gaussian" and perfect_fit(cells, means)
     if scale is None and family != "gaussian":
         fixed = None
     elif isinstance(scale, float):
         fixed = scale
     else:  # Pearson's statistic of the saturated fit, over the rows
-        fitted = means[codes]
-        variance = _family(family).variance(fitted) if family != "gaussian" else 1.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pearson = np.sum((response - fitted) ** 2 / variance)
-        fixed = float(pearson / max(len(response) - n_levels, 1))
-    design = np.eye(n_levels)
-    design[:, 0] = 1.0
-    # The maximum likelihood estimate in closed form: IRLS started there ends
-    # at once, with the information (and errors) at the estimate itself.
-    tiny = np.finfo(np.float64).tiny
-    bounded = np.clip(means, tiny, 1 - 2**-53 if family == "binomial" else None)
-    eta = _family(family).link(bounded if family != "gaussian" else means)
-    start = np.concatenate([[eta[0]], eta[1:] - eta[0]])
-    return means, design, counts, fixed, separated, start
+        variance = _family(family).variance(means) if family != "gaussian" else 1.0
+        fixed = pearson(cells, means, variance) / max(cells.n_total - len(means), 1)
+    start = saturated_start(cells, family, _family(family).link)
+    return means, cells.design(), cells.n, fixed, separated, start
 
 
-def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False, codes=None):
+def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False, cells=None):
     """Fit one evaluation GLM; return its table and the statistic's name.
 
-    ``codes`` (the levels of a single categorical protected column) stand for
-    ``S``: the GLM is then fitted on one row per level (:func:`_grouped`).
+    ``cells`` (a :class:`~._cells.Cells` of one output) stand for ``y`` and
+    ``S`` when every protected column is categorical: the GLM is then fitted
+    on one row per cell (:func:`_cell_model`).
     """
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
+    if cells is not None:
+        y = cells.extremes()[:, 0]  # all the checks below need of the rows
     resolution = _resolution(y, family, link)
     if np.ptp(y) <= resolution:
         return _constant_table(y, names, output, resolution), None, 0.0
@@ -161,27 +169,32 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False, codes=N
     # Poisson responses (counts near 1e300) are rescaled too: the slopes do not
     # change, and fixing the dispersion at the scale factor keeps the
     # covariance of the original problem (the variance is linear in the mean).
-    s_pow = power_of_two_scale(S) if codes is None else np.ones(len(names))
+    s_pow = power_of_two_scale(S) if cells is None else np.ones(len(names))
     scale = "X2" if dispersion == "estimated" else None
     y_pow, unscale, variance_power = 1.0, s_pow, 0
     if family == "gaussian":
         first = power_of_two_scale(y[:, None])[0]
         response = y * first
-        response = response - response.mean()
+        centre = response.mean() if cells is None else cells.grand_mean()[0] * first
+        response = response - centre
         second = power_of_two_scale(response[:, None])[0]
         response, y_pow = response * second, first * second
+        if cells is not None:
+            cells = cells.affine(y_pow, -centre * second)
         unscale, variance_power = s_pow / y_pow, 2
     elif family == "poisson" and not 2.0**-300 < y.max() < 2.0**300:
         y_pow, variance_power = power_of_two_scale(y[:, None])[0], 1
         response, scale = y * y_pow, scale or y_pow
+        cells = None if cells is None else cells.affine(y_pow, 0.0)
     else:
         response = y
+        cells = None if cells is None else cells.affine(1.0, 0.0)
     weights, separated, start = None, False, None
-    if codes is None:
+    if cells is None:
         design = np.column_stack([np.ones(len(y)), S * s_pow])
     else:
-        response, design, weights, scale, separated, start = _grouped(
-            response, codes, len(names) + 1, family, scale
+        response, design, weights, scale, separated, start = _cell_model(
+            cells, family, scale
         )
     use_t = family == "gaussian" or dispersion == "estimated"
     context = f"evaluation GLM (family={family!r}) of {output!r} on {shown(names)}"
@@ -191,12 +204,19 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False, codes=N
             # On one row per level the inner least squares of IRLS has no
             # residual degree of freedom; its scale (0/0) is not used.
             with np.errstate(divide="ignore", invalid="ignore"):
-                result = sm.GLM(
+                model = sm.GLM(
                     response, design, family=_family(family), freq_weights=weights
-                ).fit(scale=scale, use_t=use_t, start_params=start)
+                )
+                if separated is None:  # cells of several columns
+                    result, scale = _fit_cells(model, cells, scale, use_t)
+                    separated = family != "gaussian" and perfect_fit(
+                        cells, result.fittedvalues
+                    )
+                else:
+                    result = model.fit(scale=scale, use_t=use_t, start_params=start)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
             raise ValueError(f"the {context} could not be fitted: {exc}") from None
-    if codes is None:
+    if cells is None:
         separated = any(
             issubclass(w.category, PerfectSeparationWarning) for w in caught
         )
@@ -224,7 +244,36 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False, codes=N
             "note": "",
         }
     )
-    return table, ("t" if use_t else "z"), float(result.scale) / y_pow**variance_power
+    # The dispersion of responses of size 1e300 is 1e600: inf, not a warning.
+    with np.errstate(over="ignore", divide="ignore"):
+        dispersion = float(result.scale) / y_pow**variance_power
+    return table, ("t" if use_t else "z"), dispersion
+
+
+def _fit_cells(model, cells, scale, use_t):
+    """IRLS on cells of several columns; an estimated scale from the rows.
+
+    The coefficients do not depend on the scale: a first fit gives the fitted
+    cell means, hence Pearson's statistic of the rows, and a second fit from
+    the estimate fixes that scale for the inference.
+    """
+    result = model.fit(tol=_CELLS_TOL, use_t=use_t)
+    if not isinstance(scale, str):
+        return (result if scale is None else model.fit(
+            scale=scale, use_t=use_t, tol=_CELLS_TOL, start_params=result.params
+        )), scale  # fmt: skip
+    fitted = np.asarray(result.fittedvalues)
+    variance = model.family.variance(fitted)
+    fixed = pearson(cells, fitted, variance) / max(
+        cells.n_total - len(result.params), 1
+    )
+    result = model.fit(
+        scale=fixed, use_t=use_t, tol=_CELLS_TOL, start_params=result.params
+    )
+    return result, fixed
+
+
+_CELLS_TOL = 1e-13
 
 
 def _validate_options(family, scale, dispersion, alpha, max_effect):
@@ -355,23 +404,37 @@ def check_orthogonality(
     False
     """
     _validate_options(family, scale, dispersion, alpha, max_effect)
-    values, outputs = read_outputs(predictions)
-    check_pairing(predictions, protected)
-    S, names, codes = encode_reference(
-        protected, values.shape[0], categorical=categorical, groups=not nonlinear
-    )
+    cells = None
+    if is_dask_collection(predictions) or is_dask_collection(protected):
+        predictions, protected, cells, outputs, names = read_dask(
+            predictions, protected, categorical, nonlinear
+        )
+    if cells is None:
+        values, outputs = read_outputs(predictions)
+        check_pairing(predictions, protected)
+        S, names, codes = encode_reference(
+            protected, values.shape[0], categorical=categorical, groups=not nonlinear
+        )
+        if codes is not None:
+            cells = Cells.from_rows(*codes, values)
+            check_estimable(cells.design()[:, 1:], names)
+        extremes, integral, n_samples = values, None, values.shape[0]
+    else:
+        values = S = None
+        extremes, integral = cells.extremes(), bool(cells.integral.all())
+        n_samples = cells.n_total
     if family is None:
-        family = _infer_family(values, scale)
+        family = _infer_family(extremes, scale, integral)
         inferred = True
     else:
         inferred = False
     tables = []
     dispersions = {}
     for j, output in enumerate(outputs):
-        _check_family_domain(values[:, j], family, output)
+        _check_family_domain(extremes[:, j], family, output)
         table, _, fitted_scale = _fit_glm(
-            values[:, j], S, names, family, dispersion, alpha, output,
-            scale == "link", codes,
+            None if values is None else values[:, j], S, names, family, dispersion,
+            alpha, output, scale == "link", None if cells is None else cells.output(j),
         )  # fmt: skip
         tables.append(table)
         dispersions[output] = fitted_scale
@@ -404,146 +467,6 @@ def check_orthogonality(
         statistic=statistic,
         alpha=alpha,
         max_effect=max_effect,
-        n_samples=values.shape[0],
+        n_samples=n_samples,
         nonlinear=nonlinear,
-    )
-
-
-def _predictions_of(estimator, X, response_method):
-    methods = {
-        "auto": ("predict_proba", "predict", "transform"),
-        "predict_proba": ("predict_proba",),
-        "predict": ("predict",),
-        "transform": ("transform",),
-        "decision_function": ("decision_function",),
-    }
-    if response_method not in methods:
-        raise ValueError(
-            f"response_method must be one of {list(methods)}, got {response_method!r}."
-        )
-    for name in methods[response_method]:
-        method = getattr(estimator, name, None)
-        if method is None:
-            continue
-        try:
-            values = method(X)
-        except AttributeError as exc:  # e.g. predict_proba of a hinge classifier
-            if response_method == "auto" and not isinstance(exc, NotFittedError):
-                continue
-            raise
-        if name == "predict_proba":
-            values = np.asarray(values)
-            if values.ndim == 2 and values.shape[1] == 2:
-                values = values[:, 1]  # the positive class, as the papers report
-        return values, name
-    raise TypeError(
-        f"{type(estimator).__name__} has no {' / '.join(methods[response_method])} "
-        "method; pass a fitted estimator."
-    )
-
-
-def _model_input(estimator, X, table, columns):
-    """Return what the estimator reads: all of ``X``, or its fitted columns.
-
-    orthokit's estimators take ``X`` with its protected columns; a plain
-    scikit-learn model fitted on the other columns only gets those (by its
-    ``feature_names_in_``, or by position when it saw one column per feature).
-    """
-    fitted_names = getattr(estimator, "feature_names_in_", None)
-    if fitted_names is not None:
-        if [str(name) for name in fitted_names] == columns.feature_names_:
-            return select(table, columns.feature_index_)
-        return X
-    if getattr(estimator, "n_features_in_", None) == len(columns.feature_index_):
-        return select(table, columns.feature_index_)
-    return X
-
-
-def check_estimator_orthogonality(
-    estimator,
-    X,
-    protected,
-    *,
-    response_method="auto",
-    scale=None,
-    categorical=None,
-    **kwargs,
-):
-    """Test whether a fitted estimator's predictions are free of ``S``.
-
-    The protected columns live inside ``X`` and are named as for the
-    transformers. The estimator is given the whole ``X`` (it is expected to
-    handle or drop the protected columns itself, as orthokit's estimators do),
-    and its predictions go to :func:`check_orthogonality`.
-
-    Parameters
-    ----------
-    estimator : fitted estimator
-        Classifier, regressor or transformer (or a Pipeline ending in one).
-    X : array-like or DataFrame of shape (n_samples, n_features)
-        Input of the estimator, including the protected columns.
-    protected : str, int or sequence of str or int
-        Names (for data frames) or positions of the protected columns in ``X``.
-    response_method : {"auto", "predict_proba", "predict", "transform", \
-"decision_function"}, default="auto"
-        Which predictions to check. ``"auto"`` tries ``predict_proba`` (the
-        positive class for binary classifiers), then ``predict``, then
-        ``transform``.
-    scale : {"response", "link"} or None, default=None
-        Scale of the predictions; ``None`` means ``"link"`` for
-        ``decision_function`` and ``"response"`` otherwise.
-    categorical : str, int or sequence of str or int, optional
-        Protected columns of ``X`` (names or positions in ``X``) that hold
-        numeric codes of levels; they are one-hot encoded.
-    **kwargs
-        Passed to :func:`check_orthogonality` (``family``, ``alpha``, ...).
-
-    Returns
-    -------
-    report : OrthogonalityReport
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from sklearn.compose import make_column_transformer
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from orthokit.evaluation import check_estimator_orthogonality
-    >>> rng = np.random.default_rng(0)
-    >>> X = pd.DataFrame({"x": rng.normal(size=300), "sex": rng.integers(0, 2, 300)})
-    >>> y = (X["x"] + X["sex"] + rng.normal(size=300) > 0.5).astype(int)
-    >>> model = make_pipeline(
-    ...     make_column_transformer(("passthrough", ["x"])), LogisticRegression()
-    ... ).fit(X, y)
-    >>> report = check_estimator_orthogonality(model, X, ["sex"])
-    >>> report.family, report.to_frame()["term"].tolist()
-    ('binomial', ['sex'])
-    """
-    table = as_table(X)
-    columns = ProtectedColumns(protected, categorical=categorical).fit(table)
-    protected_names = [columns.input_names_[j] for j in columns.protected_index_]
-    S_frame = select(table, columns.protected_index_)
-    S_frame = (
-        nw.from_native(S_frame).to_pandas().reset_index(drop=True)
-        if table.is_frame
-        else pd.DataFrame(S_frame)
-    )
-    S_frame.columns = protected_names
-    if categorical is not None:
-        categorical = [name for name in protected_names if name in columns.categories_]
-    values, method = _predictions_of(
-        estimator, _model_input(estimator, X, table, columns), response_method
-    )
-    if scale is None:
-        scale = "link" if method == "decision_function" else "response"
-    if isinstance(values, pd.Series | pd.DataFrame):
-        # Both come from the rows of X: paired by position.
-        predictions = values.reset_index(drop=True)
-    elif is_frame_like(values):
-        predictions = values
-    else:
-        values = np.asarray(values)
-        predictions = pd.Series(values, name=method) if values.ndim == 1 else values
-    return check_orthogonality(
-        predictions, S_frame, scale=scale, categorical=categorical, **kwargs
     )

@@ -1,0 +1,259 @@
+"""The evaluation model on dask collections: one reduction to cells.
+
+When the predictions and the protected columns are both dask collections and
+every protected column is categorical (labels, or numeric codes named in
+``categorical=``), the levels are learned from all blocks in one pass, then
+each pair of row blocks is summarized by its cells (:class:`~._cells.Cells`)
+and the summaries are merged by dask in a tree; the evaluation GLM is fitted
+on the cells, exactly as on all rows. Otherwise (a numeric protected column,
+the nonlinear check, or only one argument on dask) the dask inputs are
+computed into memory, with a warning that says why.
+"""
+
+import warnings
+
+import numpy as np
+
+from orthokit._dask import (
+    _is_frame,
+    head,
+    is_dask_collection,
+    map_row_blocks,
+    tree_reduce,
+)
+from orthokit._inputs import ProtectedColumns, as_table, column_kind, resolve_columns
+from orthokit._inputs._encode import column_codes, learn_levels
+from orthokit._inputs._paired import check_estimable, read_outputs
+from orthokit.evaluation._cells import Cells
+
+
+def read_dask(predictions, protected, categorical, nonlinear):
+    """Read dask inputs of :func:`check_orthogonality`.
+
+    Returns
+    -------
+    predictions, protected
+        In memory when ``cells`` is ``None`` (computed, with a warning).
+    cells : Cells or None
+        The cells of all rows.
+    outputs, names : list of str or None
+        Names of the predictions and of the encoded protected columns.
+    """
+    if not (is_dask_collection(predictions) and is_dask_collection(protected)):
+        return _computed(
+            predictions, protected, "only one of predictions and protected is one"
+        )
+    frame = _protected_frame(protected)
+    table = as_table(frame._meta, "protected", allow_empty=True)
+    names = table.names
+    coded = set()
+    if categorical is not None:
+        positions = resolve_columns(
+            categorical, names, len(names), what="categorical", argument="protected"
+        )
+        coded = {names[j] for j in positions}
+    numeric = [
+        name
+        for j, name in enumerate(names)
+        if name not in coded and column_kind(table, j, name, "protected") == "numeric"
+    ]
+    if nonlinear or numeric:
+        reason = (
+            "the nonlinear check needs the rows"
+            if nonlinear
+            else f"protected column(s) {numeric} are numeric, and the exact "
+            "reduction by cells needs every protected column categorical (pass "
+            "categorical= for numeric codes of levels)"
+        )
+        return _computed(predictions, protected, reason)
+    outputs = _output_names(predictions)
+    levels, lengths = _scan(predictions, frame, names, coded)
+    columns = ProtectedColumns(
+        None, argument="protected", categories=levels, categorical=categorical
+    ).fit(table)
+    sizes = [len(columns.categories_[name]) for name in names]
+    cells = _reduce(predictions, frame, columns, sizes, lengths)
+    encoded = list(columns.encoded_names_)
+    check_estimable(cells.design()[:, 1:], encoded)
+    return None, None, cells, outputs, encoded
+
+
+def _computed(predictions, protected, reason):
+    import dask
+
+    warnings.warn(
+        "check_orthogonality computes its dask inputs into memory: "
+        f"{reason}. The exact reduction on dask needs both as dask collections "
+        "and every protected column categorical.",
+        UserWarning,
+        stacklevel=4,
+    )
+    predictions, protected = dask.compute(predictions, protected)
+    return predictions, protected, None, None, None
+
+
+def _protected_frame(protected):
+    """Return a dask data frame of the protected columns, named as in memory."""
+    if _is_frame(protected):
+        if hasattr(protected, "columns"):
+            return protected
+        name = protected.name
+        return protected.to_frame(name if name not in (None, "") else "s")
+    import dask.dataframe as dd
+
+    array = protected if protected.ndim == 2 else protected[:, None]
+    return dd.from_dask_array(array, columns=[f"s{j}" for j in range(array.shape[1])])
+
+
+def _output_names(predictions):
+    if not _is_frame(predictions):
+        if predictions.ndim not in (1, 2):
+            raise ValueError(
+                "predictions must be 1-D or 2-D, got an array of shape "
+                f"{predictions.shape}."
+            )
+        k = 1 if predictions.ndim == 1 else predictions.shape[1]
+        return ["y_pred"] if k == 1 else [f"y_pred_{j}" for j in range(k)]
+    meta = predictions._meta
+    if not hasattr(meta, "columns"):
+        meta = meta.to_frame(meta.name if meta.name not in (None, "") else "y_pred")
+    table = as_table(meta, "predictions", allow_empty=True)
+    for j, name in enumerate(table.names):
+        if column_kind(table, j, name, "predictions") != "numeric":
+            raise TypeError(f"predictions must be numeric: column {name!r} is not.")
+    return table.names
+
+
+def _scan(predictions, frame, names, coded):
+    """One pass: the levels of the protected columns and the rows of each block.
+
+    The levels follow the input layer's rules (``column_kind``,
+    ``learn_levels``) on the distinct values of all blocks, so that every
+    block is encoded alike. Returns ``(levels, (protected rows, prediction
+    rows))``, the latter ``None`` for a dask array (its chunks say it).
+    """
+    import dask
+    import pandas as pd
+
+    sample = as_table(frame._meta, "protected", allow_empty=True)
+    wanted = [
+        name
+        for j, name in enumerate(names)
+        if name in coded or column_kind(sample, j, name, "protected") == "labels"
+    ]
+
+    def scan(part):
+        return len(part), [part[name].drop_duplicates() for name in wanted]
+
+    parts = [dask.delayed(scan)(part) for part in frame.to_delayed()]
+    counts = None
+    if _is_frame(predictions):
+        counts = [dask.delayed(len)(part) for part in predictions.to_delayed()]
+    parts, counts = dask.compute(parts, counts)
+    levels = {}
+    for i, name in enumerate(wanted):
+        values = pd.concat([uniques[i] for _, uniques in parts]).drop_duplicates()
+        levels[name] = learn_levels(as_table(values.dropna().to_frame(name)), 0, name)
+    return levels, ([n for n, _ in parts], counts)
+
+
+def _reduce(predictions, frame, columns, sizes, lengths):
+    """One dask pass: the cells of every pair of row blocks, merged in a tree."""
+    lengths, counts = lengths
+    if counts is not None and [int(n) for n in counts] == [int(n) for n in lengths]:
+        # Frames with the same blocks: paired as they are, no rechunking.
+        blocks = predictions.to_delayed()
+        return _summarize(blocks, frame, columns, sizes)
+    values = (
+        predictions.to_dask_array(lengths=counts)
+        if _is_frame(predictions)
+        else predictions
+    )
+    values = values[:, None] if values.ndim == 1 else values
+    if np.isnan(values.shape[0]):
+        values = values.compute_chunk_sizes()
+    lengths = tuple(int(n) for n in lengths)
+    if values.shape[0] != sum(lengths):
+        raise ValueError(
+            f"predictions have {values.shape[0]} rows but protected has "
+            f"{sum(lengths)}; they must match."
+        )
+    blocks = values.rechunk({0: lengths, 1: -1}).to_delayed().ravel()
+    return _summarize(blocks, frame, columns, sizes)
+
+
+def _summarize(blocks, frame, columns, sizes):
+    import dask
+
+    summaries = [
+        dask.delayed(_block_cells)(block, part, columns, sizes)
+        for block, part in zip(blocks, frame.to_delayed(), strict=True)
+    ]
+    (cells,) = dask.compute(tree_reduce(summaries, _merge))
+    if cells is None:
+        raise ValueError(
+            "predictions are empty: every block of the dask collections is empty."
+        )
+    return cells
+
+
+def _block_cells(block, part, columns, sizes):
+    """Summarize one pair of row blocks (``None`` for an empty block)."""
+    if len(part) == 0:
+        return None
+    values, _ = read_outputs(block)
+    table = as_table(part, "protected")
+    keys = np.column_stack(
+        [
+            column_codes(table, j, columns.categories_[name], name)
+            for j, name in enumerate(columns.input_names_)
+        ]
+    )
+    return Cells.from_rows(keys, sizes, values)
+
+
+def _merge(a, b):
+    return b if a is None else a.merge(b)
+
+
+def dask_estimator_inputs(X, protected, categorical, predict):
+    """Lazy predictions and protected columns of a dask ``X``.
+
+    ``predict(block, feature_index, feature_names)`` returns the estimator's
+    predictions of one block (as :func:`check_estimator_orthogonality` picks
+    them) and their method; it is applied block by block. Returns
+    ``(predictions, S, categorical)``.
+    """
+    sample = head(X, 5)
+    table = as_table(sample)
+    names = table.names or [f"x{j}" for j in range(table.shape[1])]
+    index = resolve_columns(protected, table.names, len(names))
+    protected_names = [names[j] for j in index]
+    features = [j for j in range(len(names)) if j not in index]
+    feature_names = [names[j] for j in features]
+    if categorical is not None:
+        coded = resolve_columns(
+            categorical, table.names, len(names), what="categorical"
+        )
+        categorical = [names[j] for j in coded if j in index]
+    if _is_frame(X):
+        frame = X
+    else:
+        import dask.dataframe as dd
+
+        frame = dd.from_dask_array(X, columns=names)
+    values, method = predict(sample, features, feature_names)
+    values = np.asarray(values)
+    width = 1 if values.ndim == 1 else values.shape[1]
+    outputs = [method] if width == 1 else [f"y_pred_{j}" for j in range(width)]
+
+    def block_predictions(block):
+        values = predict(block, features, feature_names)[0]
+        return np.asarray(values, dtype=np.float64).reshape(len(block), -1)
+
+    predictions = map_row_blocks(X, block_predictions, width, np.float64, outputs)
+    if not _is_frame(X):
+        import dask.dataframe as dd
+
+        predictions = dd.from_dask_array(predictions, columns=outputs)
+    return predictions, frame[protected_names], categorical
