@@ -45,7 +45,7 @@ def read_target(y, n_samples, *, needed_for):
     return table
 
 
-def read_y(y, n_samples, task, estimator_name="the estimator"):
+def read_y(y, n_samples, task, estimator_name="the estimator", *, min_classes=2):
     """Return a 1-D target of ``n_samples`` rows, checked for ``task``.
 
     Parameters
@@ -56,11 +56,14 @@ def read_y(y, n_samples, task, estimator_name="the estimator"):
     task : {"classification", "regression", "counts"}
     estimator_name : str
         For messages.
+    min_classes : int, default=2
+        Fewest classes accepted for classification (a dask fit reads its
+        row blocks with 1, and checks the classes of all blocks together).
 
     Returns
     -------
     tuple or ndarray
-        ``(classes, codes)`` for classification (at least two classes), else
+        ``(classes, codes)`` for classification (at least ``min_classes``), else
         float64 values (finite; non-negative for counts).
 
     Examples
@@ -89,7 +92,7 @@ def read_y(y, n_samples, task, estimator_name="the estimator"):
     if task == "classification":
         check_classification_targets(y)
         classes, codes = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
+        if len(classes) < min_classes:
             raise ValueError(
                 f"{estimator_name} needs samples of at least 2 classes in the data, "
                 f"but y contains only one class: {classes[0]!r}."
