@@ -63,16 +63,22 @@ def read_block(estimator, X, y, sample_weight, classes=None):
 
     ``weights`` are the block's raw weights (validated as in memory); ``y`` is
     the block's values, or, for a classifier, its labels (``classes=None``)
-    or its class codes in ``classes``. ``None`` for an empty block.
+    or its class codes in ``classes``. ``None`` for an empty block. With
+    ``classes`` (the passes after the first, which checked every block) the
+    features, weights and target are only converted, not checked again:
+    sorting each block's labels for ``np.unique`` cost a quarter of a fit.
     """
     if len(X) == 0:
         return None
-    design = read_design(estimator, X, reset=False)
+    checked = classes is not None
+    design = read_design(estimator, X, reset=False, check_features=not checked)
     S = design.S
     n_samples = S.shape[0]
     predictors = estimator._predictors(S, design.source, design.columns)
     if sample_weight is None:
         weights = np.ones(n_samples)
+    elif checked:
+        weights = np.asarray(sample_weight, dtype=np.float64).reshape(n_samples)
     else:
         values = np.asarray(sample_weight)
         # A block of zero weights is fine; only the total is checked.
@@ -80,10 +86,12 @@ def read_block(estimator, X, y, sample_weight, classes=None):
             read_weights(values, n_samples)  # the in-memory checks and messages
         weights = np.asarray(values, dtype=np.float64).reshape(n_samples)
     name = type(estimator).__name__
-    if estimator._is_classifier():
+    if checked and estimator._is_classifier():
+        values = np.searchsorted(classes, np.asarray(y).reshape(n_samples))
+    elif checked:
+        values = np.asarray(y, dtype=np.float64).reshape(n_samples)
+    elif estimator._is_classifier():
         labels, codes = read_y(y, n_samples, "classification", name, min_classes=1)
-        if classes is not None:
-            labels = np.searchsorted(classes, labels)
         values = labels[codes]
     else:
         task = "counts" if estimator._family_name() == "poisson" else "regression"
@@ -118,7 +126,7 @@ def _encode(values, n_classes, family_name):
 
 def _means(X, y, w, estimator, scales):
     """Weighted sums of the scaled columns (the first of the two-pass means)."""
-    block = read_block(estimator, X, y, w, scales.get("classes"))
+    block = read_block(estimator, X, y, w, scales["classes"])
     if block is None:
         return None
     predictors, S, weights, values = block
@@ -133,7 +141,7 @@ def _means(X, y, w, estimator, scales):
 
 def _moments(X, y, w, estimator, scales):
     """Weighted sums and cross-products of the columns minus their first means."""
-    block = read_block(estimator, X, y, w, scales.get("classes"))
+    block = read_block(estimator, X, y, w, scales["classes"])
     if block is None:
         return None
     predictors, S, weights, values = block
@@ -149,15 +157,24 @@ def _moments(X, y, w, estimator, scales):
     }  # fmt: skip
 
 
+def _centre(A, power, high, low):
+    """Return ``(A * power - high) - low`` in one new array (power: exact)."""
+    out = A * power if np.any(power != 1.0) else np.array(A, dtype=np.float64)
+    out -= high
+    out -= low
+    return out
+
+
 def _standard_columns(block, scales):
     """Return ``(X_std, basis, Y, w, S, predictors)`` of a block, as in memory."""
     predictors, S, weights, values = block
-    X = (predictors * scales["x_power"] - scales["x_high"]) - scales["x_low"]
+    X = _centre(predictors, scales["x_power"], scales["x_high"], scales["x_low"])
     X /= scales["x_spread"]
     if scales["lead"]:
         X[:, scales["x_constant"]] = 0.0
-    s_std = (S * scales["s_power"] - scales["s_high"]) - scales["s_low"]
-    basis = (s_std / scales["s_spread"]) @ scales["basis_map"]
+    s_std = _centre(S, scales["s_power"], scales["s_high"], scales["s_low"])
+    s_std /= scales["s_spread"]
+    basis = s_std @ scales["basis_map"]
     Y = _encode(values, scales["n_classes"], scales["family"])
     w = weights / scales["max_weight"] / scales["total"]
     return X, basis, Y, w, S, predictors
@@ -165,7 +182,7 @@ def _standard_columns(block, scales):
 
 def _evaluate(X, y, w, estimator, scales, theta, second_order):
     """Return the loss, gradient, constraints and derivatives of a block at theta."""
-    block = read_block(estimator, X, y, w, scales.get("classes"))
+    block = read_block(estimator, X, y, w, scales["classes"])
     if block is None:
         return None
     X_std, basis, Y, w, _, _ = _standard_columns(block, scales)
@@ -206,7 +223,7 @@ def _evaluate(X, y, w, estimator, scales, theta, second_order):
 
 def _final(X, y, w, estimator, scales, Theta, separation):
     """``S̃ᵀ W μ`` at the solution, and what the separation check needs."""
-    block = read_block(estimator, X, y, w, scales.get("classes"))
+    block = read_block(estimator, X, y, w, scales["classes"])
     if block is None:
         return None
     X_std, _, _, w, S, predictors = _standard_columns(block, scales)
@@ -234,6 +251,9 @@ def _levels(predictors, labels, fitted):
     """
     out = []
     for column in predictors.T:
+        if np.unique(column[:64]).size > 2:
+            out.append(None)  # not two-valued: a cheap test on a few rows first
+            continue
         values, codes = np.unique(column, return_inverse=True)
         if values.size > 2:
             out.append(None)
@@ -325,6 +345,7 @@ class BlockProblem:
         self.m = scales["n_outputs"]
         self.r = scales["basis_map"].shape[1]
         self.n_passes = 0
+        self._seen = {}
 
     def _pass(self, theta, second_order):
         self.n_passes += 1
@@ -337,7 +358,14 @@ class BlockProblem:
 
     def state(self, theta):
         theta = np.array(theta, dtype=np.float64)
-        return _BlockState(theta, self._pass(theta, self.second_order))
+        # The solvers ask again for points they have seen (the polish starts
+        # where Newton stopped): a pass over the data is worth a lookup.
+        key = theta.tobytes()
+        if key not in self._seen:
+            if len(self._seen) >= 4:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[key] = _BlockState(theta, self._pass(theta, self.second_order))
+        return self._seen[key]
 
     def objective(self, theta, state):
         penalty = 0.5 * self.ridge @ np.sum(self.unpack(theta) ** 2, axis=1)

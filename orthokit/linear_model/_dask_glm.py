@@ -109,7 +109,7 @@ def fit_dask(estimator, X, y, sample_weight):
     fit_intercept = estimator.fit_intercept
     scales = {
         "family": family.name, "lead": int(fit_intercept),
-        "classes": getattr(estimator, "classes_", None),
+        "classes": getattr(estimator, "classes_", np.empty(0)),
         "n_classes": len(getattr(estimator, "classes_", [])),
         "max_weight": stats["max_weight"],
     }  # fmt: skip
