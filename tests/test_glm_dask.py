@@ -264,3 +264,16 @@ def test_warnings_equal_in_memory(case):
     assert got == expected
     if case != "collinear":
         assert any(name == SeparationWarning.__name__ for name, _ in got)
+
+
+def test_dask_fit_with_a_data_free_basis_equals_in_memory():
+    from sklearn.preprocessing import PolynomialFeatures
+
+    X, y = make_data("binomial", n=3000)
+    params = {"protected": [4, 5], "basis": PolynomialFeatures(2, include_bias=False)}
+    reference = OrthogonalGLM(**params).fit(X, y)
+    fitted = OrthogonalGLM(**params).fit(
+        da.from_array(X, chunks=1000), da.from_array(y, chunks=1000)
+    )
+    assert fitted.multipliers_.shape == (5,)
+    assert_same_fit(fitted, reference)

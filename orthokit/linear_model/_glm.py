@@ -667,6 +667,15 @@ class OrthogonalGLM(_OrthogonalGLMBase):
     protected effects are near zero but not exactly zero, as for any
     in-sample correction.
 
+    Dask: ``X`` a dask array or data frame (``y`` and ``sample_weight`` dask
+    arrays or series aligned with it) is fitted by block-wise reductions, one
+    pass over the data per evaluation of the model (loss, gradient, Hessian
+    and constraint Jacobian together), and equals the in-memory fit to
+    rounding; ``solver="mdmm"`` costs a pass per L-BFGS evaluation, so
+    ``"newton"`` suits a cluster. Predictions on dask input are lazy, block
+    by block. A ``basis`` is fitted on the first 1,000 rows, as by the
+    projector.
+
     Examples
     --------
     >>> import numpy as np
