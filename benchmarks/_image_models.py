@@ -76,8 +76,11 @@ class Trainer:
     a step decay per epoch (the R-MDN paper's protocol) instead.
     """
 
-    def __init__(self, model, lr, lr_beta=0.045, decay=None, total_steps=None):
+    def __init__(
+        self, model, lr, lr_beta=0.045, decay=None, total_steps=None, two_pass=False
+    ):
         self.model = model
+        self.two_pass = two_pass  # P-MDN as the authors: a forward pass for beta
         self.pmdn = [m for m in model.modules() if isinstance(m, PenaltyMetadataNorm)]
         betas = {id(m.beta) for m in self.pmdn}
         params = [p for p in model.parameters() if id(p) not in betas]
@@ -113,18 +116,33 @@ class Trainer:
 
     def step(self, x, metadata, target):
         self.model.train()
+        if self.pmdn and self.two_pass:
+            return self._step_two_passes(x, metadata, target)
+        # One forward pass with the labels as ``target``: MDN/R-MDN use them to
+        # estimate beta; P-MDN's output never subtracts its label part, and its
+        # penalty in this same pass steps only beta (no second forward pass:
+        # the penalty reaches beta alone and the loss the network alone).
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(self.model(x, metadata, target), target)
+        penalty = sum(m.penalty_ for m in self.pmdn) if self.pmdn else 0
+        (loss + penalty).backward()
+        self.optimizer.step()
         if self.pmdn:
-            # P-MDN step 1: forward with the labels, step only beta on the penalty.
-            self.model(x, metadata, target)
-            penalty = sum(m.penalty_ for m in self.pmdn)
-            grads = torch.autograd.grad(penalty, [m.beta for m in self.pmdn])
-            for m, g in zip(self.pmdn, grads, strict=True):
-                m.beta.grad = g
             self.optimizer_beta.step()
             self.optimizer_beta.zero_grad(set_to_none=True)
-        # Step 2 (every method): the task loss steps the network. The labels
-        # go in as ``target`` so MDN/R-MDN use them to estimate beta; P-MDN's
-        # output never subtracts its label part, and its beta gets no step here.
+        for scheduler in self.step_schedulers:
+            scheduler.step()
+        return loss.detach()
+
+    def _step_two_passes(self, x, metadata, target):
+        """The authors' P-MDN step: beta on a first pass, the network on a second."""
+        self.model(x, metadata, target)
+        penalty = sum(m.penalty_ for m in self.pmdn)
+        grads = torch.autograd.grad(penalty, [m.beta for m in self.pmdn])
+        for m, g in zip(self.pmdn, grads, strict=True):
+            m.beta.grad = g
+        self.optimizer_beta.step()
+        self.optimizer_beta.zero_grad(set_to_none=True)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss(self.model(x, metadata, target), target)
         loss.backward()

@@ -2,7 +2,7 @@
 
 Reference: for 1-D features dcor's own O(n log n) exact statistic
 (``method="mergesort"``); for multivariate features orthokit's blocked exact
-path, which ``tests/test_evaluation_dcor.py`` checks against
+path, which ``tests/evaluation/test_evaluation_dcor.py`` checks against
 ``dcor.distance_correlation_sqr`` to 1e-12 (dcor's own multivariate exact is far
 slower here: 8 s at 1,500 x 64). Run: ``OPENBLAS_NUM_THREADS=1 PYTHONPATH=.
 python benchmarks/bench_dcor.py`` (about 4 minutes on one core). Coverage is

@@ -7,15 +7,21 @@
    regression library) and a pandas ``groupby().transform("mean")``, on the
    same data in the same run; the largest difference from pyfixest, and the
    peak memory of our fit + transform (tracemalloc).
-2. check_orthogonality (binomial) of 100,000 predictions on one column of
+2. Two categorical protected columns (5,000 and 50, and 5,000 and 3,000
+   levels, 200,000 rows):
+   the exact sparse normal equations against pyfixest's ``demean`` with two
+   factors (alternating projections to ``tol=1e-10``).
+3. check_orthogonality (binomial) of 100,000 predictions on one column of
    2,000 levels, against statsmodels' GLM on the dummy matrix (one cold run).
-3. OrthogonalProjector fit + transform on 1e6 x 100 (4 numeric protected)
+4. OrthogonalProjector fit + transform on 1e6 x 100 (4 numeric protected)
    read from numpy, pandas, polars and pyarrow: time as a ratio to numpy input.
 
 Cold is the first call in the process (imports, numba's compilation for
 pyfixest), warm the best of ``--repeats`` further calls.
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_inputs.py
+
+``--sections`` runs some of them (``levels,two,evaluation,frames``).
 """
 
 import argparse
@@ -98,6 +104,46 @@ def many_levels(n_rows, n_levels, n_features, repeats):
         f"{error:.1e}; our peak memory {peak / 1e6:.0f} MB ({peak / F.nbytes:.1f}x X)"
     )
     _table(rows, "orthokit group means")
+
+
+def two_columns(n_rows, n_site, n_batch, n_features, repeats):
+    """Two categorical columns: sparse normal equations vs pyfixest's demean."""
+    frame, F, site = levels_data(n_rows, n_site, n_features)
+    rng = np.random.default_rng(1)
+    batch = rng.integers(0, n_batch, n_rows)
+    F = F + rng.normal(size=(n_batch, 1))[batch]
+    frame[[f"f{j}" for j in range(n_features)]] = F
+    frame["batch"] = pd.Categorical.from_codes(
+        batch, [f"B{j:03d}" for j in range(n_batch)]
+    )
+
+    def ours():
+        projector = OrthogonalProjector(protected=["site", "batch"])
+        return projector.fit_transform(frame)
+
+    rows = {"orthokit normal equations": timed(ours, repeats)}
+    try:
+        from pyfixest.estimation import demean
+    except ImportError:
+        print("pyfixest is not installed: its row is left out")
+        return
+    groups = np.column_stack([site, batch]).astype(np.uint64)
+
+    def by_pyfixest():
+        out, converged = demean(F, groups, np.ones(n_rows), tol=1e-10)
+        assert converged
+        return out
+
+    rows["pyfixest demean"] = timed(by_pyfixest, repeats)
+    ours_out = rows["orthokit normal equations"][2] - F.mean(axis=0)
+    error = np.abs(ours_out - rows["pyfixest demean"][2]).max()
+    peak = peak_memory(ours)
+    print(
+        f"\ntwo columns: {n_site:,} x {n_batch} levels, {n_rows:,} rows x "
+        f"{n_features} features; largest difference from pyfixest {error:.1e}; "
+        f"our peak memory {peak / 1e6:.0f} MB ({peak / F.nbytes:.1f}x X)"
+    )
+    _table(rows, "orthokit normal equations")
 
 
 def evaluation_levels(n_rows, n_levels, repeats):
@@ -185,13 +231,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--sections", default="levels,two,evaluation,frames")
     args = parser.parse_args()
+    sections = args.sections.split(",")
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"OPENBLAS_NUM_THREADS={threads}; warm: best of {args.repeats}")
-    many_levels(200_000, 5000, 16, args.repeats)
-    many_levels(10_001, 10_000, 16, args.repeats)
-    evaluation_levels(100_000, 2000, args.repeats)
-    frame_libraries(args.rows, 100, args.repeats)
+    if "levels" in sections:
+        many_levels(200_000, 5000, 16, args.repeats)
+        many_levels(10_001, 10_000, 16, args.repeats)
+    if "two" in sections:
+        two_columns(200_000, 5000, 50, 16, args.repeats)
+        two_columns(200_000, 5000, 3000, 16, 1)
+    if "evaluation" in sections:
+        evaluation_levels(100_000, 2000, args.repeats)
+    if "frames" in sections:
+        frame_libraries(args.rows, 100, args.repeats)
 
 
 if __name__ == "__main__":

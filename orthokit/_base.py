@@ -25,7 +25,12 @@ class ProtectedColumnsMixin:
         design = read_design(self, X, reset=reset, **kwargs)
         return design.S, design.source, design.columns
 
-    def _output_names(self, keep_protected):
+    def _output_names(self, keep_protected, input_features=None):
+        check_is_fitted(self)
+        if input_features is not None and list(map(str, input_features)) != (
+            self.protected_.input_names_
+        ):
+            raise ValueError("input_features is not equal to the names seen in fit.")
         names = self.protected_.feature_names_
         if keep_protected:
             names = names + self.protected_.encoded_names_
@@ -119,9 +124,4 @@ class ResidualizerMixin(TransformerMixin):
             Non-protected input columns, then the encoded protected columns if
             ``keep_protected=True``.
         """
-        check_is_fitted(self)
-        if input_features is not None and list(map(str, input_features)) != (
-            self.protected_.input_names_
-        ):
-            raise ValueError("input_features is not equal to the names seen in fit.")
-        return self._output_names(self.keep_protected)
+        return self._output_names(self.keep_protected, input_features)

@@ -458,19 +458,48 @@ def solve_gram(gram, rhs, names=None):
     >>> np.round(coef, 12).tolist(), rank
     ([[2.0, 0.5]], 1)
     """
+    factor = _well_conditioned_cholesky(gram)
+    if factor is not None:  # every eigenvalue is kept: no eigen-decomposition
+        cholesky, scale = factor
+        coef = scipy.linalg.cho_solve((cholesky, True), rhs / scale[:, None])
+        return coef / scale[:, None], gram.shape[0]
     scale, eigvals, eigvecs, keep = _correlation_spectrum(
         gram,
         names,
         "using the minimum-norm solution, which removes their common span once.",
     )
     scaled_rhs = rhs / scale[:, None]
-    if keep.all():
-        corr = gram / np.outer(scale, scale)
-        coef = scipy.linalg.cho_solve(scipy.linalg.cho_factor(corr), scaled_rhs)
-    else:
-        coef = (eigvecs[:, keep] / eigvals[keep]) @ (eigvecs[:, keep].T @ scaled_rhs)
-    rank = int(keep.sum())
-    return coef / scale[:, None], rank
+    coef = (eigvecs[:, keep] / eigvals[keep]) @ (eigvecs[:, keep].T @ scaled_rhs)
+    return coef / scale[:, None], int(keep.sum())
+
+
+def _well_conditioned_cholesky(gram):
+    """Cholesky factor of the correlation matrix when the rank rule keeps all.
+
+    Returns ``(lower factor, scale)``, or None when a column is constant, the
+    factorization fails, or LAPACK's condition estimate (``pocon``, 1-norm)
+    is within a factor ``1e3`` of :data:`RANK_RTOL`; the caller then takes the
+    eigen-decomposition, which decides rank and collinearity. For a symmetric
+    matrix the 2-norm condition number is at most the 1-norm one, and the
+    margin covers an estimate a thousand times too low, so every eigenvalue
+    passing here is above the threshold, and the answer equals the
+    eigen-solve's to rounding, at a ninth of its cost for large systems (many
+    levels).
+    """
+    k = gram.shape[0]
+    diag = np.diag(gram)
+    if k == 0 or not (diag > CONSTANT_RTOL * max(diag.max(), 1.0)).all():
+        return None
+    scale = np.sqrt(diag)
+    corr = gram / np.outer(scale, scale)
+    cholesky, info = scipy.linalg.lapack.dpotrf(corr, lower=1, clean=1)
+    if info != 0:
+        return None
+    anorm = np.abs(corr).sum(axis=0).max()
+    rcond, info = scipy.linalg.lapack.dpocon(cholesky, anorm, uplo="L")
+    if info != 0 or not rcond > 1e3 * RANK_RTOL:
+        return None
+    return cholesky, scale
 
 
 def subtract_projection(F, S, mean_s, coef, out=None, columns=None, chunk_rows=4096):

@@ -494,7 +494,7 @@ CASES = [
             X.iloc[[0, 1, 2]].assign(sex=["F", "M", "F"], race=["A", "B", "W"]),
             y[:3],
         ),
-        "fewer rows|1 class|one class|3 sample|more protected|at least|collinear",
+        "fewer rows|1 class|one class|3 sample|more protected|at least|collinear|no residual",
         kinds=DATA,
         # one cluster column: no "more columns than rows"; a network may be
         # trained on 3 rows (its metadata layers then see a short batch)

@@ -179,7 +179,7 @@ def test_the_scan_sees_the_repository():
         ("the text is in ../shared/seeds/004.txt", ["../shared/seeds/004.txt"]),
         ("the method of seed 004", ["seed 004"]),
         ("(ALGORITHMS §3)", ["ALGORITHMS"]),
-        ("docs/user_guide/glm.rst, tests/test_glm.py, README.md", []),
+        ("docs/user_guide/glm.rst, tests/linear_model/test_glm.py, README.md", []),
         ("docs/_build/html/index.html and tests/*", []),
         ("python examples/NAME.py --help", []),
         ("[ok](https://example.org/a.md) StratifiedKFold, seed 0", []),

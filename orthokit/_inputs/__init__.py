@@ -10,7 +10,12 @@ finite, float32 range), :mod:`._target`, :mod:`._guard` (the fit guard),
 """
 
 from orthokit._inputs._basis import has_basis, protected_names
-from orthokit._inputs._checks import check_finite, check_float32_range, column_kind
+from orthokit._inputs._checks import (
+    check_finite,
+    check_float32_range,
+    column_kind,
+    shown,
+)
 from orthokit._inputs._columns import ProtectedColumns, resolve_columns
 from orthokit._inputs._design import Design, read_design
 from orthokit._inputs._frames import Table, as_table, is_frame_like
@@ -33,4 +38,5 @@ __all__ = [
     "read_design",
     "read_target",
     "resolve_columns",
+    "shown",
 ]

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse
 from sklearn.base import clone
 
-from orthokit._inputs._checks import check_finite
+from orthokit._inputs._checks import check_finite, shown
 
 
 def has_basis(estimator):
@@ -90,7 +90,7 @@ def _call(method, frame, what, names):
         return method(frame)
     except (ValueError, TypeError) as exc:
         raise ValueError(
-            f"basis failed to {what} the protected columns {names}: {exc}"
+            f"basis failed to {what} the protected columns {shown(names)}: {exc}"
         ) from exc
 
 

@@ -94,6 +94,44 @@ def _object_kind(values, name, argument):
     return "numeric" if numeric else "labels"
 
 
+def first_non_number(values):
+    """Row and value of the first entry of ``values`` that is not a real number.
+
+    Booleans count as non-numbers; ``(None, None)`` if every entry is a number.
+
+    Examples
+    --------
+    >>> first_non_number(["0.5", 1.0, "x"])
+    (2, 'x')
+    """
+    for row, v in enumerate(values):
+        if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real | str):
+            return row, v.item() if isinstance(v, np.generic) else v
+        if isinstance(v, str):
+            try:
+                float(v)
+            except ValueError:
+                return row, v
+    return None, None
+
+
+def shown(names, limit=8):
+    """Return a list of names for a message, shortened when long.
+
+    Examples
+    --------
+    >>> shown(["a", "b"])
+    "['a', 'b']"
+    >>> shown([f"c{j}" for j in range(100)], limit=4)
+    "['c0', 'c1', 'c2', ..., 'c99'] (100 names)"
+    """
+    names = list(names)
+    if len(names) <= limit:
+        return str(names)
+    head = ", ".join(repr(n) for n in names[: limit - 1])
+    return f"[{head}, ..., {names[-1]!r}] ({len(names):,} names)"
+
+
 def _missing(value):
     return value is None or (isinstance(value, float) and np.isnan(value))
 
@@ -144,18 +182,27 @@ def check_finite(values, names, argument):
     >>> check_finite(np.array([[1.0, np.nan]]), ["a", "b"], "X")
     Traceback (most recent call last):
     ...
-    ValueError: X column 'b' contains NaN or infinity.
+    ValueError: X column 'b' contains NaN or infinity (1 value(s), the first in row 0).
     """
     with np.errstate(over="ignore", invalid="ignore"):  # finite huge values
         total = values.sum(dtype=np.float64)
     if values.size == 0 or np.isfinite(total):
         return
-    bad = ~np.isfinite(values).all(axis=0)
+    finite = np.isfinite(values)
+    bad = ~finite.all(axis=0)
     if not bad.any():  # the sum overflowed but every value is finite
         return
     bad_names = [names[j] for j in np.flatnonzero(bad)]
-    what = f"column {bad_names[0]!r}" if len(bad_names) == 1 else f"columns {bad_names}"
-    raise ValueError(f"{argument} {what} contains NaN or infinity.")
+    what = (
+        f"column {bad_names[0]!r}"
+        if len(bad_names) == 1
+        else f"columns {shown(bad_names)}"
+    )
+    row = int(np.flatnonzero(~finite.all(axis=1))[0])
+    raise ValueError(
+        f"{argument} {what} contains NaN or infinity "
+        f"({int(values.size - finite.sum())} value(s), the first in row {row})."
+    )
 
 
 def check_float32_range(values, names, argument):

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from orthokit._inputs._checks import check_finite, column_kind
+from orthokit._inputs._checks import check_finite, column_kind, shown
 from orthokit._inputs._encode import column_codes, learn_levels, one_hot
 from orthokit._inputs._frames import Table, as_table, nw, select
 
@@ -72,7 +72,7 @@ def resolve_columns(spec, names, n_columns, *, what="protected", argument="X"):
             if s not in names:
                 raise ValueError(
                     f"{what} column {s!r} is not a column of {argument}; its "
-                    f"columns are {names}."
+                    f"columns are {shown(names)}."
                 )
             j = names.index(s)
         else:
@@ -310,13 +310,19 @@ class ProtectedColumns:
                     "first (e.g. with OneHotEncoder in a ColumnTransformer) or name "
                     "it as protected."
                 )
-        try:  # one conversion of the whole block (no copy where none is needed)
-            block = select(table, self.feature_index_)
-            F = np.asarray(
-                block if not table.is_frame else nw.from_native(block).to_numpy(),
-                dtype=np.float64,
-            )
-        except (TypeError, ValueError):  # nullable values, mixed objects
+        F = None
+        # Arrow columns are separate buffers: filling a column-major array is
+        # one copy each, ten times faster than a row-major to_numpy of them all.
+        if not (table.is_frame and table.data.implementation.is_pyarrow()):
+            try:  # one conversion of the whole block (no copy where none is needed)
+                block = select(table, self.feature_index_)
+                F = np.asarray(
+                    block if not table.is_frame else nw.from_native(block).to_numpy(),
+                    dtype=np.float64,
+                )
+            except (TypeError, ValueError):  # nullable values, mixed objects
+                pass
+        if F is None:
             F = np.empty((table.shape[0], len(self.feature_index_)), order="F")
             for i, j in enumerate(self.feature_index_):
                 F[:, i] = _to_float(table.column(j), names[j], self.argument)

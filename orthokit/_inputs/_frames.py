@@ -39,6 +39,7 @@ class Table:
         self.data = data
         self.native = native
         self.names = names
+        self._dtypes = None  # read once: narwhals rebuilds a schema per call
 
     @property
     def is_frame(self):
@@ -54,13 +55,15 @@ class Table:
         """Column ``j`` as a 1-D ndarray (object dtype for labels)."""
         if self.names is None:
             return self.data[:, j]
-        return self.data.get_column(self.data.columns[j]).to_numpy()
+        return self.series(j).to_numpy()
 
     def dtype(self, j):
         """Return column ``j``'s narwhals dtype (a frame) or the NumPy one."""
         if self.names is None:
             return self.data.dtype
-        return self.data.schema[self.data.columns[j]]
+        if self._dtypes is None:
+            self._dtypes = list(self.data.schema.values())
+        return self._dtypes[j]
 
     def series(self, j):
         """Column ``j`` of a frame as a narwhals Series."""
@@ -147,9 +150,7 @@ def select(table, positions):
     """
     if not table.is_frame:
         return table.data[:, positions]
-    return table.data.select(
-        nw.col(table.data.columns[j]) for j in positions
-    ).to_native()
+    return table.data[:, list(positions)].to_native()
 
 
 def _as_array(X, argument):

@@ -12,7 +12,13 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from orthokit._inputs._checks import check_finite, column_kind, integer_codes
+from orthokit._inputs._checks import (
+    check_finite,
+    column_kind,
+    first_non_number,
+    integer_codes,
+    shown,
+)
 from orthokit._inputs._columns import ProtectedColumns
 from orthokit._inputs._frames import as_table, is_frame_like, reject_sparse, select
 from orthokit._linalg import centred_rank
@@ -50,9 +56,15 @@ def read_outputs(values, argument="predictions", default="y_pred", prefix=None):
         names = table.names
         out = np.empty(table.shape)
         for j, name in enumerate(names):
+            column = table.column(j)
             if column_kind(table, j, name, argument) != "numeric":
-                raise TypeError(f"{argument} must be numeric: column {name!r} is not.")
-            out[:, j] = table.column(j)
+                row, value = first_non_number(column)
+                where = "text" if row is None else f"row {row} is {value!r}"
+                raise TypeError(
+                    f"{argument} must be numeric: column {name!r} is not (dtype "
+                    f"{table.dtype(j)}; {where})."
+                )
+            out[:, j] = column
     else:
         try:
             out = np.asarray(values, dtype=np.float64)
@@ -78,8 +90,8 @@ def read_outputs(values, argument="predictions", default="y_pred", prefix=None):
     if bad.any():
         row, column = np.argwhere(bad)[0]
         raise ValueError(
-            f"{argument} contain NaN or infinity ({int(bad.sum())} value(s); first "
-            f"at row {row} of {names[column]!r})."
+            f"{argument} column {names[column]!r} contains NaN or infinity "
+            f"({int(bad.sum())} value(s), the first in row {row})."
         )
     return out, names
 
@@ -149,7 +161,7 @@ def read_protected(
         if levels is not None:
             warnings.warn(
                 f"protected column {name!r} is numeric with only {len(levels)} "
-                f"distinct integer values {levels[:5].tolist()}"
+                f"distinct integer values {[int(v) for v in levels[:5]]}"
                 f"{'...' if len(levels) > 5 else ''}; it is used as a number (one "
                 f"linear effect). If these are codes of levels (e.g. race coded "
                 f"1/2/3), pass categorical=[{name!r}].",
@@ -173,6 +185,13 @@ def encode_reference(
         protected, n_samples, categorical=categorical, argument=argument
     )
     names = list(columns.encoded_names_)
+    if len(names) + 1 >= n_samples:
+        raise ValueError(
+            f"{argument} columns {shown(columns.input_names_)} encode to "
+            f"{len(names):,} terms for {n_samples:,} rows: the evaluation model "
+            "would fit every row exactly (no residual degrees of freedom). Group "
+            "rare levels first, or use more rows."
+        )
     if groups and columns.group_column_ is not None:
         # Every level occurs (levels are learned from these rows).
         return None, names, columns.codes(table)
@@ -186,7 +205,7 @@ def encode_reference(
     rank = centred_rank(S)
     if rank < S.shape[1]:
         raise ValueError(
-            f"{argument} columns {names} are collinear (with each other or the "
+            f"{argument} columns {shown(names)} are collinear (with each other or the "
             f"intercept; rank {rank + 1} of {S.shape[1] + 1}); drop redundant columns."
         )
     return S, names, None

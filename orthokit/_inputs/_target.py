@@ -57,13 +57,13 @@ def read_y(y, n_samples, task, estimator_name="the estimator", *, min_classes=2)
     estimator_name : str
         For messages.
     min_classes : int, default=2
-        Fewest classes accepted for classification (a dask fit reads its
-        row blocks with 1, and checks the classes of all blocks together).
+        Classes ``y`` must hold for classification (1 where they are known
+        already, e.g. a later chunk of ``partial_fit``).
 
     Returns
     -------
     tuple or ndarray
-        ``(classes, codes)`` for classification (at least ``min_classes``), else
+        ``(classes, codes)`` for classification (at least two classes), else
         float64 values (finite; non-negative for counts).
 
     Examples

@@ -11,23 +11,24 @@ import dataclasses
 import gzip
 import io
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
 
 from orthokit._files import check_local_path, check_regular_file
-from orthokit._inputs import ProtectedColumns
-from orthokit._inputs._checks import integer_codes
+from orthokit._inputs import ProtectedColumns, shown
+from orthokit._inputs._paired import read_outputs
 from orthokit._optional import require
 from orthokit.evaluation._glm import PerfectSeparationError, check_orthogonality
 
-#: More levels than this in one protected column is an error, not an attempt
-#: to build (and invert) a design with that many indicator columns.
-MAX_LEVELS = 1000
 #: Share of predictions inside the domain of a family above which values
 #: outside it are taken for errors, not for a different family.
 _AMBIGUOUS_SHARE = 0.9
-_FLAG_HINT = re.compile(r"\b(scale|family|alpha|categorical)=['\"]?([\w.]+)['\"]?")
+_FLAG_HINT = re.compile(
+    r"\b(scale|family|alpha|categorical)=\[?['\"]?([\w.]+)['\"]?\]?"
+)
+_ROW = re.compile(r"\brow (\d+)\b")
 
 
 @dataclasses.dataclass
@@ -177,23 +178,6 @@ def _prediction_column(frame, path, protected, prediction):
     return prediction
 
 
-def _check_predictions(values, name):
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        unreadable = np.flatnonzero(pd.to_numeric(values, errors="coerce").isna())
-        first = int(unreadable[0]) if len(unreadable) else 0  # e.g. booleans
-        raise ValueError(
-            f"prediction column {name!r} is not numeric (dtype {values.dtype}); "
-            f"{_line(first)} is {values.iloc[first]!r}."
-        )
-    bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"prediction column {name!r} has {int(bad.sum())} missing (empty cell) "
-            f"or infinite value(s); the first is {_line(first)}."
-        )
-
-
 def _check_inferable(values, name):
     """Refuse to infer a family that a few stray values would decide."""
     inside = (values >= 0) & (values <= 1)
@@ -210,50 +194,11 @@ def _check_inferable(values, name):
             )
 
 
-def _protected_frame(frame, protected, categorical):
-    """Check the protected columns, apply --categorical, collect warnings."""
-    unknown = [c for c in categorical if c not in protected]
-    if unknown:
-        raise ValueError(
-            f"--categorical column(s) {unknown} are not among the --protected "
-            f"columns {protected}."
-        )
-    out, warnings = frame[protected].copy(), []
-    for name in protected:
-        column = out[name]
-        if column.isna().any():
-            first = int(np.flatnonzero(column.isna().to_numpy())[0])
-            raise ValueError(
-                f"protected column {name!r} has {int(column.isna().sum())} empty "
-                f"cell(s); the first is {_line(first)}. Only empty cells are "
-                "missing ('NA' and 'None' are read as levels)."
-            )
-        numeric = pd.api.types.is_numeric_dtype(column) and not (
-            pd.api.types.is_bool_dtype(column)
-        )
-        levels = column.unique()
-        if name in categorical or not numeric:
-            if len(levels) > MAX_LEVELS:
-                raise ValueError(
-                    f"protected column {name!r} has {len(levels):,} levels (more "
-                    f"than {MAX_LEVELS:,}); the evaluation model would need one "
-                    "indicator column per level. Group rare levels first."
-                )
-            if name in categorical:
-                order = [str(v) for v in sorted(levels)]
-                out[name] = pd.Categorical(column.astype(str), categories=order)
-        elif integer_codes(column) is not None:
-            warnings.append(
-                f"protected column {name!r} is numeric with {len(levels)} distinct "
-                f"integer values {sorted(levels.tolist())}; it enters the "
-                "evaluation model as one linear term, so an effect of one level "
-                f"can pass. If it codes categories, add --categorical {name}."
-            )
-    return out, warnings
-
-
 def read_audit_csv(path, protected, *, prediction_column=None, categorical=None):
-    """Read the predictions and protected columns of an audit CSV.
+    """Read the predictions and protected columns of an audit file.
+
+    Only the file and its flags are checked here; the values are read by the
+    evaluation functions' input layer (see :func:`audit_csv`).
 
     Parameters
     ----------
@@ -272,22 +217,41 @@ def read_audit_csv(path, protected, *, prediction_column=None, categorical=None)
     -------
     predictions : Series
     protected : DataFrame
-    warnings : list of str
+    categorical : list of str or None
     """
     path, frame = _read_frame(path)
     columns = list(frame.columns)
     protected = split_names(protected, "--protected", required=True, columns=columns)
     categorical = split_names(categorical, "--categorical", columns=columns)
-    missing = [c for c in protected if c not in frame.columns]
+    unknown = [c for c in categorical if c not in protected]
+    if unknown:
+        raise ValueError(
+            f"--categorical column(s) {unknown} are not among the --protected "
+            f"columns {protected}."
+        )
+    missing = [c for c in protected if c not in columns]
     if missing:
         raise ValueError(
             f"protected column(s) {missing} not in {path!r}; its columns are "
-            f"{list(frame.columns)}."
+            f"{shown(columns)}."
         )
     name = _prediction_column(frame, path, protected, prediction_column)
-    _check_predictions(frame[name], name)
-    protected_frame, warnings = _protected_frame(frame, protected, categorical)
-    return frame[name], protected_frame, warnings
+    return frame[name], frame[protected], categorical or None
+
+
+def _for_the_command(message):
+    """Say a library message in the command's terms.
+
+    Hints in Python syntax become flags, and rows (counted from 0) are counted
+    from 1 with their line in the file.
+
+    Examples
+    --------
+    >>> _for_the_command("pass categorical=['race'] (first in row 0)")
+    'pass --categorical race (first in row 1 (line 2 of the file))'
+    """
+    message = _FLAG_HINT.sub(r"--\1 \2", message)
+    return _ROW.sub(lambda match: _line(int(match.group(1))), message)
 
 
 def audit_csv(
@@ -328,26 +292,38 @@ def audit_csv(
     >>> result.report.passed, result.reference_levels
     (True, {'sex': 'F'})
     """
-    predictions, protected_frame, warnings = read_audit_csv(
+    predictions, protected_frame, categorical = read_audit_csv(
         path, protected, prediction_column=prediction_column, categorical=categorical
     )
-    values = predictions.to_numpy(dtype=float)
-    if family is None and scale == "response":
-        _check_inferable(values, str(predictions.name))
-    columns = ProtectedColumns(None, argument="protected").fit(protected_frame)
-    references = {name: levels[0] for name, levels in columns.categories_.items()}
+    name = str(predictions.name)
     try:
-        report = check_orthogonality(
-            predictions, protected_frame, family=family, scale=scale, alpha=alpha
-        )
-    except PerfectSeparationError:
-        raise
-    except ValueError as exc:  # hints in Python syntax -> the command's flags
-        raise ValueError(_FLAG_HINT.sub(r"--\1 \2", str(exc))) from None
+        values = read_outputs(predictions, argument="predictions")[0][:, 0]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(_for_the_command(str(exc))) from None
+    if family is None and scale == "response":
+        _check_inferable(values, name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            report = check_orthogonality(
+                predictions,
+                protected_frame,
+                family=family,
+                scale=scale,
+                alpha=alpha,
+                categorical=categorical,
+            )
+        except PerfectSeparationError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise ValueError(_for_the_command(str(exc))) from None
+    notes = [_for_the_command(str(w.message)) for w in caught]
+    columns = ProtectedColumns(None, categorical=categorical).fit(protected_frame)
+    references = {name: levels[0] for name, levels in columns.categories_.items()}
     note = ""
     if family is None and scale == "response":
         note = _inference_note(values, report.family)
-    return AuditResult(report, str(predictions.name), references, warnings, note)
+    return AuditResult(report, name, references, notes, note)
 
 
 def _inference_note(values, family):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
 
-from orthokit._inputs import ProtectedColumns, as_table, is_frame_like
+from orthokit._inputs import ProtectedColumns, as_table, is_frame_like, shown
 from orthokit._inputs._frames import nw, select
 from orthokit._inputs._paired import check_pairing, encode_reference, read_outputs
 from orthokit._linalg import power_of_two_scale
@@ -184,7 +184,7 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False, codes=N
             response, codes, len(names) + 1, family, scale
         )
     use_t = family == "gaussian" or dispersion == "estimated"
-    context = f"evaluation GLM (family={family!r}) of {output!r} on {names}"
+    context = f"evaluation GLM (family={family!r}) of {output!r} on {shown(names)}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -553,7 +553,7 @@ class OrthogonalGLM(_OrthogonalGLMBase):
         coefficients of the augmented Lagrangian, ascent on one multiplier per
         constraint; its damping grows boundedly and a stall ends in a
         ``ConvergenceWarning`` that says what did not converge). Newton is the
-        default on evidence: on the test table (``tests/test_glm_robust.py``:
+        default on evidence: on the test table (``tests/linear_model/test_glm_robust.py``:
         units 1e-4..1e4, offsets 1e12, Poisson counts up to 9,324, rank
         deficient one-hot designs) both solvers agree to 2e-6, but newton
         reaches constraint violations near 1e-13 in 1-8 iterations where mdmm

@@ -15,14 +15,12 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f"orthokit.nn needs torch and skorch: {install_hint('torch')}."
     ) from exc
 
-from orthokit.nn._layers import (
-    MetadataNorm,
-    MetadataSequential,
-    Orthogonalize,
-    PenaltyMetadataNorm,
-    RecursiveMetadataNorm,
-)
+from orthokit.nn._mdn import MetadataNorm
 from orthokit.nn._modules import NORMS, MetadataMLP, make_norm
+from orthokit.nn._orthogonalize import Orthogonalize
+from orthokit.nn._pmdn import PenaltyMetadataNorm
+from orthokit.nn._rmdn import RecursiveMetadataNorm
+from orthokit.nn._sequential import MetadataSequential
 from orthokit.nn._skorch import MetadataNormClassifier
 
 __all__ = [

@@ -2,13 +2,11 @@
 
 from torch import nn
 
-from orthokit.nn._layers import (
-    MetadataNorm,
-    MetadataSequential,
-    Orthogonalize,
-    PenaltyMetadataNorm,
-    RecursiveMetadataNorm,
-)
+from orthokit.nn._mdn import MetadataNorm
+from orthokit.nn._orthogonalize import Orthogonalize
+from orthokit.nn._pmdn import PenaltyMetadataNorm
+from orthokit.nn._rmdn import RecursiveMetadataNorm
+from orthokit.nn._sequential import MetadataSequential
 
 __all__ = ["NORMS", "MetadataMLP", "make_norm"]
 

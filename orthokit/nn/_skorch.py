@@ -4,39 +4,27 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
-from sklearn.utils import column_or_1d
-from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import unpack_data
-from skorch.utils import is_dataset
+from skorch.utils import is_dataset, to_device
 
-from orthokit._protected import (
+from orthokit._inputs import (
     ProtectedColumns,
-    check_array_like,
-    check_finite,
+    as_table,
     check_float32_range,
+    is_frame_like,
 )
+from orthokit._inputs._encode import level_codes
+from orthokit._inputs._numeric import read_numeric
+from orthokit._inputs._target import read_y
 from orthokit._sklearn import check_is_fitted, validate_data
 from orthokit._skorch import SkopsStateMixin
-from orthokit.nn._layers import MetadataNorm, PenaltyMetadataNorm
+from orthokit.nn._mdn import MetadataNorm
 from orthokit.nn._modules import MetadataMLP
+from orthokit.nn._pmdn import PenaltyMetadataNorm
 
 __all__ = ["MetadataNormClassifier"]
-
-
-def _as_float32(values, name):
-    if torch.is_tensor(values):
-        values = values.detach().cpu().numpy()
-    values = np.asarray(values)
-    if values.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must be numeric, got dtype {values.dtype}.")
-    columns = values.reshape(len(values), -1)
-    check_float32_range(columns, [f"{name}{j}" for j in range(columns.shape[1])], name)
-    values = values.astype(np.float32)
-    if values.ndim == 1 and name == "metadata":
-        values = values[:, None]
-    return values
 
 
 class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
@@ -50,15 +38,19 @@ class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
     :class:`Orthogonalize`) use them; see :class:`MetadataSequential`.
 
     - Metadata is given either as named (or positional) columns of a 2-D
-      ``X`` (``metadata=["age", "site"]``; categorical columns are one-hot
-      encoded, first level dropped) or, with ``metadata=None``, as a dict
-      ``X = {"X": features, "metadata": S}`` (for images).
+      ``X`` (an array or a pandas, polars or pyarrow frame;
+      ``metadata=["age", "site"]``; categorical columns are one-hot encoded,
+      first level dropped) or, with ``metadata=None``, as a dict
+      ``X = {"X": features, "metadata": S}`` (for images: features of any
+      trailing shape, metadata of numbers). Everything is read through
+      :mod:`orthokit._inputs`, so bad input gets the package's messages.
     - Before training, every :class:`MetadataNorm` gets the metadata kernel of
       the training data (recomputed on each ``partial_fit``: stage-specific).
-    - With :class:`PenaltyMetadataNorm` layers, each batch first steps their
-      ``beta`` on the summed penalties with a second optimizer
-      (``optimizer_beta``, learning rate ``lr_beta``), then the network on
-      the task loss; the penalty is logged as ``train_penalty``.
+    - With :class:`PenaltyMetadataNorm` layers, each batch's forward pass
+      gives both the task loss, which steps the network, and the summed
+      penalties, which step ``beta`` with a second optimizer
+      (``optimizer_beta``, learning rate ``lr_beta``); the penalty is logged
+      as ``train_penalty``.
     - The default module, :class:`MetadataMLP`, is sized from the data.
 
     Parameters
@@ -120,9 +112,9 @@ class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
         self.lr_beta = lr_beta
         self.random_state = random_state
 
-    @property
-    def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks)
+    def get_default_callbacks(self):
+        """Skorch's default callbacks and the P-MDN penalty's epoch average."""
+        callbacks = list(super().get_default_callbacks())
         callbacks.insert(
             -1, ("train_penalty", PassthroughScoring("train_penalty", on_train=True))
         )
@@ -138,8 +130,12 @@ class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
 
     # -- data -----------------------------------------------------------------
 
-    def _inputs(self, X, *, fit):
-        """Return ``{"X": float32 features, "metadata": float32 S}``."""
+    def _module_inputs(self, X, *, reset):
+        """Read ``X`` through :mod:`orthokit._inputs` into the module's inputs.
+
+        Returns ``{"X": features, "metadata": S}``, float32. Named metadata
+        columns are resolved (and their levels learned) when ``reset``.
+        """
         if self.metadata is None:
             if not isinstance(X, Mapping) or not {"X", "metadata"} <= set(X):
                 raise TypeError(
@@ -147,41 +143,51 @@ class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
                     "'metadata': array of shape (n_samples, n_metadata)}; or name "
                     "the metadata columns of a 2-D X with metadata=[...]."
                 )
-            features = _as_float32(X["X"], "X")
-            S = _as_float32(X["metadata"], "metadata")
-            if S.ndim != 2 or len(S) != len(features):
+            features, S = (_numbers(X[key], key) for key in ("X", "metadata"))
+            if len(S) != len(features):
                 raise ValueError(
-                    f"metadata must have shape (n_samples, n_metadata) with "
-                    f"n_samples={len(features)}, got {S.shape}."
+                    f"metadata has {len(S)} rows but X has {len(features)}; they "
+                    "must match."
                 )
-            check_finite(S, [f"m{j}" for j in range(S.shape[1])], "metadata")
             self.metadata_columns_ = None
-            return {"X": features, "metadata": S}
-        X = check_array_like(X)
-        validate_data(self, X, skip_check_array=True, reset=fit)
-        if fit:
-            self.metadata_columns_ = ProtectedColumns(self.metadata).fit(X)
-        S, F = self.metadata_columns_.split(X)
+            return {"X": features, "metadata": S.astype(np.float32)}
+        table = as_table(X)
+        validate_data(self, table.native, skip_check_array=True, reset=reset)
+        if reset:
+            self.metadata_columns_ = ProtectedColumns(self.metadata).fit(table)
         columns = self.metadata_columns_
+        S, F = columns.split(table)
         check_float32_range(F, columns.feature_names_, "X")
         check_float32_range(S, columns.encoded_names_, "metadata")
         return {"X": F.astype(np.float32), "metadata": S.astype(np.float32)}
 
-    def _class_index(self, y):
-        y = column_or_1d(y, warn=True)
-        index = np.searchsorted(self.classes_, y)
-        index = np.clip(index, 0, len(self.classes_) - 1)
-        if not np.array_equal(self.classes_[index], y):
-            raise ValueError("y holds labels that were not seen in fit.")
-        return index.astype(np.int64)
+    def _class_codes(self, y, n_samples, *, reset=False):
+        """Read ``y`` through :mod:`orthokit._inputs`; return positions in ``classes_``.
+
+        With ``reset`` (the first fit) the classes are learned, and ``y`` must
+        hold two unless ``classes`` names them.
+        """
+        enough = 2 if reset and self.classes is None else 1
+        classes, codes = read_y(
+            y, n_samples, "classification", type(self).__name__, min_classes=enough
+        )
+        if reset:
+            self.classes_inferred_ = classes
+        position = level_codes(classes, list(self.classes_), "y", check=False)
+        if (position < 0).any():
+            raise ValueError(
+                f"y has labels {classes[position < 0].tolist()} that are not among "
+                f"the classes {list(self.classes_)}."
+            )
+        return position[codes].astype(np.int64)
 
     def get_dataset(self, X, y=None):
         """Turn ``X`` into the module's inputs and ``y`` into class indices."""
         if not is_dataset(X):
             check_is_fitted(self, "classes_inferred_")
-            X = self._inputs(X, fit=False)
+            X = self._module_inputs(X, reset=False)
             if y is not None and not torch.is_tensor(y):
-                y = self._class_index(y)
+                y = self._class_codes(y, len(X["X"]))
         return super().get_dataset(X, y)
 
     def _n_label_columns(self):
@@ -202,26 +208,13 @@ class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
         """Resolve the metadata, size the default module, set MDN kernels."""
         super().on_train_begin(net, X=X, y=y, **kwargs)
         first_call = not getattr(self, "_seen_data", False)
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y "
-                "is None."
-            )
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        inputs = self._inputs(X, fit=first_call)
-        if len(y) != len(inputs["X"]):
-            raise ValueError(f"X has {len(inputs['X'])} rows but y has {len(y)}.")
-        if len(y) < 2:
-            raise ValueError(f"X has {len(y)} sample(s); at least 2 are needed.")
+        inputs = self._module_inputs(X, reset=first_call)
+        n_samples = len(inputs["X"])
+        if n_samples < 2:
+            raise ValueError(f"X has {n_samples} sample(s); at least 2 are needed.")
+        codes = self._class_codes(y, n_samples, reset=first_call)
         if first_call:
             self._seen_data = True
-            self.classes_inferred_ = np.unique(y)
-            if self.classes is None and len(self.classes_inferred_) < 2:
-                raise ValueError(
-                    "y has 1 class; a classifier needs at least two classes."
-                )
-        if first_call:
             self._seed()
         if self.module is MetadataMLP:
             sizes = {
@@ -232,14 +225,20 @@ class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
             }
             if sizes != getattr(self, "_module_sizes", None):
                 self._module_sizes = sizes
-                self._initialize_module()
-                self._initialize_optimizer()
-        target = self._target_columns(torch.as_tensor(self._class_index(y)))
+                self._rebuild_module()
+        target = self._target_columns(torch.as_tensor(codes))
         for layer in self._metadata_layers(MetadataNorm):
             layer.set_metadata_kernel(
                 torch.as_tensor(inputs["metadata"]),
                 target[:, : layer.n_targets] if layer.n_targets else None,
             )
+
+    def _rebuild_module(self):
+        """Build the module and its optimizers anew, through skorch's public API."""
+        self.initialize_module()
+        module = to_device(self.module_, self.device)
+        self.module_ = self.torch_compile(module, name="module")
+        self.initialize_optimizer()
 
     def initialize_module(self):
         """Build the module; the default one is sized from the training data."""
@@ -283,22 +282,13 @@ class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
     def check_data(self, X, y=None):
         """Do nothing: ``on_train_begin`` has checked ``X`` and ``y``."""
 
-    def _penalty_step(self, Xi, target, fit_params):
-        """Step 1 of P-MDN: forward with labels, step only ``beta`` on the penalty."""
-        layers = self._metadata_layers(PenaltyMetadataNorm)
-        self.infer(Xi, target=target, **fit_params)
-        penalty = sum(layer.penalty_ for layer in layers)
-        betas = [layer.beta for layer in layers]
-        grads = torch.autograd.grad(penalty, betas)
-        for beta, grad in zip(betas, grads, strict=True):
-            beta.grad = grad
-        self.optimizer_beta_.step()
-        for beta in betas:
-            beta.grad = None
-        return penalty.detach()
-
     def train_step_single(self, batch, **fit_params):
-        """P-MDN step (if any), then a task-loss step with labels in ``target``.
+        """One forward pass with labels in ``target``: a task-loss and a P-MDN step.
+
+        With :class:`PenaltyMetadataNorm` layers, their penalties in the same
+        forward pass step ``beta`` with ``optimizer_beta_`` (so the loss of a
+        batch sees ``beta`` before its step); the task loss never moves
+        ``beta``, nor the penalty the network.
 
         Parameters
         ----------
@@ -312,18 +302,23 @@ class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
         dict
             ``{"loss": loss, "y_pred": y_pred}``.
         """
-        self._set_training(True)
+        self.module_.train()
+        self.criterion_.train()
         Xi, yi = unpack_data(batch)
         target = self._target_columns(yi).to(self.device)
-        if self._metadata_layers(PenaltyMetadataNorm):
-            penalty = self._penalty_step(Xi, target, fit_params)
-            self.history.record_batch("train_penalty", penalty.item())
         y_pred = self.infer(Xi, target=target, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        loss.backward()
-        for layer in self._metadata_layers(PenaltyMetadataNorm):
-            # beta is only moved by its own optimizer, on the penalty.
-            layer.beta.grad = None
+        layers = self._metadata_layers(PenaltyMetadataNorm)
+        if not layers:
+            loss.backward()
+            return {"loss": loss, "y_pred": y_pred}
+        # The penalties reach only beta and the loss only the network (see
+        # PenaltyMetadataNorm): one backward pass serves both optimizers.
+        penalty = sum(layer.penalty_ for layer in layers)
+        (loss + penalty).backward()
+        self.history.record_batch("train_penalty", penalty.item())
+        self.optimizer_beta_.step()
+        self.optimizer_beta_.zero_grad(set_to_none=True)
         return {"loss": loss, "y_pred": y_pred}
 
     # -- prediction -------------------------------------------------------------
@@ -357,3 +352,19 @@ class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
         """
         check_is_fitted(self, "classes_inferred_")
         return super().predict_proba(X)
+
+
+def _numbers(values, argument):
+    """Read a block of numbers of any trailing shape as float32 through ``_inputs``."""
+    if torch.is_tensor(values):
+        values = values.detach().cpu().numpy()
+    shape = None
+    if not is_frame_like(values) and not isinstance(values, np.ma.MaskedArray):
+        values = np.asarray(values)
+        if values.ndim > 2:  # images: checked as rows of numbers
+            shape = values.shape
+            values = values.reshape(shape[0], -1)
+    flat = read_numeric(values, argument)
+    check_float32_range(flat, [str(j) for j in range(flat.shape[1])], argument)
+    flat = flat.astype(np.float32)
+    return flat if shape is None else flat.reshape(shape)

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from orthokit._base import ProtectedColumnsMixin
 from orthokit._dask import is_dask_collection, map_row_blocks
-from orthokit._inputs import as_table, check_finite, fit_guard, read_design
+from orthokit._inputs import as_table, check_finite, fit_guard, read_design, shown
 from orthokit._linalg import RANK_RTOL, _correlation_spectrum, centred_gram
 from orthokit._sklearn import (
     HasMethods,
@@ -360,7 +360,7 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
             )
         if table.names is not None and list(table.names) != features:
             raise ValueError(
-                f"X's columns {list(table.names)} are not the non-protected columns "
+                f"X's columns {shown(table.names)} are not the non-protected columns "
                 f"seen in fit, {features}, in that order."
             )
         # The same reader, told that every column is a feature.
@@ -381,12 +381,7 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
         -------
         feature_names_out : ndarray of str
         """
-        check_is_fitted(self)
-        if input_features is not None and list(map(str, input_features)) != (
-            self.protected_.input_names_
-        ):
-            raise ValueError("input_features is not equal to the names seen in fit.")
-        return self._output_names(False)
+        return self._output_names(False, input_features)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -7,7 +7,7 @@ which restores every attribute when the chunk is rejected).
 
 import numpy as np
 
-from orthokit._inputs import check_finite
+from orthokit._inputs import check_finite, shown
 
 
 def reject_chunk(source, columns, names, bad=None, argument="X"):
@@ -33,10 +33,10 @@ def reject_chunk(source, columns, names, bad=None, argument="X"):
     check_finite(source[:, columns], names, argument)
     names = list(names) if bad is None else [names[j] for j in np.flatnonzero(bad)]
     raise ValueError(
-        f"{argument} column(s) {names} of this chunk hold finite values whose sums "
-        "overflow float64 at the scale fixed by the first chunk (values near "
-        "1.8e308 / n_rows, or far larger than before). The chunk was rejected "
-        "and the fitted state left as it was; rescale these columns."
+        f"{argument} column(s) {shown(names)} of this chunk hold finite values "
+        "whose sums overflow float64 at the scale fixed by the first chunk "
+        "(values near 1.8e308 / n_rows, or far larger than before). The chunk "
+        "was rejected and the fitted state left as it was; rescale these columns."
     )
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from orthokit._linalg import rls_init, rls_update  # noqa: E402
 from orthokit.datasets import (  # noqa: E402
@@ -16,7 +15,6 @@ from orthokit.datasets import (  # noqa: E402
 from orthokit.nn import (  # noqa: E402
     MetadataMLP,
     MetadataNorm,
-    MetadataNormClassifier,
     MetadataSequential,
     Orthogonalize,
     PenaltyMetadataNorm,
@@ -124,6 +122,22 @@ def test_label_part_is_never_subtracted(kind):
     assert getattr(layer, coef)[1, 0].item() == pytest.approx(3.0, abs=0.05)
 
 
+def test_pmdn_penalty_reaches_only_beta_and_output_only_the_features():
+    # One backward pass of loss + penalty steps each part on its own objective.
+    layer = PenaltyMetadataNorm(3, 1, n_targets=1)
+    with torch.no_grad():
+        layer.beta.normal_()
+    x = torch.randn(8, 3, requires_grad=True)
+    out = layer(x, torch.randn(8, 1), torch.randint(0, 2, (8,)))
+    expected_x = torch.autograd.grad(out.square().sum(), x, retain_graph=True)[0]
+    (out.square().sum() + layer.penalty_).backward()
+    assert torch.equal(x.grad, expected_x)
+    out = layer(x, torch.randn(8, 1), torch.randint(0, 2, (8,)))
+    beta_grad = torch.autograd.grad(layer.penalty_, layer.beta)[0]
+    assert beta_grad.abs().sum() > 0
+    assert torch.autograd.grad(out.sum(), layer.beta, allow_unused=True)[0] is None
+
+
 def test_mdn_full_batch_is_ols_and_scales_by_actual_batch():
     n = 40
     S = torch.randn(n, 2)
@@ -183,7 +197,7 @@ def test_rmdn_state_stays_float64_under_dtype_casts():
 @pytest.mark.parametrize(
     ("kind", "x_rows", "s_rows", "match"),
     [
-        ("mdn", 8, 7, "metadata has 7 rows but the features have batch size 8"),
+        ("mdn", 8, 7, "metadata has 7 rows but x has 8; they must match"),
         ("pmdn", 8, 9, "metadata has 9 rows"),
         ("rmdn", 4, 3, "metadata has 3 rows"),
         ("orth", 8, 6, "metadata has 6 rows"),
@@ -251,121 +265,6 @@ def test_sequential_passes_metadata_only_to_metadata_layers():
     out = model(torch.randn(7, 3), torch.randn(7, 1))
     assert out.shape == (7, 5)
     assert int(model[1].num_batches_tracked) == 1
-
-
-# -- the skorch estimator --------------------------------------------------------
-
-
-def _tabular(n=240, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    site = rng.normal(size=n) + y
-    signal = rng.normal(size=n) + 1.5 * y
-    X = pd.DataFrame(
-        {"site": site, "a": signal + site, "b": rng.normal(size=n)}
-    ).astype("float32")
-    return X, y
-
-
-@pytest.mark.parametrize("norm", ["none", "batchnorm", "mdn", "pmdn", "rmdn"])
-def test_classifier_with_named_metadata(norm):
-    X, y = _tabular()
-    clf = MetadataNormClassifier(
-        metadata=["site"],
-        module__norm=norm,
-        max_epochs=15,
-        lr=0.02,
-        batch_size=32,
-        train_split=None,
-        verbose=0,
-        random_state=0,
-    ).fit(X, y)
-    assert clf.metadata_columns_.encoded_names_ == ["site"]
-    assert clf.module_[0].in_features == 2
-    assert clf.score(X, y) > 0.7
-    assert list(clf.classes_) == [0, 1]
-
-
-def test_classifier_string_labels_and_dict_input():
-    data = make_confounded_images(20, random_state=0)
-    labels = np.array(["a", "b"])[data.y]
-    X = {
-        "X": data.images.reshape(40, -1),
-        "metadata": data.confounder[:, None],
-    }
-    clf = MetadataNormClassifier(
-        module__norm="mdn", max_epochs=2, train_split=None, verbose=0
-    ).fit(X, labels)
-    assert set(clf.predict(X)) <= {"a", "b"}
-    assert clf.predict_proba(X).shape == (40, 2)
-    mdn = clf.module_[1]
-    assert float(mdn.n_samples) == 40.0 and mdn.n_targets == 1
-
-
-def test_pmdn_alternating_optimisation_and_progress(capsys):
-    X, y = _tabular()
-    clf = MetadataNormClassifier(
-        metadata=[0],
-        module__norm="pmdn",
-        max_epochs=2,
-        train_split=None,
-        lr_beta=0.1,
-        random_state=0,
-    ).fit(X, y)
-    layer = clf.module_[2]
-    assert isinstance(layer, PenaltyMetadataNorm)
-    network_params = {
-        id(p) for g in clf.optimizer_.param_groups for g_ in [g] for p in g_["params"]
-    }
-    assert id(layer.beta) not in network_params
-    assert [id(p) for p in clf.optimizer_beta_.param_groups[0]["params"]] == [
-        id(layer.beta)
-    ]
-    assert clf.optimizer_beta_.param_groups[0]["lr"] == 0.1
-    assert layer.beta.abs().sum().item() > 0
-    assert layer.beta.grad is None
-    penalties = clf.history[:, "train_penalty"]
-    assert len(penalties) == 2 and penalties[1] < penalties[0]
-    assert "train_penalty" in capsys.readouterr().out
-
-
-def test_grid_search_over_norm_and_lr():
-    X, y = _tabular(n=120)
-    clf = MetadataNormClassifier(
-        metadata=["site"], max_epochs=3, train_split=None, verbose=0, random_state=0
-    )
-    grid = GridSearchCV(
-        clf, {"module__norm": ["rmdn", "mdn"], "lr": [0.01, 0.05]}, cv=2
-    ).fit(X, y)
-    assert len(grid.cv_results_["params"]) == 4
-    assert grid.best_params_["module__norm"] in {"rmdn", "mdn"}
-
-
-def test_partial_fit_carries_rmdn_state():
-    X, y = _tabular()
-    clf = MetadataNormClassifier(
-        metadata=["site"], max_epochs=1, batch_size=40, train_split=None, verbose=0
-    )
-    clf.partial_fit(X[:120], y[:120])
-    clf.partial_fit(X[120:], y[120:])
-    assert int(clf.module_[1].num_batches_tracked) == 6
-
-
-@pytest.mark.parametrize(
-    ("X", "match"),
-    [
-        ({"X": np.zeros((4, 2))}, "X must be a dict"),
-        ({"X": np.zeros((4, 2)), "metadata": np.zeros((3, 1))}, "n_samples=4"),
-        (
-            {"X": np.zeros((4, 2)), "metadata": np.array([[0.0], [np.nan], [1], [2]])},
-            "metadata .* contains NaN",
-        ),
-    ],
-)
-def test_classifier_bad_dict_input(X, match):
-    clf = MetadataNormClassifier(train_split=None, verbose=0)
-    with pytest.raises((ValueError, TypeError), match=match):
-        clf.fit(X, np.array([0, 1, 0, 1]))
 
 
 def test_import_orthokit_does_not_import_torch():
@@ -444,30 +343,6 @@ def test_generator_errors(kwargs, match):
 def test_metadata_mlp_unknown_norm():
     with pytest.raises(ValueError, match="norm must be one of"):
         MetadataMLP(norm="layernorm")
-
-
-# Every device this machine has: the CPU always, CUDA where a GPU is present.
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("norm", ["mdn", "pmdn", "rmdn"])
-def test_classifier_fits_and_predicts_on_each_available_device(device, norm):
-    X, y = _tabular()
-    clf = MetadataNormClassifier(
-        metadata=["site"],
-        module__norm=norm,
-        max_epochs=2,
-        train_split=None,
-        verbose=0,
-        device=device,
-        random_state=0,
-    ).fit(X, y)
-    assert {p.device.type for p in clf.module_.parameters()} == {device}
-    assert {b.device.type for b in clf.module_.buffers()} <= {device}
-    proba = clf.predict_proba(X)
-    assert np.isfinite(proba).all()
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
 
 
 # -- streams that never silently corrupt the running state -------------------------
@@ -608,17 +483,21 @@ def test_float_parameters_are_validated(make, match):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("frame", ["pandas", "polars"])
+@pytest.mark.parametrize("frame", ["pandas", "polars", "pyarrow"])
 def test_metadata_as_a_data_frame(kind, frame):
     x = torch.randn(12, 3, dtype=torch.float64)
     values = np.random.default_rng(0).normal(size=(12, 2))
     columns = {"age": values[:, 0], "site": values[:, 1]}
     if frame == "pandas":
         metadata = pd.DataFrame(columns, index=np.arange(100, 112))
-    else:
+    elif frame == "polars":
         import polars
 
         metadata = polars.DataFrame(columns)
+    else:
+        import pyarrow
+
+        metadata = pyarrow.table(columns)
     from_frame = _make_layer(kind, 3).double()
     from_tensor = _make_layer(kind, 3).double()
     out = _train(from_frame, x, metadata)
@@ -626,7 +505,18 @@ def test_metadata_as_a_data_frame(kind, frame):
     assert torch.equal(out, expected)
 
 
-def test_metadata_frame_of_strings_is_a_clear_error():
-    layer = RecursiveMetadataNorm(3, 1)
-    with pytest.raises(ValueError, match="metadata must hold numbers"):
-        layer(torch.randn(4, 3), pd.DataFrame({"site": list("abab")}))
+@pytest.mark.parametrize(
+    ("metadata", "target", "match"),
+    [
+        (pd.DataFrame({"site": list("abab")}), None, "metadata must hold numbers"),
+        (pd.DataFrame({"s": [0.0, np.nan, 1, 2]}), None, "metadata column 's' .*NaN"),
+        (np.array([[0.0], [1], [np.inf], [2]]), None, "metadata column '0' .*NaN"),
+        (np.zeros((5, 1)), None, "metadata has 5 rows but x has 4; they must match"),
+        (np.zeros((4, 1)), np.zeros(3), "target has 3 rows but x has 4; they must"),
+        (np.zeros((4, 1)), pd.Series([0, 1, None, 1.0]), "target column '0' .*NaN"),
+    ],
+)
+def test_batch_metadata_and_target_errors(metadata, target, match):
+    layer = RecursiveMetadataNorm(3, 1, n_targets=1)
+    with pytest.raises(ValueError, match=match):
+        layer(torch.randn(4, 3), metadata, target if target is not None else [1] * 4)

@@ -603,7 +603,7 @@ def _family_benchmark():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).parents[1] / "benchmarks" / "bench_armed_family.py"
+    path = Path(__file__).parents[2] / "benchmarks" / "bench_armed_family.py"
     spec = importlib.util.spec_from_file_location("bench_armed_family", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -354,3 +354,36 @@ def test_adult_equals_fairlearn_correlation_remover(adult_numeric):
     )
     scale = np.abs(theirs).max(axis=0)
     assert np.max(np.abs(ours - theirs) / scale) <= 1e-8
+
+
+@pytest.mark.parametrize("gap", [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6])
+def test_conditioning_ladder_fits_as_lstsq_and_warns_only_below_the_rule(gap):
+    """Cholesky (well conditioned) and eigen-solve (near the rank rule) agree.
+
+    A protected column is another plus ``gap`` times noise: the smallest
+    eigenvalue of their correlation matrix falls like ``gap**2``. Above the
+    rank rule the fit equals numpy's lstsq on the centred columns; below it
+    the projector warns and keeps the minimum-norm fit of the kept span.
+    """
+    rng = np.random.default_rng(0)
+    S = rng.normal(size=(400, 4))
+    S[:, 3] = S[:, 2] + gap * rng.normal(size=400)
+    F = rng.normal(size=(400, 3)) + S @ rng.normal(size=(4, 3))
+    X = np.column_stack([F, S])
+    centred = S - S.mean(axis=0)
+    eigenvalues = np.linalg.eigvalsh(np.corrcoef(S, rowvar=False))
+    full_rank = eigenvalues.min() > 1e-10 * eigenvalues.max()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = OrthogonalProjector(protected=[3, 4, 5, 6]).fit_transform(X)
+    warned = any(issubclass(w.category, CollinearityWarning) for w in caught)
+    assert warned != full_rank
+    if full_rank:
+        coef = np.linalg.lstsq(centred, F - F.mean(axis=0), rcond=None)[0]
+        expected = F - centred @ coef
+        condition = eigenvalues.max() / eigenvalues.min()
+        np.testing.assert_allclose(out, expected, atol=condition * 1e-15 * 100)
+    # Either way the residuals are orthogonal to the kept span (below the rule
+    # the nearly equal pair counts once, through its sum).
+    kept = np.column_stack([centred[:, :2], centred[:, 2] + centred[:, 3]])
+    assert np.abs(kept.T @ (out - out.mean(axis=0))).max() < 1e-8 * np.abs(F).max()
