@@ -1,4 +1,5 @@
-"""OrthogonalProjector on dask: a local cluster against in memory, and out of core.
+"""OrthogonalProjector and OrthogonalGLM on dask: a local cluster against in memory,
+and out of core.
 
 1. At a size that fits in memory (default 4,000,000 x 32 float64, 1 GB): fit on
    a numpy array in this process against fit on the same data as a dask array
@@ -8,14 +9,29 @@
    generated block by block by dask, fitted with the threaded scheduler in this
    process; peak resident memory against the size of the data.
 
-3. The audit (``check_orthogonality``, default 4,000,000 rows): binomial
+3. GLM out of core (default 16,000,000 x 9, a binomial GLM with 2 protected
+   columns, generated block by block): OrthogonalGLM(solver="newton") with the
+   threaded scheduler; peak resident memory, passes over the data, constraint
+   violation.
+4. GLM in memory against dask on the same data (default 2,000,000 x 9): numpy in
+   this process (the baseline), a dask array with the threaded scheduler, and
+   LocalClusters of 1 and 2 single-threaded workers holding the data
+   (persisted); each timed cold (first fit) and warm (second fit), with the
+   coefficient difference to the in-memory fit, and the per-block cost of a
+   pass from which a cluster of N machines is extrapolated.
+
+5. The audit (``check_orthogonality``, default 4,000,000 rows): binomial
    predictions against two categorical protected columns (race, 5 levels;
    sex), in memory (pandas) against dask data frames (threaded scheduler in
    this process, then a 2-worker LocalCluster with the data persisted on the
    workers). Each is timed twice: cold (first call) and warm (second).
 
     PYTHONPATH=. python benchmarks/bench_dask.py [--rows N] [--big-rows N]
-        [--audit-rows N] [--only {all,projector,audit}]
+        [--glm-rows N] [--glm-big-rows N] [--audit-rows N]
+        [--only {all,projector,glm,audit}]
+
+Print OpenBLAS's thread count with the results: run it with
+``OPENBLAS_NUM_THREADS=1`` and without.
 """
 
 import argparse
@@ -29,6 +45,7 @@ import numpy as np
 
 from orthokit import OrthogonalProjector
 from orthokit.evaluation import check_orthogonality
+from orthokit.linear_model import OrthogonalGLM
 
 # Read before dask.distributed is imported (in functions): it sets it to 1.
 OPENBLAS_THREADS = os.environ.get("OPENBLAS_NUM_THREADS", "default")
@@ -168,18 +185,128 @@ def audit_vs_memory(rows, blocks=16):
     print(f"   max relative difference of the report from in memory: {error:.1e}")
 
 
+GLM_CHUNK = 500_000
+
+
+def make_glm(rows, chunk_rows=GLM_CHUNK, seed=0):
+    """A lazily generated binomial GLM: 7 predictors, then 2 protected columns."""
+    rng = da.random.default_rng(seed)
+    Z = rng.normal(size=(rows, 9), chunks=(chunk_rows, 9))
+    X = da.concatenate([Z[:, :7], Z[:, 7:] + 0.5 * Z[:, :2]], axis=1)
+    eta = X[:, :7] @ np.linspace(-1.0, 1.0, 7) + 0.2
+    y = (rng.random(size=rows, chunks=chunk_rows) < 1 / (1 + da.exp(-eta))).astype(
+        np.int8
+    )
+    return X, y
+
+
+def glm_out_of_core(rows):
+    X, y = make_glm(rows, seed=1)
+    before = peak_rss_gb()
+    start = time.perf_counter()
+    with dask.config.set(scheduler="threads", num_workers=2):
+        glm = OrthogonalGLM(protected=[7, 8]).fit(X, y)
+    seconds = time.perf_counter() - start
+    size_gb = rows * 9 * 8 / 1e9
+    print(f"3. GLM out of core: {rows:,} x 9 float64 = {size_gb:.2f} GB, binomial,")
+    print(f"   generated block by block ({GLM_CHUNK:,} rows), threaded scheduler")
+    print(
+        f"   fit in {seconds:.1f} s: {glm.n_iter_} Newton iterations, "
+        f"{glm._n_passes} passes over the data "
+        f"({rows * glm._n_passes / seconds:,.0f} rows/s per pass)"
+    )
+    print(
+        f"   peak RSS of this process: {peak_rss_gb():.2f} GB (before the fit "
+        f"{before:.2f} GB); constraint violation {glm.constraint_violation_:.1e}"
+    )
+
+
+def _timed_fit(X, y, repeats=2):
+    """Fit ``repeats`` times; return the times (cold, then warm) and the model."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        glm = OrthogonalGLM(protected=[7, 8]).fit(X, y)
+        times.append(time.perf_counter() - start)
+    return times, glm
+
+
+def glm_in_memory_vs_dask(rows):
+    from dask.distributed import Client, LocalCluster
+
+    X_dask, y_dask = make_glm(rows)
+    X, y = dask.compute(X_dask, y_dask)
+    rows_out = []
+    memory_times, reference = _timed_fit(X, y)
+    rows_out.append(("in memory (numpy, this process)", memory_times, 0.0, None))
+    with dask.config.set(scheduler="threads", num_workers=2):
+        X_local = da.from_array(X, chunks=(GLM_CHUNK, 9))
+        y_local = da.from_array(y, chunks=GLM_CHUNK)
+        times, glm = _timed_fit(X_local, y_local)
+    passes = glm._n_passes
+    rows_out.append(("dask array, threaded scheduler (2 threads)", times, glm, None))
+    for workers in (1, 2):
+        with (
+            LocalCluster(
+                n_workers=workers, threads_per_worker=1, memory_limit="3GiB"
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            X_cluster = client.persist(da.from_array(X, chunks=(GLM_CHUNK, 9)))
+            y_cluster = client.persist(da.from_array(y, chunks=GLM_CHUNK))
+            times, glm = _timed_fit(X_cluster, y_cluster)
+            peaks = client.run(
+                lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+            )
+        label = f"LocalCluster, {workers} worker(s) x 1 thread, data persisted"
+        rows_out.append((label, times, glm, max(peaks.values())))
+    print(f"4. GLM: {rows:,} x 9 float64 ({X.nbytes / 1e9:.2f} GB), binomial, chunks")
+    print(f"   of {GLM_CHUNK:,} rows; {reference.n_iter_} Newton iterations, dask:")
+    print(f"   {passes} passes. Ratios against the in-memory fit of the same run:")
+    print("   | fit | cold (s) | warm (s) | cold ratio | warm ratio | max coef diff |")
+    print("   |---|---:|---:|---:|---:|---:|")
+    base_cold, base_warm = memory_times
+    for label, (cold, warm), glm, peak in rows_out:
+        diff = 0.0 if glm == 0.0 else np.abs(glm.coef_ - reference.coef_).max()
+        extra = "" if peak is None else f" (worker peak RSS {peak:.2f} GB)"
+        print(
+            f"   | {label}{extra} | {cold:.2f} | {warm:.2f} | {cold / base_cold:.2f}x "
+            f"| {warm / base_warm:.2f}x | {diff:.1e} |"
+        )
+    threaded_warm = rows_out[1][1][1]
+    n_blocks = -(-rows // GLM_CHUNK)
+    per_block = 2 * threaded_warm / (passes * n_blocks)  # 2 threads busy
+    print(
+        f"   per-block cost of a pass ({GLM_CHUNK:,} rows, one core): "
+        f"{per_block:.3f} s. A cluster of N machines with c cores each takes about "
+        f"passes x ceil(blocks / (N c)) x {per_block:.3f} s plus the scheduler's "
+        "latency per pass, e.g. for 10^9 rows (2,000 blocks) on 16 machines x 8 "
+        f"cores: {passes} x 16 x {per_block:.3f} = "
+        f"{passes * 16 * per_block:.0f} s."
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=4_000_000)
     parser.add_argument("--big-rows", type=int, default=50_000_000)
     parser.add_argument("--columns", type=int, default=32)
+    parser.add_argument("--glm-rows", type=int, default=2_000_000)
+    parser.add_argument("--glm-big-rows", type=int, default=16_000_000)
     parser.add_argument("--audit-rows", type=int, default=4_000_000)
-    parser.add_argument("--only", choices=["all", "projector", "audit"], default="all")
+    parser.add_argument(
+        "--only", choices=["all", "projector", "glm", "audit"], default="all"
+    )
     args = parser.parse_args()
-    if args.only != "audit":
+    print(f"OPENBLAS_NUM_THREADS={OPENBLAS_THREADS}")
+    if args.only in ("all", "projector"):
         out_of_core(args.big_rows, args.columns)  # first: its peak RSS is its own
         in_memory_vs_cluster(args.rows, args.columns)
-    if args.only != "projector":
+    if args.only in ("all", "glm"):
+        if args.only == "glm" and args.glm_big_rows:
+            glm_out_of_core(args.glm_big_rows)  # first: its peak RSS is its own
+        glm_in_memory_vs_dask(args.glm_rows)
+    if args.only in ("all", "audit"):
         audit_vs_memory(args.audit_rows)
 
 

@@ -1,0 +1,398 @@
+"""OrthogonalGLM on dask: the statistics of row blocks, and the problem they make.
+
+The design follows dask-glm's ``newton`` and ``lbfgs`` (github.com/dask/dask-glm):
+each evaluation of the model at a coefficient vector is one ``dask.compute`` of
+sums over row blocks (loss, gradient, ``Xᵀ W X`` and the constraint Jacobian
+together, as dask-glm computes its gradient and Hessian together), and the
+small reduced system is solved locally. Unlike dask-glm the iterations are
+not written again here: :class:`BlockProblem` has the interface of
+:class:`~orthokit.linear_model._solvers.Problem`, so the in-memory solvers
+(Newton-KKT, MDMM and its Newton polish) run on it unchanged and take the same
+steps as in memory.
+
+The units-free statement of the problem (:mod:`._scaling`) is reproduced from
+three passes of small statistics (ranges and classes; weighted means;
+centred cross-products); each row block is then standardized on the fly, so
+nothing of the size of the data is ever held, and an out-of-core collection
+(generated or read block by block) is read once per pass. Every block is read
+through the input layer (:func:`~orthokit._inputs.read_design`,
+``read_y``, ``read_weights``), so bad input raises the errors it raises in
+memory.
+"""
+
+import numpy as np
+
+from orthokit._dask import tree_reduce
+from orthokit._inputs import read_design
+from orthokit._inputs._target import read_y
+from orthokit._inputs._weights import read_weights
+from orthokit.linear_model._families import FAMILIES
+from orthokit.linear_model._solvers import DIVERGENCE_LIMIT, Problem
+
+
+def _merge(first, second):
+    """Add two blocks' statistics (``max_``/``min_``: extremes; ``None``: empty)."""
+    if first is None or second is None:
+        return second if first is None else first
+    merged = {}
+    for key, value in first.items():
+        if key.startswith("max_"):
+            merged[key] = np.maximum(value, second[key])
+        elif key.startswith("min_"):
+            merged[key] = np.minimum(value, second[key])
+        elif key == "classes":
+            merged[key] = np.union1d(value, second[key])
+        elif key == "levels":
+            merged[key] = _merge_levels(value, second[key])
+        else:
+            merged[key] = value + second[key]
+    return merged
+
+
+def reduce_blocks(blocks, func, *args):
+    """One pass: ``func(X_block, y_block, w_block, *args)`` summed over the blocks."""
+    import dask
+
+    parts = [dask.delayed(func)(x, y, w, *args) for x, y, w in blocks]
+    (total,) = dask.compute(tree_reduce(parts, _merge))
+    return total
+
+
+def read_block(estimator, X, y, sample_weight, classes=None):
+    """Read one row block through the input layer: ``(predictors, S, weights, y)``.
+
+    ``weights`` are the block's raw weights (validated as in memory); ``y`` is
+    the block's values, or, for a classifier, its labels (``classes=None``)
+    or its class codes in ``classes``. ``None`` for an empty block. With
+    ``classes`` (the passes after the first, which checked every block) the
+    features, weights and target are only converted, not checked again:
+    sorting each block's labels for ``np.unique`` cost a quarter of a fit.
+    """
+    if len(X) == 0:
+        return None
+    checked = classes is not None
+    design = read_design(estimator, X, reset=False, check_features=not checked)
+    S = design.S
+    n_samples = S.shape[0]
+    predictors = estimator._predictors(S, design.source, design.columns)
+    if sample_weight is None:
+        weights = np.ones(n_samples)
+    elif checked:
+        weights = np.asarray(sample_weight, dtype=np.float64).reshape(n_samples)
+    else:
+        values = np.asarray(sample_weight)
+        # A block of zero weights is fine; only the total is checked.
+        if not (values.dtype.kind in "biuf" and values.size and not values.any()):
+            read_weights(values, n_samples)  # the in-memory checks and messages
+        weights = np.asarray(values, dtype=np.float64).reshape(n_samples)
+    name = type(estimator).__name__
+    if checked and estimator._is_classifier():
+        values = np.searchsorted(classes, np.asarray(y).reshape(n_samples))
+    elif checked:
+        values = np.asarray(y, dtype=np.float64).reshape(n_samples)
+    elif estimator._is_classifier():
+        labels, codes = read_y(y, n_samples, "classification", name, min_classes=1)
+        values = labels[codes]
+    else:
+        task = "counts" if estimator._family_name() == "poisson" else "regression"
+        values = read_y(y, n_samples, task, name)
+    return predictors, S, weights, values
+
+
+def _ranges(X, y, w, estimator):
+    block = read_block(estimator, X, y, w)
+    if block is None:
+        return None
+    predictors, S, weights, values = block
+    stats = {
+        "n": len(weights), "n_positive": np.count_nonzero(weights),
+        "max_weight": weights.max(), "max_x": predictors.max(axis=0, initial=-np.inf),
+        "min_x": predictors.min(axis=0, initial=np.inf), "max_s": S.max(axis=0),
+        "min_s": S.min(axis=0),
+    }  # fmt: skip
+    if estimator._is_classifier():
+        stats["classes"] = np.unique(values)
+    else:
+        stats["max_y"] = values.max(keepdims=True)
+        stats["min_y"] = values.min(keepdims=True)
+    return stats
+
+
+def _encode(values, n_classes, family_name):
+    if family_name in ("binomial", "multinomial"):
+        return (values[:, None] == np.arange(1, n_classes)).astype(np.float64)
+    return values[:, None]
+
+
+def _means(X, y, w, estimator, scales):
+    """Weighted sums of the scaled columns (the first of the two-pass means)."""
+    block = read_block(estimator, X, y, w, scales["classes"])
+    if block is None:
+        return None
+    predictors, S, weights, values = block
+    w = weights / scales["max_weight"]
+    Y = _encode(values, scales["n_classes"], scales["family"])
+    return {
+        "weight": w.sum(), "x": w @ (predictors * scales["x_power"]),
+        "s": w @ (S * scales["s_power"]), "y": w @ (Y * scales["y_power"]),
+        "weight_y": weights @ Y[:, 0],
+    }  # fmt: skip
+
+
+def _moments(X, y, w, estimator, scales):
+    """Weighted sums and cross-products of the columns minus their first means."""
+    block = read_block(estimator, X, y, w, scales["classes"])
+    if block is None:
+        return None
+    predictors, S, weights, values = block
+    w = weights / scales["max_weight"] / scales["total"]
+    Y = _encode(values, scales["n_classes"], scales["family"])
+    x = predictors * scales["x_power"] - scales["x_high"]
+    s = S * scales["s_power"] - scales["s_high"]
+    dy = Y * scales["y_power"] - scales["y_high"]
+    both = np.hstack([x, s])
+    return {
+        "x": w @ x, "s": w @ s, "y": w @ dy, "y2": w @ dy**2,
+        "gram": (both * w[:, None]).T @ both,
+    }  # fmt: skip
+
+
+def _centre(A, power, high, low):
+    """Return ``(A * power - high) - low`` in one new array (power: exact)."""
+    out = A * power if np.any(power != 1.0) else np.array(A, dtype=np.float64)
+    out -= high
+    out -= low
+    return out
+
+
+def _standard_columns(block, scales):
+    """Return ``(X_std, basis, Y, w, S, predictors)`` of a block, as in memory."""
+    predictors, S, weights, values = block
+    X = _centre(predictors, scales["x_power"], scales["x_high"], scales["x_low"])
+    X /= scales["x_spread"]
+    if scales["lead"]:
+        X[:, scales["x_constant"]] = 0.0
+    s_std = _centre(S, scales["s_power"], scales["s_high"], scales["s_low"])
+    s_std /= scales["s_spread"]
+    basis = s_std @ scales["basis_map"]
+    Y = _encode(values, scales["n_classes"], scales["family"])
+    w = weights / scales["max_weight"] / scales["total"]
+    return X, basis, Y, w, S, predictors
+
+
+def _evaluate(X, y, w, estimator, scales, theta, second_order):
+    """Return the loss, gradient, constraints and derivatives of a block at theta."""
+    block = read_block(estimator, X, y, w, scales["classes"])
+    if block is None:
+        return None
+    X_std, basis, Y, w, _, _ = _standard_columns(block, scales)
+    total = w.sum()
+    if total == 0:
+        return None
+    lead = scales["lead"]
+    X1 = np.empty((len(w), lead + scales["axes"].shape[1]), order="F")
+    X1[:, :lead] = 1.0
+    np.matmul(X_std, scales["axes"], out=X1[:, lead:])
+    Y = ((Y * scales["y_power"] - scales["y_high"]) - scales["y_low"]) / scales[
+        "y_spread"
+    ]
+    q, m, r = X1.shape[1], Y.shape[1], basis.shape[1]
+    problem = Problem(
+        X1, Y, w, basis, FAMILIES[scales["family"]], np.zeros(q),
+        np.zeros(q, dtype=bool), offset=scales["offset"],
+    )  # fmt: skip
+    state = problem.state(theta)
+    # The block's Problem normalizes its weights to sum to one; its sums are
+    # scaled back to the block's share of the total weight.
+    stats = {
+        "loss": total * problem.objective(theta, state),
+        "gradient": total * problem.gradient(theta, state),
+        "constraints": total * problem.constraints(state),
+        "jacobian": total * problem.jacobian(state),
+    }
+    if second_order:
+        hessian = problem.hessian(state)
+        stats["hessian"] = total * hessian
+        # ∂²(λᵀc)/∂θ² is linear in λ: one matrix per multiplier.
+        unit = np.eye(r * m)
+        stats["curvature"] = total * np.stack(
+            [problem.hessian(state, unit[i]) - hessian for i in range(r * m)]
+        )
+    return stats
+
+
+def _final(X, y, w, estimator, scales, Theta, separation):
+    """``S̃ᵀ W μ`` at the solution, and what the separation check needs."""
+    block = read_block(estimator, X, y, w, scales["classes"])
+    if block is None:
+        return None
+    X_std, _, _, w, S, predictors = _standard_columns(block, scales)
+    lead = scales["lead"]
+    eta = X_std @ Theta[lead:] + Theta[:lead].sum(axis=0)
+    mu = FAMILIES[scales["family"]].mean(eta)
+    s_centred = (S - scales["s_high_data"]) - scales["s_low_data"]
+    stats = {"violation": s_centred.T @ (w[:, None] * mu)}
+    if separation:
+        labels = block[3]
+        scores = np.column_stack([1 - mu.sum(axis=1), mu])
+        fitted = scores[np.arange(len(labels)), labels]
+        live = w > 0
+        stats["wrong"] = np.count_nonzero((scores.argmax(axis=1) != labels) & live)
+        stats["max_fitted"] = fitted[live].max(initial=0.0)
+        stats["levels"] = _levels(predictors[live], labels[live], fitted[live])
+    return stats
+
+
+def _levels(predictors, labels, fitted):
+    """Per column: ``{value: [rows, min label, max label, min fitted]}`` or ``None``.
+
+    ``None`` marks a column with more than two values (it cannot be a
+    two-valued predictor, whose levels can separate the classes).
+    """
+    out = []
+    for column in predictors.T:
+        if np.unique(column[:64]).size > 2:
+            out.append(None)  # not two-valued: a cheap test on a few rows first
+            continue
+        values, codes = np.unique(column, return_inverse=True)
+        if values.size > 2:
+            out.append(None)
+            continue
+        out.append({
+            value: np.array([np.sum(codes == i), labels[codes == i].min(),
+                             labels[codes == i].max(), fitted[codes == i].min()])
+            for i, value in enumerate(values)
+        })  # fmt: skip
+    return out
+
+
+def _merge_levels(first, second):
+    merged = []
+    for a, b in zip(first, second, strict=True):
+        if a is None or b is None or len(set(a) | set(b)) > 2:
+            merged.append(None)
+            continue
+        both = dict(a)
+        for value, row in b.items():
+            old = both.get(value)
+            both[value] = row if old is None else np.array([
+                old[0] + row[0], min(old[1], row[1]), max(old[2], row[2]),
+                min(old[3], row[3]),
+            ])  # fmt: skip
+        merged.append(both)
+    return merged
+
+
+def _separation(stats, names):
+    """:func:`~._diagnostics.separation_message` from the reduced statistics."""
+    if stats["wrong"] == 0:
+        return (
+            "every training row is classified correctly: the classes are "
+            "separable (complete separation)"
+        )
+    if not stats["max_fitted"] > 1 - 1e-3:
+        return None
+    pinned = []
+    for j, levels in enumerate(stats["levels"]):
+        if not levels:
+            continue
+        low, high = min(min(levels), 0.0), max(max(levels), 0.0)
+        if low == high or not set(levels) <= {low, high}:
+            continue
+        for value in (high, low):
+            rows, first, last, fitted = levels.get(value, (0, 0, 1, 0))
+            if rows and first == last and fitted > 1 - 1e-3:
+                pinned.append(
+                    f"{names[j]}={value:.6g} ({int(rows)} rows, all class {int(first)})"
+                )
+    if pinned:
+        return (
+            "quasi-complete separation: every row of "
+            + ", ".join(pinned)
+            + " has the same class, and the fitted probabilities of that class "
+            "tend to 1 there"
+        )
+    return None
+
+
+class _BlockState:
+    def __init__(self, theta, stats):
+        self.theta = theta
+        self.stats = stats
+
+
+class BlockProblem:
+    """:class:`~orthokit.linear_model._solvers.Problem` over dask row blocks.
+
+    :meth:`state` is one pass over the data, which returns everything the
+    solvers ask of that point: the loss, gradient, constraints and Jacobian,
+    and (``second_order=True``, for Newton) the Hessian and the curvature of
+    each constraint, so that an accepted step needs no further pass. Without
+    ``second_order`` (MDMM's line searches) the Hessian costs a pass of its
+    own when asked for.
+    """
+
+    def __init__(self, blocks, estimator, scales, family, ridge, penalized, *,
+                 second_order):  # fmt: skip
+        self.blocks = blocks
+        self.estimator = estimator
+        self.scales = scales
+        self.family = family
+        self.penalized = penalized
+        self.ridge = np.where(penalized, ridge, 0.0)
+        self.second_order = second_order
+        self.q = len(ridge)
+        self.m = scales["n_outputs"]
+        self.r = scales["basis_map"].shape[1]
+        self.n_passes = 0
+        self._seen = {}
+
+    def _pass(self, theta, second_order):
+        self.n_passes += 1
+        return reduce_blocks(
+            self.blocks, _evaluate, self.estimator, self.scales, theta, second_order
+        )
+
+    def unpack(self, theta):
+        return theta.reshape(self.q, self.m, order="F")
+
+    def state(self, theta):
+        theta = np.array(theta, dtype=np.float64)
+        # The solvers ask again for points they have seen (the polish starts
+        # where Newton stopped): a pass over the data is worth a lookup.
+        key = theta.tobytes()
+        if key not in self._seen:
+            if len(self._seen) >= 4:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[key] = _BlockState(theta, self._pass(theta, self.second_order))
+        return self._seen[key]
+
+    def objective(self, theta, state):
+        penalty = 0.5 * self.ridge @ np.sum(self.unpack(theta) ** 2, axis=1)
+        return state.stats["loss"] + penalty
+
+    def gradient(self, theta, state):
+        ridge = self.ridge[:, None] * self.unpack(theta)
+        return state.stats["gradient"] + ridge.ravel(order="F")
+
+    def constraints(self, state):
+        return state.stats["constraints"]
+
+    def jacobian(self, state):
+        return state.stats["jacobian"]
+
+    def lagrangian_gradient(self, theta, state, v):
+        return self.gradient(theta, state) + self.jacobian(state).T @ v
+
+    def hessian(self, state, multipliers=None):
+        if "hessian" not in state.stats:
+            state.stats.update(self._pass(state.theta, True))
+        H = state.stats["hessian"].copy()
+        if multipliers is not None:
+            H += np.tensordot(multipliers, state.stats["curvature"], axes=1)
+        H[np.diag_indices_from(H)] += np.tile(self.ridge, self.m)
+        return H
+
+    def diverged(self, theta):
+        coef = self.unpack(theta)[self.penalized]
+        return coef.size > 0 and np.abs(coef).max() > DIVERGENCE_LIMIT
