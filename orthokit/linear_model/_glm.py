@@ -555,10 +555,11 @@ class OrthogonalGLM(_OrthogonalGLMBase):
         ``ConvergenceWarning`` that says what did not converge). Newton is the
         default on evidence: on the test table
         (``tests/linear_model/test_glm_robust.py``: units 1e-4..1e4, offsets
-        1e12, Poisson counts up to 9,324, rank deficient one-hot designs) both solvers agree to 2e-6, but newton
-        reaches constraint violations near 1e-13 in 1-8 iterations where mdmm
-        stops at its tolerance after 7-120 L-BFGS steps, and newton was as
-        fast or faster (up to 10x) on every case timed.
+        1e12, Poisson counts up to 9,324, rank deficient one-hot designs)
+        both solvers agree to 2e-6, but newton reaches constraint violations
+        near 1e-13 in 1-8 iterations where mdmm stops at its tolerance after
+        7-120 L-BFGS steps, and newton was as fast or faster (up to 10x) on
+        every case timed.
     protected_as_predictors : bool, default=False
         Also use the encoded protected columns as predictors. The constraint
         still holds, so what they contribute is only what the features cannot.
