@@ -39,6 +39,7 @@ class Table:
         self.data = data
         self.native = native
         self.names = names
+        self._dtypes = None
 
     @property
     def is_frame(self):
@@ -60,7 +61,10 @@ class Table:
         """Return column ``j``'s narwhals dtype (a frame) or the NumPy one."""
         if self.names is None:
             return self.data.dtype
-        return self.data.schema[self.data.columns[j]]
+        if self._dtypes is None:
+            # narwhals builds the whole schema on every call: once per table.
+            self._dtypes = list(self.data.schema.values())
+        return self._dtypes[j]
 
     def series(self, j):
         """Column ``j`` of a frame as a narwhals Series."""

@@ -24,7 +24,11 @@ from orthokit._sklearn import (
     _fit_context,
     check_is_fitted,
 )
-from orthokit.linear_model._diagnostics import SeparationWarning, separation_message
+from orthokit.linear_model._diagnostics import (
+    SeparationWarning,
+    pure_levels,
+    separation_message,
+)
 from orthokit.linear_model._families import FAMILIES
 from orthokit.linear_model._scaling import (
     principal_components,
@@ -143,9 +147,15 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         # folded into it afterwards: a large offset (y + 1e6) inside the linear
         # predictor would cost its digits.
         offset = 0.0 if self.fit_intercept else target.offset
+        # Pure levels, where the maximum is at infinity (unless the constraints
+        # keep it finite): the solvers stop along them once the rest converged.
+        levels = []
+        if family.is_classifier and self.alpha == 0:
+            labels = (Y * np.arange(1, Y.shape[1] + 1)).sum(axis=1).astype(np.intp)
+            levels = pure_levels(predictors, labels, w)
         problem = Problem(
             X1, target.y, w, design.basis, family, ridge, penalized, offset=offset,
-            gram=gram,
+            gram=gram, levels=[(rows, label) for _, _, rows, label in levels],
         )  # fmt: skip
         theta = np.zeros((X1.shape[1], Y.shape[1]))
         if self.fit_intercept:
@@ -186,7 +196,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         separation = None
         if family.is_classifier and self.alpha == 0:
             separation = separation_message(
-                mu, Y, w, predictors, list(self.predictor_names_)
+                mu, Y, w, predictors, list(self.predictor_names_), levels=levels
             )
         self._warn_convergence(solution, separation)
         return self

@@ -22,6 +22,7 @@ import scipy.linalg
 import scipy.optimize
 
 from orthokit._linalg import RANK_RTOL, solve_kkt
+from orthokit.linear_model._diagnostics import PINNED
 
 #: Largest coefficient of a whitened predictor (a principal component of unit
 #: weighted variance, see ``principal_components``) before the data count as
@@ -89,8 +90,9 @@ class Problem:
     """Objective, constraints and their derivatives on standardized data."""
 
     def __init__(
-        self, X1, Y, weights, basis, family, alpha, penalized, offset=0.0, gram=None
-    ):
+        self, X1, Y, weights, basis, family, alpha, penalized, offset=0.0, gram=None,
+        levels=(),
+    ):  # fmt: skip
         self.X1 = X1
         # X1ᵀ W X1, when known: the Hessian wherever the curvature is the same
         # on every row (the intercept-only start), without a pass over X1.
@@ -106,6 +108,10 @@ class Problem:
         self.q = X1.shape[1]
         self.m = Y.shape[1]
         self.r = basis.shape[1]
+        # Pure levels (see _diagnostics.pure_levels) as (row indices, class):
+        # along them the maximum is at infinity, and the solvers stop once the
+        # rest has converged and the fitted probabilities there are pinned.
+        self.levels = list(levels)
 
     def unpack(self, theta):
         return theta.reshape(self.q, self.m, order="F")
@@ -143,6 +149,39 @@ class Problem:
         grad = self.X1.T @ (self.w[:, None] * residual)
         grad += self.ridge[:, None] * self.unpack(theta)
         return grad.ravel(order="F")
+
+    def pinned(self, state):
+        """Return the pinned rows as a problem of their own (``None`` if none).
+
+        Rows are pinned when they make up a pure level (all of one class) and
+        every fitted probability of that class there exceeds ``1 - PINNED``
+        (the rule by which :func:`~._diagnostics.separation_message` names the
+        level): the likelihood rises without bound along the level's
+        indicator, and the rows' share of the derivatives decays only like the
+        probabilities of the other classes, ``exp(-coefficient)``. Without
+        that share the derivatives are those of the limit problem, in which
+        those rows are fitted exactly.
+
+        Returns
+        -------
+        (Problem, state, float) or None
+            The rows' problem (no ridge), its state and their share of the
+            weight: a derivative of the rows is ``share ×`` that of the returned
+            problem.
+        """
+        if not self.levels:
+            return None
+        _, mu = state
+        pinned = [rows for rows, label in self.levels if _pinned(mu[rows], label)]
+        if not pinned:
+            return None
+        rows = np.concatenate(pinned)
+        share = float(self.w[rows].sum())
+        rows_problem = Problem(
+            self.X1[rows], self.Y[rows], self.w[rows], self.U[rows], self.family,
+            np.zeros(self.q), self.penalized, offset=self.offset,
+        )  # fmt: skip
+        return rows_problem, (state[0][rows], mu[rows]), share
 
     def _block_weights(self, mu, k, j):
         """Return the row weights of block ``(k, j)`` of ``∂μ/∂η``."""
@@ -203,8 +242,52 @@ class Problem:
         return coef.size > 0 and np.abs(coef).max() > DIVERGENCE_LIMIT
 
 
+def _pinned(mu, label):
+    """Whether the fitted probabilities of class ``label`` all exceed ``1 - PINNED``."""
+    fitted = 1.0 - mu.sum(axis=1) if label == 0 else mu[:, label - 1]
+    return bool(fitted.min(initial=1.0) > 1 - PINNED)
+
+
+def _limit(problem, state):
+    """Return the pinned rows of ``problem`` (see ``Problem.pinned``), or None.
+
+    Along a pure level (quasi-complete separation) the maximum is at infinity,
+    and the level's share of the derivatives decays only by a factor ``e`` per
+    Newton step: the solvers subtract it, so that they stop once the rest has
+    converged (and :class:`~._diagnostics.SeparationWarning` names the level).
+    Problems without pure levels (a dask ``BlockProblem`` has no ``levels``)
+    keep every row.
+    """
+    return problem.pinned(state) if getattr(problem, "levels", None) else None
+
+
+def _derivatives(problem, theta, state):
+    """Gradient and constraint Jacobian of the limit problem, and its pinned rows."""
+    gradient = problem.gradient(theta, state)
+    J = problem.jacobian(state)
+    pinned = _limit(problem, state)
+    if pinned is not None:
+        rows, rows_state, share = pinned
+        gradient = gradient - share * rows.gradient(theta, rows_state)
+        J = J - share * rows.jacobian(rows_state)
+    return gradient, J, pinned
+
+
+def _hessian(problem, state, multipliers, pinned):
+    """Hessian of the Lagrangian (of the loss without multipliers), limit problem."""
+    H = problem.hessian(state, multipliers)
+    if pinned is not None:
+        rows, rows_state, share = pinned
+        H -= share * rows.hessian(rows_state, multipliers)
+    return H
+
+
 def _kkt_residuals(problem, theta, state, multipliers):
     grad = problem.lagrangian_gradient(theta, state, multipliers)
+    pinned = _limit(problem, state)
+    if pinned is not None:
+        rows, rows_state, share = pinned
+        grad = grad - share * rows.lagrangian_gradient(theta, rows_state, multipliers)
     violation = np.abs(problem.constraints(state)).max(initial=0.0)
     return np.abs(grad).max(initial=0.0), violation
 
@@ -225,9 +308,9 @@ def _solve_newton(problem, theta, *, max_iter, tol):
     constraint = problem.constraints(state)
     n_iter = 0
     converged = diverged = False
+    H = None
     for n_iter in range(max_iter + 1):
-        gradient = problem.gradient(theta, state)
-        J = problem.jacobian(state)
+        gradient, J, pinned = _derivatives(problem, theta, state)
         stationarity = np.abs(gradient + J.T @ multipliers).max(initial=0.0)
         violation = np.abs(constraint).max(initial=0.0)
         if stationarity <= tol and violation <= tol:
@@ -238,13 +321,13 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         if problem.diverged(theta):
             diverged = True
             break
-        H = problem.hessian(state, multipliers)
+        H = _hessian(problem, state, multipliers, pinned)
         step, new_multipliers = solve_kkt(H, J, gradient, constraint)
         curvature = step @ H @ step
         if curvature <= 0:
             # The Lagrangian is not convex along the step: fall back on the
             # (positive semi-definite) Gauss-Newton matrix of the loss.
-            H = problem.hessian(state)
+            H = _hessian(problem, state, None, pinned)
             step, new_multipliers = solve_kkt(H, J, gradient, constraint)
             curvature = step @ H @ step
         delta = new_multipliers - multipliers
@@ -280,9 +363,10 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         theta, multipliers, state = trial, trial_multipliers, trial_state
         value, constraint = trial_value, trial_constraint
     if converged:
-        # One or two more full steps cost little at quadratic convergence and
-        # take the residuals from just below tol to rounding.
-        theta, multipliers = _polish(problem, theta, multipliers)
+        # One or two more steps take the residuals from just below tol to
+        # rounding; the last Hessian, one step old, serves them (a new one
+        # would cost a pass of O(n q²), more than all the rest of a step).
+        theta, multipliers = _polish(problem, theta, multipliers, hessian=H)
         state = problem.state(theta)
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
@@ -409,7 +493,7 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
     )  # fmt: skip
 
 
-def _polish(problem, theta, multipliers, *, max_steps=_POLISH_STEPS):
+def _polish(problem, theta, multipliers, *, hessian=None, max_steps=_POLISH_STEPS):
     """Refine a first-order solution by full Newton-KKT steps.
 
     An inexact augmented-Lagrangian run stops with KKT residuals just below
@@ -422,15 +506,22 @@ def _polish(problem, theta, multipliers, *, max_steps=_POLISH_STEPS):
     solvers work on the whitened principal components of the predictors
     (:func:`~orthokit.linear_model._scaling.principal_components`), which
     have full column rank on the rows of positive weight.
+
+    Every step uses one Hessian: ``hessian`` (the newton solver's last, from
+    a point one step away) or that of the Lagrangian at ``theta``. So close
+    to the optimum the steps still shrink the residuals by orders of
+    magnitude, and each costs a few passes over the data instead of the
+    ``O(n q²)`` of a new Hessian.
     """
     state = problem.state(theta)
     residual = max(_kkt_residuals(problem, theta, state, multipliers))
+    H = hessian
     for _ in range(max_steps):
         if residual == 0.0:
             break
-        gradient = problem.gradient(theta, state)
-        J = problem.jacobian(state)
-        H = problem.hessian(state, multipliers)
+        gradient, J, pinned = _derivatives(problem, theta, state)
+        if H is None:
+            H = _hessian(problem, state, multipliers, pinned)
         step, trial_multipliers = solve_kkt(H, J, gradient, problem.constraints(state))
         trial = theta + step
         if not np.isfinite(trial).all():
