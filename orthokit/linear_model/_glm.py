@@ -134,12 +134,12 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         self._check_shape(family, predictors.shape[1], np.count_nonzero(weights))
         w = weights / weights.sum()
         design = standardize(predictors, S, w, names, self.fit_intercept)
-        X1, gram, axes = principal_components(design, w)
+        X1, transform, gram, axes = principal_components(design, w)
         constant_only = self._check_design(design, w, axes.shape[1])
         target = scale_target(family.name, Y, w)
 
         lead = design.lead
-        penalized = np.arange(X1.shape[1]) >= lead
+        penalized = np.arange(lead + axes.shape[1]) >= lead
         # α‖β‖² on the standardized slopes β = Aγ, in the principal components.
         norms = np.concatenate([np.zeros(lead), np.sum(axes**2, axis=0)])
         ridge = self.alpha * target.alpha_factor * norms
@@ -156,8 +156,9 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         problem = Problem(
             X1, target.y, w, design.basis, family, ridge, penalized, offset=offset,
             gram=gram, levels=[(rows, label) for _, _, rows, label in levels],
+            transform=transform,
         )  # fmt: skip
-        theta = np.zeros((X1.shape[1], Y.shape[1]))
+        theta = np.zeros((lead + axes.shape[1], Y.shape[1]))
         if self.fit_intercept:
             theta[0] = family.start(w @ target.y)
         if constant_only:

@@ -87,13 +87,20 @@ class Solution:
 
 
 class Problem:
-    """Objective, constraints and their derivatives on standardized data."""
+    """Objective, constraints and their derivatives on standardized data.
+
+    With a ``transform`` the problem's design is ``X1 @ transform`` (the
+    whitened principal components of ``X1``, see ``principal_components``)
+    without that product being formed: each pass goes over ``X1`` and the
+    ``q x q`` transform is applied to its small results.
+    """
 
     def __init__(
         self, X1, Y, weights, basis, family, alpha, penalized, offset=0.0, gram=None,
-        levels=(),
+        levels=(), transform=None,
     ):  # fmt: skip
         self.X1 = X1
+        self.transform = transform
         # X1ᵀ W X1, when known: the Hessian wherever the curvature is the same
         # on every row (the intercept-only start), without a pass over X1.
         self.gram = gram
@@ -105,19 +112,24 @@ class Problem:
         self.penalized = penalized  # (q,) boolean: the slope rows of Θ
         # (q,) ridge per row of Θ: α (a scalar or one per row) on the slopes.
         self.ridge = np.where(penalized, alpha, 0.0)
-        self.q = X1.shape[1]
+        self.q = X1.shape[1] if transform is None else transform.shape[1]
         self.m = Y.shape[1]
         self.r = basis.shape[1]
         # Pure levels (see _diagnostics.pure_levels) as (row indices, class):
         # along them the maximum is at infinity, and the solvers stop once the
         # rest has converged and the fitted probabilities there are pinned.
         self.levels = list(levels)
+        # The last _first_order answer, with the means it was computed from.
+        self._first = (None, None)
 
     def unpack(self, theta):
         return theta.reshape(self.q, self.m, order="F")
 
     def state(self, theta):
-        eta = self.X1 @ self.unpack(theta) + self.offset
+        coef = self.unpack(theta)
+        if self.transform is not None:
+            coef = self.transform @ coef
+        eta = self.X1 @ coef + self.offset
         return eta, self.family.mean(eta)
 
     def objective(self, theta, state):
@@ -126,10 +138,40 @@ class Problem:
         return loss + 0.5 * self.ridge @ np.sum(self.unpack(theta) ** 2, axis=1)
 
     def gradient(self, theta, state):
-        _, mu = state
-        grad = self.X1.T @ (self.w[:, None] * (mu - self.Y))
-        grad += self.ridge[:, None] * self.unpack(theta)
+        grad = self._first_order(state)[0] + self.ridge[:, None] * self.unpack(theta)
         return grad.ravel(order="F")
+
+    def _first_order(self, state):
+        """Return ``(X1ᵀ W (μ - Y), J)``: the solvers ask for both at each point.
+
+        One product of ``X1ᵀ`` with the ``m + r m²`` columns of the residuals
+        and the weighted constraint basis reads ``X1`` once instead of
+        ``1 + m²`` times. The answer for the last state is kept.
+        """
+        _, mu = state
+        if self._first[0] is mu:
+            return self._first[1]
+        m, q, r = self.m, self.q, self.r
+        columns = np.empty((mu.shape[0], m + r * m * m), order="F")
+        columns[:, :m] = self.w[:, None] * (mu - self.Y)
+        for k in range(m):
+            for j in range(m):
+                start = m + (k * m + j) * r
+                d = self.w * self._block_weights(mu, k, j)
+                columns[:, start : start + r] = self.U * d[:, None]
+        # (columnsᵀ X1)ᵀ: BLAS reads the column-major X1 once, contiguously.
+        product = (columns.T @ self.X1).T
+        if self.transform is not None:
+            product = self.transform.T @ product
+        J = np.empty((r * m, q * m))
+        for k in range(m):
+            for j in range(m):
+                start = m + (k * m + j) * r
+                J[k * r : (k + 1) * r, j * q : (j + 1) * q] = product[
+                    :, start : start + r
+                ].T
+        self._first = (mu, (product[:, :m], J))
+        return self._first[1]
 
     def constraints(self, state):
         _, mu = state
@@ -147,6 +189,8 @@ class Problem:
         Z = self.U @ v.reshape(self.r, self.m, order="F")
         residual = mu - self.Y + self._mean_jacobian_apply(mu, Z)
         grad = self.X1.T @ (self.w[:, None] * residual)
+        if self.transform is not None:
+            grad = self.transform.T @ grad
         grad += self.ridge[:, None] * self.unpack(theta)
         return grad.ravel(order="F")
 
@@ -180,6 +224,7 @@ class Problem:
         rows_problem = Problem(
             self.X1[rows], self.Y[rows], self.w[rows], self.U[rows], self.family,
             np.zeros(self.q), self.penalized, offset=self.offset,
+            transform=self.transform,
         )  # fmt: skip
         return rows_problem, (state[0][rows], mu[rows]), share
 
@@ -204,15 +249,7 @@ class Problem:
         return (k == j) * mu[:, k] * (Z[:, k] - mean) - cross
 
     def jacobian(self, state):
-        _, mu = state
-        J = np.empty((self.r * self.m, self.q * self.m))
-        for k in range(self.m):
-            for j in range(self.m):
-                d = self.w * self._block_weights(mu, k, j)
-                J[k * self.r : (k + 1) * self.r, j * self.q : (j + 1) * self.q] = (
-                    self.U * d[:, None]
-                ).T @ self.X1
-        return J
+        return self._first_order(state)[1].copy()
 
     def hessian(self, state, multipliers=None):
         """Hessian of the Lagrangian (of the loss alone without multipliers)."""
@@ -229,6 +266,9 @@ class Problem:
                     block = curvature[0] * self.gram
                 else:
                     block = weighted_gram(self.X1, self.w * curvature)
+                    if self.transform is not None:
+                        block = self.transform.T @ block @ self.transform
+                        block = 0.5 * (block + block.T)
                 if k == j:
                     block[np.diag_indices_from(block)] += self.ridge
                 H[k * self.q : (k + 1) * self.q, j * self.q : (j + 1) * self.q] = block
@@ -283,13 +323,10 @@ def _hessian(problem, state, multipliers, pinned):
 
 
 def _kkt_residuals(problem, theta, state, multipliers):
-    grad = problem.lagrangian_gradient(theta, state, multipliers)
-    pinned = _limit(problem, state)
-    if pinned is not None:
-        rows, rows_state, share = pinned
-        grad = grad - share * rows.lagrangian_gradient(theta, rows_state, multipliers)
+    gradient, J, _ = _derivatives(problem, theta, state)
+    stationarity = np.abs(gradient + J.T @ multipliers).max(initial=0.0)
     violation = np.abs(problem.constraints(state)).max(initial=0.0)
-    return np.abs(grad).max(initial=0.0), violation
+    return stationarity, violation
 
 
 def _solve_newton(problem, theta, *, max_iter, tol):
@@ -366,8 +403,9 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         # One or two more steps take the residuals from just below tol to
         # rounding; the last Hessian, one step old, serves them (a new one
         # would cost a pass of O(n q²), more than all the rest of a step).
-        theta, multipliers = _polish(problem, theta, multipliers, hessian=H)
-        state = problem.state(theta)
+        theta, multipliers, state = _polish(
+            problem, theta, multipliers, state=state, hessian=H
+        )
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
         theta, multipliers, n_iter, converged, diverged, violation, stationarity
@@ -484,8 +522,7 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
         hessian = problem.hessian(state)
         J = problem.jacobian(state)
     if converged:
-        theta, multipliers = _polish(problem, theta, multipliers)
-    state = problem.state(theta)
+        theta, multipliers, state = _polish(problem, theta, multipliers, state=state)
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
         theta, multipliers, n_iter, converged, diverged, violation, stationarity,
@@ -493,7 +530,9 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
     )  # fmt: skip
 
 
-def _polish(problem, theta, multipliers, *, hessian=None, max_steps=_POLISH_STEPS):
+def _polish(
+    problem, theta, multipliers, *, state=None, hessian=None, max_steps=_POLISH_STEPS
+):
     """Refine a first-order solution by full Newton-KKT steps.
 
     An inexact augmented-Lagrangian run stops with KKT residuals just below
@@ -513,7 +552,8 @@ def _polish(problem, theta, multipliers, *, hessian=None, max_steps=_POLISH_STEP
     magnitude, and each costs a few passes over the data instead of the
     ``O(n q²)`` of a new Hessian.
     """
-    state = problem.state(theta)
+    if state is None:
+        state = problem.state(theta)
     residual = max(_kkt_residuals(problem, theta, state, multipliers))
     H = hessian
     for _ in range(max_steps):
@@ -535,7 +575,7 @@ def _polish(problem, theta, multipliers, *, hessian=None, max_steps=_POLISH_STEP
             break
         theta, multipliers, state = trial, trial_multipliers, trial_state
         residual = trial_residual
-    return theta, multipliers
+    return theta, multipliers, state
 
 
 def _solve_intercept_only(problem, theta):
