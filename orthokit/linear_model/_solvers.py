@@ -41,6 +41,10 @@ _STALLS = 3
 #: one more).
 _POLISH_STEPS = 20
 
+#: Probability of the other classes to which ``_push_pinned`` takes a pinned
+#: level's rows: their share of the derivatives is then below rounding.
+_PUSHED = 1e-14
+
 #: Rows per block of :func:`weighted_gram`: a block of a few dozen columns stays
 #: in cache between the scaling and the rank-k update.
 _GRAM_ROWS = 2048
@@ -124,6 +128,16 @@ class Problem:
 
     def unpack(self, theta):
         return theta.reshape(self.q, self.m, order="F")
+
+    def linear_predictor(self, theta):
+        """Return ``X1 Θ`` without the offset (``Θ`` of one class)."""
+        coef = theta if self.transform is None else self.transform @ theta
+        return self.X1 @ coef
+
+    def weighted_sum(self, rows):
+        """Return ``Σ wᵢ xᵢ`` over ``rows`` of the problem's design."""
+        total = self.X1[rows].T @ self.w[rows]
+        return total if self.transform is None else self.transform.T @ total
 
     def state(self, theta):
         coef = self.unpack(theta)
@@ -403,6 +417,7 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         # One or two more steps take the residuals from just below tol to
         # rounding; the last Hessian, one step old, serves them (a new one
         # would cost a pass of O(n q²), more than all the rest of a step).
+        theta, state = _push_pinned(problem, theta, state)
         theta, multipliers, state = _polish(
             problem, theta, multipliers, state=state, hessian=H
         )
@@ -528,6 +543,44 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
         theta, multipliers, n_iter, converged, diverged, violation, stationarity,
         message,
     )  # fmt: skip
+
+
+def _push_pinned(problem, theta, state):
+    """Move the pinned levels' rows towards their limit, the rest unchanged.
+
+    The newton solver stops with the other classes' probabilities on a pinned
+    level near ``PINNED``; their share of the loss and of the constraints
+    shifts the rest of the fit by about as much. One step along each level's
+    indicator (a direction in which only the level's rows move) takes them
+    to ``_PUSHED``, and the polish that follows refits the rest: the answer
+    is then that of the limit problem, as the first-order solver's is. Only
+    for one linear predictor (binomial), and only where the indicator is in
+    the span of the design (a one-hot level with an intercept).
+    """
+    if problem.m != 1 or problem.gram is None or not getattr(problem, "levels", None):
+        return theta, state
+    eta, mu = state
+    moved = False
+    for rows, label in problem.levels:
+        if not _pinned(mu[rows], label):
+            continue
+        # Least squares: the coefficients whose linear predictor is closest
+        # to the level's indicator (gram is X1ᵀWX1 of the problem's design).
+        direction = scipy.linalg.lstsq(
+            problem.gram, problem.weighted_sum(rows), cond=np.sqrt(RANK_RTOL)
+        )[0]
+        change = problem.linear_predictor(direction)
+        indicator = np.zeros(len(change))
+        indicator[rows] = 1.0
+        if np.abs(change - indicator).max() > 1e-8:
+            continue  # the level's rows cannot move alone
+        other = mu[rows, 0] if label == 0 else 1.0 - mu[rows, 0]
+        distance = np.log(other.max() / _PUSHED)
+        theta = theta + (-distance if label == 0 else distance) * direction
+        moved = True
+    if moved:
+        state = problem.state(theta)
+    return theta, state
 
 
 def _polish(
