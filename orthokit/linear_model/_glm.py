@@ -620,13 +620,19 @@ class OrthogonalGLM(_OrthogonalGLMBase):
     level of a two-valued predictor (a one-hot category) has rows of one class
     only and the fitted probabilities there go to 0 or 1, the likelihood has
     no finite maximum; a :class:`SeparationWarning` (a ``ConvergenceWarning``,
-    like statsmodels' ``PerfectSeparationWarning``) names the levels. The
-    coefficients are then arbitrary along the separating direction and the
-    two solvers stop at different points. Set a small ridge, ``alpha=1e-4``
-    (on the standardized slopes): the maximum becomes finite and unique, and
-    both solvers agree to 1e-6. The constraint can keep the maximum finite
-    (a pure level of a predictor the protected columns depend on); then
-    nothing is warned.
+    like statsmodels' ``PerfectSeparationWarning``) names the levels. Once
+    such a level's fitted probabilities pass ``1 - 1e-3`` the solvers leave
+    its rows out of their convergence test and stop when the rest has
+    converged (the newton solver then moves the level's rows to their limit
+    and refits the rest): the predictions on the other rows are those of the
+    limit problem, in which the level is fitted exactly, and the two solvers
+    agree on them (binomial family). The coefficients are still arbitrary
+    along the separating direction, and under complete separation the
+    solvers stop at different points. Set a small ridge, ``alpha=1e-4`` (on
+    the standardized slopes): the maximum becomes finite and unique, and both
+    solvers agree to 1e-6. The constraint can keep the maximum finite (a pure
+    level of a predictor the protected columns depend on); then nothing is
+    warned.
 
     Units: ``X``, ``S`` and ``y`` (Gaussian: centred and scaled; Poisson:
     divided by its mean) are standardized internally, with means taken in two

@@ -22,7 +22,12 @@ import scipy.linalg
 import scipy.optimize
 
 from orthokit._linalg import RANK_RTOL, solve_kkt
-from orthokit.linear_model._diagnostics import PINNED
+from orthokit.linear_model._separation import (
+    is_pinned,
+    limit_derivatives,
+    limit_hessian,
+    push_pinned,
+)
 
 #: Largest coefficient of a whitened predictor (a principal component of unit
 #: weighted variance, see ``principal_components``) before the data count as
@@ -40,10 +45,6 @@ _STALLS = 3
 #: residual: quadratic convergence takes 2-3, the multinomial family's linear
 #: one more).
 _POLISH_STEPS = 20
-
-#: Probability of the other classes to which ``_push_pinned`` takes a pinned
-#: level's rows: their share of the derivatives is then below rounding.
-_PUSHED = 1e-14
 
 #: Rows per block of :func:`weighted_gram`: a block of a few dozen columns stays
 #: in cache between the scaling and the rank-k update.
@@ -230,7 +231,7 @@ class Problem:
         if not self.levels:
             return None
         _, mu = state
-        pinned = [rows for rows, label in self.levels if _pinned(mu[rows], label)]
+        pinned = [rows for rows, label in self.levels if is_pinned(mu[rows], label)]
         if not pinned:
             return None
         rows = np.concatenate(pinned)
@@ -296,48 +297,8 @@ class Problem:
         return coef.size > 0 and np.abs(coef).max() > DIVERGENCE_LIMIT
 
 
-def _pinned(mu, label):
-    """Whether the fitted probabilities of class ``label`` all exceed ``1 - PINNED``."""
-    fitted = 1.0 - mu.sum(axis=1) if label == 0 else mu[:, label - 1]
-    return bool(fitted.min(initial=1.0) > 1 - PINNED)
-
-
-def _limit(problem, state):
-    """Return the pinned rows of ``problem`` (see ``Problem.pinned``), or None.
-
-    Along a pure level (quasi-complete separation) the maximum is at infinity,
-    and the level's share of the derivatives decays only by a factor ``e`` per
-    Newton step: the solvers subtract it, so that they stop once the rest has
-    converged (and :class:`~._diagnostics.SeparationWarning` names the level).
-    Problems without pure levels (a dask ``BlockProblem`` has no ``levels``)
-    keep every row.
-    """
-    return problem.pinned(state) if getattr(problem, "levels", None) else None
-
-
-def _derivatives(problem, theta, state):
-    """Gradient and constraint Jacobian of the limit problem, and its pinned rows."""
-    gradient = problem.gradient(theta, state)
-    J = problem.jacobian(state)
-    pinned = _limit(problem, state)
-    if pinned is not None:
-        rows, rows_state, share = pinned
-        gradient = gradient - share * rows.gradient(theta, rows_state)
-        J = J - share * rows.jacobian(rows_state)
-    return gradient, J, pinned
-
-
-def _hessian(problem, state, multipliers, pinned):
-    """Hessian of the Lagrangian (of the loss without multipliers), limit problem."""
-    H = problem.hessian(state, multipliers)
-    if pinned is not None:
-        rows, rows_state, share = pinned
-        H -= share * rows.hessian(rows_state, multipliers)
-    return H
-
-
 def _kkt_residuals(problem, theta, state, multipliers):
-    gradient, J, _ = _derivatives(problem, theta, state)
+    gradient, J, _ = limit_derivatives(problem, theta, state)
     stationarity = np.abs(gradient + J.T @ multipliers).max(initial=0.0)
     violation = np.abs(problem.constraints(state)).max(initial=0.0)
     return stationarity, violation
@@ -361,7 +322,7 @@ def _solve_newton(problem, theta, *, max_iter, tol):
     converged = diverged = False
     H = None
     for n_iter in range(max_iter + 1):
-        gradient, J, pinned = _derivatives(problem, theta, state)
+        gradient, J, pinned = limit_derivatives(problem, theta, state)
         stationarity = np.abs(gradient + J.T @ multipliers).max(initial=0.0)
         violation = np.abs(constraint).max(initial=0.0)
         if stationarity <= tol and violation <= tol:
@@ -372,13 +333,13 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         if problem.diverged(theta):
             diverged = True
             break
-        H = _hessian(problem, state, multipliers, pinned)
+        H = limit_hessian(problem, state, multipliers, pinned)
         step, new_multipliers = solve_kkt(H, J, gradient, constraint)
         curvature = step @ H @ step
         if curvature <= 0:
             # The Lagrangian is not convex along the step: fall back on the
             # (positive semi-definite) Gauss-Newton matrix of the loss.
-            H = _hessian(problem, state, None, pinned)
+            H = limit_hessian(problem, state, None, pinned)
             step, new_multipliers = solve_kkt(H, J, gradient, constraint)
             curvature = step @ H @ step
         delta = new_multipliers - multipliers
@@ -417,7 +378,7 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         # One or two more steps take the residuals from just below tol to
         # rounding; the last Hessian, one step old, serves them (a new one
         # would cost a pass of O(n q²), more than all the rest of a step).
-        theta, state = _push_pinned(problem, theta, state)
+        theta, state = push_pinned(problem, theta, state)
         theta, multipliers, state = _polish(
             problem, theta, multipliers, state=state, hessian=H
         )
@@ -545,44 +506,6 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
     )  # fmt: skip
 
 
-def _push_pinned(problem, theta, state):
-    """Move the pinned levels' rows towards their limit, the rest unchanged.
-
-    The newton solver stops with the other classes' probabilities on a pinned
-    level near ``PINNED``; their share of the loss and of the constraints
-    shifts the rest of the fit by about as much. One step along each level's
-    indicator (a direction in which only the level's rows move) takes them
-    to ``_PUSHED``, and the polish that follows refits the rest: the answer
-    is then that of the limit problem, as the first-order solver's is. Only
-    for one linear predictor (binomial), and only where the indicator is in
-    the span of the design (a one-hot level with an intercept).
-    """
-    if problem.m != 1 or problem.gram is None or not getattr(problem, "levels", None):
-        return theta, state
-    eta, mu = state
-    moved = False
-    for rows, label in problem.levels:
-        if not _pinned(mu[rows], label):
-            continue
-        # Least squares: the coefficients whose linear predictor is closest
-        # to the level's indicator (gram is X1ᵀWX1 of the problem's design).
-        direction = scipy.linalg.lstsq(
-            problem.gram, problem.weighted_sum(rows), cond=np.sqrt(RANK_RTOL)
-        )[0]
-        change = problem.linear_predictor(direction)
-        indicator = np.zeros(len(change))
-        indicator[rows] = 1.0
-        if np.abs(change - indicator).max() > 1e-8:
-            continue  # the level's rows cannot move alone
-        other = mu[rows, 0] if label == 0 else 1.0 - mu[rows, 0]
-        distance = np.log(other.max() / _PUSHED)
-        theta = theta + (-distance if label == 0 else distance) * direction
-        moved = True
-    if moved:
-        state = problem.state(theta)
-    return theta, state
-
-
 def _polish(
     problem, theta, multipliers, *, state=None, hessian=None, max_steps=_POLISH_STEPS
 ):
@@ -612,9 +535,9 @@ def _polish(
     for _ in range(max_steps):
         if residual == 0.0:
             break
-        gradient, J, pinned = _derivatives(problem, theta, state)
+        gradient, J, pinned = limit_derivatives(problem, theta, state)
         if H is None:
-            H = _hessian(problem, state, multipliers, pinned)
+            H = limit_hessian(problem, state, multipliers, pinned)
         step, trial_multipliers = solve_kkt(H, J, gradient, problem.constraints(state))
         trial = theta + step
         if not np.isfinite(trial).all():
