@@ -329,6 +329,8 @@ def speed_table(sizes, repeats, skip_mdmm_above=200_000):
             if n_rows > skip_mdmm_above:
                 del fits["OrthogonalGLM mdmm"]
             tables.append(speed_rows(label, fits, repeats, threads))
+            # Each block as it is done: a run on a loaded machine takes a while.
+            print(markdown(tables[-1]), flush=True)
     return pd.concat(tables, ignore_index=True)
 
 
@@ -337,6 +339,7 @@ def main():
     parser.add_argument("--skip-fairlearn", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--simulation-only", action="store_true")
+    parser.add_argument("--skip-mdmm", action="store_true", help="--speed: no mdmm")
     parser.add_argument(
         "--speed", type=int, nargs="*", metavar="ROWS",
         help="only issue 33's speed table: synthetic problems of these sizes "
@@ -353,7 +356,11 @@ def main():
         ]
         print(f"Speed table; thread pools at their default: {blas}; load average "
               f"{os.getloadavg()[0]:.1f} at the start")  # fmt: skip
-        table = speed_table(args.speed or [200_000, 1_000_000], args.repeats)
+        table = speed_table(
+            args.speed or [200_000, 1_000_000],
+            args.repeats,
+            skip_mdmm_above=0 if args.skip_mdmm else 200_000,
+        )
         print(markdown(table))
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
         return
