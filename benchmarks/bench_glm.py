@@ -22,26 +22,36 @@ Then Table 3 of the paper: accuracy without and with the correction when the
 protected columns are also predictors, on Adult (train and test files) and
 COMPAS. BLAS is limited to one thread for every method (set before numpy is
 imported), because a shared machine makes multithreaded BLAS timings erratic.
+
+``--speed`` prints only the speed table of issue 33 instead: the constrained
+newton fit against scikit-learn's ``LogisticRegression(solver="newton-cholesky")``
+and glum on the unconstrained problem of the same size (synthetic 200,000 and
+1,000,000 x 40, and Adult), with BLAS (and OpenMP) at one thread and at the
+default, warm and cold, all in one run (thread counts set by threadpoolctl).
 """
 
 import os
+import sys
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+if "--speed" not in sys.argv:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import time  # noqa: E402
+import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy.optimize  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
 from scipy.special import expit  # noqa: E402
+from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from orthokit.datasets import ADULT_PAPER_FEATURES, load_adult, load_compas  # noqa: E402
 from orthokit.evaluation import check_orthogonality  # noqa: E402
-from orthokit.linear_model import OrthogonalGLM  # noqa: E402
+from orthokit.linear_model import OrthogonalGLM, SeparationWarning  # noqa: E402
 
 PROTECTED = ["sex", "race"]
 
@@ -237,16 +247,123 @@ def synthetic_table(n_rows, n_features=40, repeats=2, seed=0):
     return table
 
 
+def synthetic_problem(n_rows, n_features=40, seed=0):
+    """The synthetic binomial problem: ``(X with 2 protected last, x alone, y)``."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_rows, n_features - 2))
+    s = 0.5 * x[:, :2] + rng.normal(size=(n_rows, 2))
+    y = rng.binomial(1, expit(x[:, :5].sum(axis=1) * 0.3 + 0.5 * s.sum(axis=1)))
+    return np.column_stack([x, s]), x, y
+
+
+def speed_fits(X, design, y, protected):
+    """The anchors (unconstrained, ``design`` alone) and our constrained fit."""
+    from glum import GeneralizedLinearRegressor
+    from sklearn.linear_model import LogisticRegression
+
+    def ours(solver):
+        def fit():
+            with warnings.catch_warnings():  # Adult is quasi-separated
+                warnings.simplefilter("ignore", SeparationWarning)
+                return OrthogonalGLM(protected, solver=solver).fit(X, y)
+
+        return fit
+
+    return {
+        "newton-cholesky": lambda: LogisticRegression(
+            solver="newton-cholesky", C=np.inf
+        ).fit(design, y),
+        "glum": lambda: GeneralizedLinearRegressor(
+            family="binomial", alpha=0.0
+        ).fit(design, y),
+        "OrthogonalGLM newton": ours("newton"),
+        "OrthogonalGLM mdmm": ours("mdmm"),
+    }  # fmt: skip
+
+
+def speed_rows(label, fits, repeats, threads):
+    """Cold and warm times of every fit, under one thread setting.
+
+    Cold: each method's first fit in this block, right after another method
+    ran (its data and code not in cache); warm: the best of the cold one and
+    ``repeats`` rounds in which every method runs once, in turn, so that a
+    change of the machine's load hits every method alike.
+    """
+    times = {name: [] for name in fits}
+    iterations = {}
+    with threadpool_limits(limits=threads):
+        for _ in range(repeats + 1):
+            for name, fit in fits.items():
+                start = time.perf_counter()
+                model = fit()
+                times[name].append(time.perf_counter() - start)
+                iterations[name] = np.ravel(model.n_iter_)[0]
+    rows = []
+    for name, seconds in times.items():
+        rows.append({
+            "problem": label, "BLAS threads": threads or "default", "method": name,
+            "iterations": int(iterations[name]), "cold s": seconds[0],
+            "warm s": min(seconds),
+        })  # fmt: skip
+    table = pd.DataFrame(rows).set_index("method")
+    for anchor in ("newton-cholesky", "glum"):
+        for kind in ("warm", "cold"):
+            table[f"{kind} x {anchor}"] = (
+                table[f"{kind} s"] / table.loc[anchor, f"{kind} s"]
+            )
+    return table.reset_index()
+
+
+def speed_table(sizes, repeats, skip_mdmm_above=200_000):
+    """Issue 33: every problem at one BLAS thread, then at the default."""
+    problems = []
+    for n_rows in sizes:
+        X, x, y = synthetic_problem(n_rows)
+        problems.append((f"{n_rows:,} x 40", X, x, y, [38, 39], n_rows))
+    X, y, features, _ = adult()
+    problems.append(("Adult", X, features.to_numpy(), y, PROTECTED, len(y)))
+    tables = []
+    for threads in (1, None):
+        for label, X, design, y, protected, n_rows in problems:
+            fits = speed_fits(X, design, y, protected)
+            if n_rows > skip_mdmm_above:
+                del fits["OrthogonalGLM mdmm"]
+            tables.append(speed_rows(label, fits, repeats, threads))
+            # Each block as it is done: a run on a loaded machine takes a while.
+            print(markdown(tables[-1]), flush=True)
+    return pd.concat(tables, ignore_index=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-fairlearn", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--simulation-only", action="store_true")
+    parser.add_argument("--skip-mdmm", action="store_true", help="--speed: no mdmm")
+    parser.add_argument(
+        "--speed", type=int, nargs="*", metavar="ROWS",
+        help="only issue 33's speed table: synthetic problems of these sizes "
+        "(default 200000 1000000) and Adult, BLAS at 1 thread and the default",
+    )  # fmt: skip
     parser.add_argument(
         "--synthetic", type=int, nargs="*", metavar="ROWS",
         help="only the synthetic 40-column binomial timing table at these sizes",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.speed is not None:
+        blas = [
+            (pool["internal_api"], pool["num_threads"]) for pool in threadpool_info()
+        ]
+        print(f"Speed table; thread pools at their default: {blas}; load average "
+              f"{os.getloadavg()[0]:.1f} at the start")  # fmt: skip
+        table = speed_table(
+            args.speed or [200_000, 1_000_000],
+            args.repeats,
+            skip_mdmm_above=0 if args.skip_mdmm else 200_000,
+        )
+        print(markdown(table))
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+        return
     if args.synthetic:
         for n_rows in args.synthetic:
             print(f"Synthetic binomial, {n_rows} x 40, 2 protected; BLAS threads "

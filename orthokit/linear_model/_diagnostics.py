@@ -3,6 +3,10 @@
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+#: A level is pinned at its class when every fitted probability of that class
+#: there exceeds ``1 - PINNED``.
+PINNED = 1e-3
+
 
 class SeparationWarning(ConvergenceWarning):
     """The classes are (quasi-)separated: the likelihood has no finite maximum.
@@ -30,14 +34,17 @@ def pure_levels(predictors, labels, w):
     Returns
     -------
     list of tuple
-        ``(column, value, rows, label)`` for every pure level, ``rows`` a
-        boolean mask over the rows of positive weight.
+        ``(column, value, rows, label)`` for every pure level, ``rows`` the
+        indices of its rows of positive weight.
     """
     live = w > 0
-    X, labels = predictors[live], labels[live]
+    everywhere = bool(live.all())
+    positions = None if everywhere else np.flatnonzero(live)
     found = []
-    for j in range(X.shape[1]):
-        column = X[:, j]
+    for j in range(predictors.shape[1]):
+        # Rows of zero weight are ignored; the predictors are not copied
+        # when there are none (the usual case).
+        column = predictors[:, j] if everywhere else predictors[live, j]
         if np.unique(column[:64]).size > 2:
             continue  # not two-valued: a cheap test on a few rows first
         low, high = column.min(initial=0.0), column.max(initial=0.0)
@@ -46,14 +53,18 @@ def pure_levels(predictors, labels, w):
         is_high = column == high
         if np.count_nonzero(is_high | (column == low)) != column.size:
             continue  # not a two-valued column
+        live_labels = labels if everywhere else labels[live]
         for value, rows in ((high, is_high), (low, ~is_high)):
-            level = labels[rows]  # not empty: the column takes both values
+            level = live_labels[rows]  # not empty: the column takes both values
             if level.min() == level.max():  # one class (no sort, as unique would)
-                found.append((j, value, rows, int(level[0])))
+                index = np.flatnonzero(rows)
+                if positions is not None:
+                    index = positions[index]
+                found.append((j, value, index, int(level[0])))
     return found
 
 
-def separation_message(mu, Y, w, predictors, names):
+def separation_message(mu, Y, w, predictors, names, levels=None):
     """Describe the separation of a fit, or return ``None`` if there is none.
 
     Complete separation: every row of positive weight classified correctly.
@@ -69,6 +80,8 @@ def separation_message(mu, Y, w, predictors, names):
     w : ndarray of shape (n,)
     predictors : ndarray of shape (n, p)
     names : sequence of str
+    levels : list of tuple, default=None
+        :func:`pure_levels` of the data, when already known.
 
     Returns
     -------
@@ -78,23 +91,25 @@ def separation_message(mu, Y, w, predictors, names):
     if mu.shape[1] == 1:  # binomial: the same, without (n, 2) arrays
         truth = (Y[:, 0] > 1 - Y[:, 0]).astype(np.intp)
         correct = (mu[:, 0] > 1 - mu[:, 0]) == truth
-        fitted = np.where(truth == 1, mu[:, 0], 1 - mu[:, 0])[live]
+        fitted = np.where(truth == 1, mu[:, 0], 1 - mu[:, 0])
     else:
         scores = np.column_stack([1 - mu.sum(axis=1), mu])
         truth = np.column_stack([1 - Y.sum(axis=1), Y]).argmax(axis=1)
         correct = scores.argmax(axis=1) == truth
-        fitted = scores[np.arange(len(truth)), truth][live]
+        fitted = scores[np.arange(len(truth)), truth]
     if np.all(correct[live]):
         return (
             "every training row is classified correctly: the classes are "
             "separable (complete separation)"
         )
-    if not fitted.max(initial=0.0) > 1 - 1e-3:
+    if not fitted[live].max(initial=0.0) > 1 - PINNED:
         return None  # no row is pinned at its class: no level can be
+    if levels is None:
+        levels = pure_levels(predictors, truth, w)
     pinned = [
-        f"{names[j]}={value:.6g} ({int(rows.sum())} rows, all class {label})"
-        for j, value, rows, label in pure_levels(predictors, truth, w)
-        if fitted[rows].min() > 1 - 1e-3
+        f"{names[j]}={value:.6g} ({rows.size} rows, all class {label})"
+        for j, value, rows, label in levels
+        if fitted[rows].min() > 1 - PINNED
     ]
     if pinned:
         return (

@@ -26,7 +26,11 @@ from orthokit._sklearn import (
     check_is_fitted,
 )
 from orthokit.linear_model._dask_glm import fit_dask, predict_blocks
-from orthokit.linear_model._diagnostics import SeparationWarning, separation_message
+from orthokit.linear_model._diagnostics import (
+    SeparationWarning,
+    pure_levels,
+    separation_message,
+)
 from orthokit.linear_model._families import FAMILIES
 from orthokit.linear_model._scaling import (
     principal_components,
@@ -134,7 +138,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         self._check_shape(family, predictors.shape[1], np.count_nonzero(weights))
         w = weights / weights.sum()
         design = standardize(predictors, S, w, names, self.fit_intercept)
-        X1, gram, axes = principal_components(design, w)
+        X1, transform, gram, axes = principal_components(design, w)
         lead = design.lead
         constant_only = self._check_design(
             np.diag(design.gram)[lead:],
@@ -145,9 +149,16 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         ridge, penalized, offset, theta = self._start(
             lead, axes, target, family, w @ target.y
         )
+        # Pure levels, where the maximum is at infinity (unless the constraints
+        # keep it finite): the solvers stop along them once the rest converged.
+        levels = []
+        if family.is_classifier and self.alpha == 0:
+            labels = (Y * np.arange(1, Y.shape[1] + 1)).sum(axis=1).astype(np.intp)
+            levels = pure_levels(predictors, labels, w)
         problem = Problem(
             X1, target.y, w, design.basis, family, ridge, penalized, offset=offset,
-            gram=gram,
+            gram=gram, levels=[(rows, label) for _, _, rows, label in levels],
+            transform=transform,
         )  # fmt: skip
         solution = self._run_solver(problem, theta, constant_only)
         Theta = self._store_solution(solution, problem, design, axes, target)
@@ -160,7 +171,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         separation = None
         if family.is_classifier and self.alpha == 0:
             separation = separation_message(
-                mu, Y, w, predictors, list(self.predictor_names_)
+                mu, Y, w, predictors, list(self.predictor_names_), levels=levels
             )
         self._warn_convergence(solution, separation)
         return self
@@ -652,13 +663,19 @@ class OrthogonalGLM(_OrthogonalGLMBase):
     level of a two-valued predictor (a one-hot category) has rows of one class
     only and the fitted probabilities there go to 0 or 1, the likelihood has
     no finite maximum; a :class:`SeparationWarning` (a ``ConvergenceWarning``,
-    like statsmodels' ``PerfectSeparationWarning``) names the levels. The
-    coefficients are then arbitrary along the separating direction and the
-    two solvers stop at different points. Set a small ridge, ``alpha=1e-4``
-    (on the standardized slopes): the maximum becomes finite and unique, and
-    both solvers agree to 1e-6. The constraint can keep the maximum finite
-    (a pure level of a predictor the protected columns depend on); then
-    nothing is warned.
+    like statsmodels' ``PerfectSeparationWarning``) names the levels. Once
+    such a level's fitted probabilities pass ``1 - 1e-3`` the solvers leave
+    its rows out of their convergence test and stop when the rest has
+    converged (the newton solver then moves the level's rows to their limit
+    and refits the rest): the predictions on the other rows are those of the
+    limit problem, in which the level is fitted exactly, and the two solvers
+    agree on them (binomial family). The coefficients are still arbitrary
+    along the separating direction, and under complete separation the
+    solvers stop at different points. Set a small ridge, ``alpha=1e-4`` (on
+    the standardized slopes): the maximum becomes finite and unique, and both
+    solvers agree to 1e-6. The constraint can keep the maximum finite (a pure
+    level of a predictor the protected columns depend on); then nothing is
+    warned.
 
     Units: ``X``, ``S`` and ``y`` (Gaussian: centred and scaled; Poisson:
     divided by its mean) are standardized internally, with means taken in two

@@ -25,6 +25,11 @@ from orthokit.linear_model._solvers import _GRAM_ROWS, weighted_gram
 #: :func:`constant_columns`).
 _CONSTANT_ULPS = 32.0
 
+#: Smallest ratio of the kept eigenvalues of the predictors' Gram matrix at
+#: which the solvers work on ``X_std`` and apply the whitening to their small
+#: results: a Hessian ``AᵀHA`` then loses at most 1e6 rounding errors (2e-10).
+_IMPLICIT_RANGE = 1e-6
+
 #: Magnitudes of predictors whose weighted squares (and those of their
 #: deviations from the mean) neither overflow nor underflow.
 _SAFE_RANGE = (2.0**-300, 2.0**300)
@@ -304,6 +309,13 @@ def principal_components(design, w):
     the axes come from a thin SVD of ``√w X_std`` (``O(n² p)``), never from a
     ``p x p`` matrix.
 
+    ``Z`` is formed (one pass of ``O(n p r)``) only where it pays: with more
+    predictors than rows (``Z`` is narrower than ``X_std``) or when the kept
+    eigenvalues spread over more than :data:`_IMPLICIT_RANGE` (a Hessian
+    ``AᵀHA`` computed from ``X_std`` would lose their ratio's worth of digits).
+    Otherwise the solvers get ``[1, X_std]`` and the transform, and apply it
+    to their ``q x q`` results.
+
     Parameters
     ----------
     design : StandardDesign
@@ -312,10 +324,13 @@ def principal_components(design, w):
 
     Returns
     -------
-    X1 : ndarray of shape (n, lead + r)
-        The leading column of ones (if any), then ``Z``.
+    X1 : ndarray of shape (n, lead + p) or (n, lead + r)
+        The leading column of ones (if any), then ``X_std`` (with a
+        ``transform``) or ``Z``.
+    transform : ndarray of shape (lead + p, lead + r) or None
+        ``[1, Z] = X1 @ transform``; ``None`` when ``X1`` holds ``Z``.
     gram : ndarray of shape (lead + r, lead + r)
-        ``X1ᵀ W X1``.
+        ``[1, Z]ᵀ W [1, Z]``.
     axes : ndarray of shape (p, r)
         ``A``: standardized slopes are ``A γ``.
     """
@@ -329,9 +344,19 @@ def principal_components(design, w):
         eigenvalues, vectors = np.linalg.eigh(design.gram[lead:, lead:])
     keep = kept_eigenvalues(eigenvalues)
     axes = vectors[:, keep] / np.sqrt(eigenvalues[keep])
+    transform = np.zeros((lead + p, lead + axes.shape[1]))
+    transform[:lead, :lead] = np.eye(lead)
+    transform[lead:, lead:] = axes
+    # [1, Z]ᵀW[1, Z] from the Gram matrix of the standardized predictors,
+    # O(q³) instead of a pass of O(n q²): the same up to rounding (ZᵀWZ = I
+    # and, with an intercept, 1ᵀWZ = 0).
+    gram = transform.T @ design.gram @ transform
+    kept = eigenvalues[keep]
+    if p <= n and (kept.size == 0 or kept.min() >= _IMPLICIT_RANGE * kept.max()):
+        return design.X1, transform, gram, axes
     X1 = np.empty((n, lead + axes.shape[1]), order="F")
     X1[:, :lead] = 1.0
     # Z = X A, written as Zᵀ = Aᵀ Xᵀ straight into the column-major X1: one
     # BLAS product, no row-major temporary to transpose.
     np.matmul(axes.T, X.T, out=X1[:, lead:].T)
-    return X1, weighted_gram(X1, w), axes
+    return X1, None, gram, axes

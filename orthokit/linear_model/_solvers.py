@@ -22,6 +22,12 @@ import scipy.linalg
 import scipy.optimize
 
 from orthokit._linalg import RANK_RTOL, solve_kkt
+from orthokit.linear_model._separation import (
+    is_pinned,
+    limit_derivatives,
+    limit_hessian,
+    push_pinned,
+)
 
 #: Largest coefficient of a whitened predictor (a principal component of unit
 #: weighted variance, see ``principal_components``) before the data count as
@@ -86,12 +92,20 @@ class Solution:
 
 
 class Problem:
-    """Objective, constraints and their derivatives on standardized data."""
+    """Objective, constraints and their derivatives on standardized data.
+
+    With a ``transform`` the problem's design is ``X1 @ transform`` (the
+    whitened principal components of ``X1``, see ``principal_components``)
+    without that product being formed: each pass goes over ``X1`` and the
+    ``q x q`` transform is applied to its small results.
+    """
 
     def __init__(
-        self, X1, Y, weights, basis, family, alpha, penalized, offset=0.0, gram=None
-    ):
+        self, X1, Y, weights, basis, family, alpha, penalized, offset=0.0, gram=None,
+        levels=(), transform=None,
+    ):  # fmt: skip
         self.X1 = X1
+        self.transform = transform
         # X1ᵀ W X1, when known: the Hessian wherever the curvature is the same
         # on every row (the intercept-only start), without a pass over X1.
         self.gram = gram
@@ -103,15 +117,34 @@ class Problem:
         self.penalized = penalized  # (q,) boolean: the slope rows of Θ
         # (q,) ridge per row of Θ: α (a scalar or one per row) on the slopes.
         self.ridge = np.where(penalized, alpha, 0.0)
-        self.q = X1.shape[1]
+        self.q = X1.shape[1] if transform is None else transform.shape[1]
         self.m = Y.shape[1]
         self.r = basis.shape[1]
+        # Pure levels (see _diagnostics.pure_levels) as (row indices, class):
+        # along them the maximum is at infinity, and the solvers stop once the
+        # rest has converged and the fitted probabilities there are pinned.
+        self.levels = list(levels)
+        # The last _first_order answer, with the means it was computed from.
+        self._first = (None, None)
 
     def unpack(self, theta):
         return theta.reshape(self.q, self.m, order="F")
 
+    def linear_predictor(self, theta):
+        """Return ``X1 Θ`` without the offset (``Θ`` of one class)."""
+        coef = theta if self.transform is None else self.transform @ theta
+        return self.X1 @ coef
+
+    def weighted_sum(self, rows):
+        """Return ``Σ wᵢ xᵢ`` over ``rows`` of the problem's design."""
+        total = self.X1[rows].T @ self.w[rows]
+        return total if self.transform is None else self.transform.T @ total
+
     def state(self, theta):
-        eta = self.X1 @ self.unpack(theta) + self.offset
+        coef = self.unpack(theta)
+        if self.transform is not None:
+            coef = self.transform @ coef
+        eta = self.X1 @ coef + self.offset
         return eta, self.family.mean(eta)
 
     def objective(self, theta, state):
@@ -120,10 +153,40 @@ class Problem:
         return loss + 0.5 * self.ridge @ np.sum(self.unpack(theta) ** 2, axis=1)
 
     def gradient(self, theta, state):
-        _, mu = state
-        grad = self.X1.T @ (self.w[:, None] * (mu - self.Y))
-        grad += self.ridge[:, None] * self.unpack(theta)
+        grad = self._first_order(state)[0] + self.ridge[:, None] * self.unpack(theta)
         return grad.ravel(order="F")
+
+    def _first_order(self, state):
+        """Return ``(X1ᵀ W (μ - Y), J)``: the solvers ask for both at each point.
+
+        One product of ``X1ᵀ`` with the ``m + r m²`` columns of the residuals
+        and the weighted constraint basis reads ``X1`` once instead of
+        ``1 + m²`` times. The answer for the last state is kept.
+        """
+        _, mu = state
+        if self._first[0] is mu:
+            return self._first[1]
+        m, q, r = self.m, self.q, self.r
+        columns = np.empty((mu.shape[0], m + r * m * m), order="F")
+        columns[:, :m] = self.w[:, None] * (mu - self.Y)
+        for k in range(m):
+            for j in range(m):
+                start = m + (k * m + j) * r
+                d = self.w * self._block_weights(mu, k, j)
+                columns[:, start : start + r] = self.U * d[:, None]
+        # (columnsᵀ X1)ᵀ: BLAS reads the column-major X1 once, contiguously.
+        product = (columns.T @ self.X1).T
+        if self.transform is not None:
+            product = self.transform.T @ product
+        J = np.empty((r * m, q * m))
+        for k in range(m):
+            for j in range(m):
+                start = m + (k * m + j) * r
+                J[k * r : (k + 1) * r, j * q : (j + 1) * q] = product[
+                    :, start : start + r
+                ].T
+        self._first = (mu, (product[:, :m], J))
+        return self._first[1]
 
     def constraints(self, state):
         _, mu = state
@@ -141,8 +204,44 @@ class Problem:
         Z = self.U @ v.reshape(self.r, self.m, order="F")
         residual = mu - self.Y + self._mean_jacobian_apply(mu, Z)
         grad = self.X1.T @ (self.w[:, None] * residual)
+        if self.transform is not None:
+            grad = self.transform.T @ grad
         grad += self.ridge[:, None] * self.unpack(theta)
         return grad.ravel(order="F")
+
+    def pinned(self, state):
+        """Return the pinned rows as a problem of their own (``None`` if none).
+
+        Rows are pinned when they make up a pure level (all of one class) and
+        every fitted probability of that class there exceeds ``1 - PINNED``
+        (the rule by which :func:`~._diagnostics.separation_message` names the
+        level): the likelihood rises without bound along the level's
+        indicator, and the rows' share of the derivatives decays only like the
+        probabilities of the other classes, ``exp(-coefficient)``. Without
+        that share the derivatives are those of the limit problem, in which
+        those rows are fitted exactly.
+
+        Returns
+        -------
+        (Problem, state, float) or None
+            The rows' problem (no ridge), its state and their share of the
+            weight: a derivative of the rows is ``share ×`` that of the returned
+            problem.
+        """
+        if not self.levels:
+            return None
+        _, mu = state
+        pinned = [rows for rows, label in self.levels if is_pinned(mu[rows], label)]
+        if not pinned:
+            return None
+        rows = np.concatenate(pinned)
+        share = float(self.w[rows].sum())
+        rows_problem = Problem(
+            self.X1[rows], self.Y[rows], self.w[rows], self.U[rows], self.family,
+            np.zeros(self.q), self.penalized, offset=self.offset,
+            transform=self.transform,
+        )  # fmt: skip
+        return rows_problem, (state[0][rows], mu[rows]), share
 
     def _block_weights(self, mu, k, j):
         """Return the row weights of block ``(k, j)`` of ``∂μ/∂η``."""
@@ -165,15 +264,7 @@ class Problem:
         return (k == j) * mu[:, k] * (Z[:, k] - mean) - cross
 
     def jacobian(self, state):
-        _, mu = state
-        J = np.empty((self.r * self.m, self.q * self.m))
-        for k in range(self.m):
-            for j in range(self.m):
-                d = self.w * self._block_weights(mu, k, j)
-                J[k * self.r : (k + 1) * self.r, j * self.q : (j + 1) * self.q] = (
-                    self.U * d[:, None]
-                ).T @ self.X1
-        return J
+        return self._first_order(state)[1].copy()
 
     def hessian(self, state, multipliers=None):
         """Hessian of the Lagrangian (of the loss alone without multipliers)."""
@@ -190,6 +281,9 @@ class Problem:
                     block = curvature[0] * self.gram
                 else:
                     block = weighted_gram(self.X1, self.w * curvature)
+                    if self.transform is not None:
+                        block = self.transform.T @ block @ self.transform
+                        block = 0.5 * (block + block.T)
                 if k == j:
                     block[np.diag_indices_from(block)] += self.ridge
                 H[k * self.q : (k + 1) * self.q, j * self.q : (j + 1) * self.q] = block
@@ -204,9 +298,10 @@ class Problem:
 
 
 def _kkt_residuals(problem, theta, state, multipliers):
-    grad = problem.lagrangian_gradient(theta, state, multipliers)
+    gradient, J, _ = limit_derivatives(problem, theta, state)
+    stationarity = np.abs(gradient + J.T @ multipliers).max(initial=0.0)
     violation = np.abs(problem.constraints(state)).max(initial=0.0)
-    return np.abs(grad).max(initial=0.0), violation
+    return stationarity, violation
 
 
 def _solve_newton(problem, theta, *, max_iter, tol):
@@ -225,9 +320,9 @@ def _solve_newton(problem, theta, *, max_iter, tol):
     constraint = problem.constraints(state)
     n_iter = 0
     converged = diverged = False
+    H = None
     for n_iter in range(max_iter + 1):
-        gradient = problem.gradient(theta, state)
-        J = problem.jacobian(state)
+        gradient, J, pinned = limit_derivatives(problem, theta, state)
         stationarity = np.abs(gradient + J.T @ multipliers).max(initial=0.0)
         violation = np.abs(constraint).max(initial=0.0)
         if stationarity <= tol and violation <= tol:
@@ -238,13 +333,13 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         if problem.diverged(theta):
             diverged = True
             break
-        H = problem.hessian(state, multipliers)
+        H = limit_hessian(problem, state, multipliers, pinned)
         step, new_multipliers = solve_kkt(H, J, gradient, constraint)
         curvature = step @ H @ step
         if curvature <= 0:
             # The Lagrangian is not convex along the step: fall back on the
             # (positive semi-definite) Gauss-Newton matrix of the loss.
-            H = problem.hessian(state)
+            H = limit_hessian(problem, state, None, pinned)
             step, new_multipliers = solve_kkt(H, J, gradient, constraint)
             curvature = step @ H @ step
         delta = new_multipliers - multipliers
@@ -280,10 +375,13 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         theta, multipliers, state = trial, trial_multipliers, trial_state
         value, constraint = trial_value, trial_constraint
     if converged:
-        # One or two more full steps cost little at quadratic convergence and
-        # take the residuals from just below tol to rounding.
-        theta, multipliers = _polish(problem, theta, multipliers)
-        state = problem.state(theta)
+        # One or two more steps take the residuals from just below tol to
+        # rounding; the last Hessian, one step old, serves them (a new one
+        # would cost a pass of O(n q²), more than all the rest of a step).
+        theta, state = push_pinned(problem, theta, state)
+        theta, multipliers, state = _polish(
+            problem, theta, multipliers, state=state, hessian=H
+        )
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
         theta, multipliers, n_iter, converged, diverged, violation, stationarity
@@ -400,8 +498,7 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
         hessian = problem.hessian(state)
         J = problem.jacobian(state)
     if converged:
-        theta, multipliers = _polish(problem, theta, multipliers)
-    state = problem.state(theta)
+        theta, multipliers, state = _polish(problem, theta, multipliers, state=state)
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
         theta, multipliers, n_iter, converged, diverged, violation, stationarity,
@@ -409,7 +506,9 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
     )  # fmt: skip
 
 
-def _polish(problem, theta, multipliers, *, max_steps=_POLISH_STEPS):
+def _polish(
+    problem, theta, multipliers, *, state=None, hessian=None, max_steps=_POLISH_STEPS
+):
     """Refine a first-order solution by full Newton-KKT steps.
 
     An inexact augmented-Lagrangian run stops with KKT residuals just below
@@ -422,15 +521,23 @@ def _polish(problem, theta, multipliers, *, max_steps=_POLISH_STEPS):
     solvers work on the whitened principal components of the predictors
     (:func:`~orthokit.linear_model._scaling.principal_components`), which
     have full column rank on the rows of positive weight.
+
+    Every step uses one Hessian: ``hessian`` (the newton solver's last, from
+    a point one step away) or that of the Lagrangian at ``theta``. So close
+    to the optimum the steps still shrink the residuals by orders of
+    magnitude, and each costs a few passes over the data instead of the
+    ``O(n q²)`` of a new Hessian.
     """
-    state = problem.state(theta)
+    if state is None:
+        state = problem.state(theta)
     residual = max(_kkt_residuals(problem, theta, state, multipliers))
+    H = hessian
     for _ in range(max_steps):
         if residual == 0.0:
             break
-        gradient = problem.gradient(theta, state)
-        J = problem.jacobian(state)
-        H = problem.hessian(state, multipliers)
+        gradient, J, pinned = limit_derivatives(problem, theta, state)
+        if H is None:
+            H = limit_hessian(problem, state, multipliers, pinned)
         step, trial_multipliers = solve_kkt(H, J, gradient, problem.constraints(state))
         trial = theta + step
         if not np.isfinite(trial).all():
@@ -444,7 +551,7 @@ def _polish(problem, theta, multipliers, *, max_steps=_POLISH_STEPS):
             break
         theta, multipliers, state = trial, trial_multipliers, trial_state
         residual = trial_residual
-    return theta, multipliers
+    return theta, multipliers, state
 
 
 def _solve_intercept_only(problem, theta):

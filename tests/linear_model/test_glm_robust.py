@@ -284,6 +284,56 @@ def test_quasi_separation_warns_and_names_the_level(solver):
     )
 
 
+def limit_predictions(design, s_centred, y):
+    """SLSQP on the limit of a quasi-separated logistic problem.
+
+    The rows of the pure level are left out of the likelihood (they are fitted
+    exactly, ``μ = 0``) and of the constraint, whose protected column is
+    centred over all rows.
+    """
+
+    def loss(beta):
+        eta = design @ beta
+        value = np.mean(np.logaddexp(0.0, eta) - y * eta)
+        return value, design.T @ (expit(eta) - y) / len(y)
+
+    result = scipy.optimize.minimize(
+        loss,
+        np.zeros(design.shape[1]),
+        jac=True,
+        method="SLSQP",
+        constraints=[
+            {"type": "eq", "fun": lambda b: s_centred @ expit(design @ b) / len(y)}
+        ],
+        options={"ftol": 1e-15, "maxiter": 2000},
+    )
+    assert result.success, result.message
+    return expit(design @ result.x)
+
+
+# Iterations each solver needs on the quasi-separated problem below: newton
+# took 1000 (its iteration limit) before it stopped along the pure level.
+SEPARATED_ITERATIONS = {"newton": 12, "mdmm": 100}
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_quasi_separation_stops_at_the_limit_problem(solver):
+    features, sex, y = one_hot_design("binomial", seed=6)
+    y[features[:, 4] == 1] = 0.0
+    X = pd.DataFrame(features, columns=[f"f{j}" for j in range(7)]).assign(sex=sex)
+    with pytest.warns(SeparationWarning, match=r"f4=1 "):
+        glm = OrthogonalGLM(["sex"], solver=solver).fit(X, y)
+    assert glm.n_iter_ <= SEPARATED_ITERATIONS[solver]
+    rest = features[:, 4] == 0
+    # On the other rows b takes two levels: one dummy of b, three of a.
+    design = np.column_stack([np.ones(rest.sum()), features[rest][:, [1, 2, 3, 5]]])
+    expected = limit_predictions(design, (sex - sex.mean())[rest], y[rest])
+    p = glm.predict_proba(X)[:, 1]
+    np.testing.assert_allclose(p[rest], expected, rtol=0, atol=1e-7)
+    assert p[~rest].max() < 1e-10
+    assert glm.constraint_violation_ < 1e-12
+
+
 @contextlib.contextmanager
 def hang_guard(seconds=300):
     """Fail instead of hanging (a guard against a hang, not a timing test)."""
