@@ -120,7 +120,7 @@ def one_hot(X, clusters):
 def input_gradients(model, X):
     """Mean |d output / d input| over samples (the fixed-effects output)."""
     if isinstance(model, ARMEDClassifier):
-        data = model._read_X(X, reset=False)
+        data = model.get_dataset(X).X  # the encoded features and clusters
         x = torch.tensor(data["features"], requires_grad=True)
         module = model.module_.eval()
         cluster = torch.as_tensor(data["cluster"])

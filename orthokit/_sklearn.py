@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
     StrOptions,
+    validate_parameter_constraints,
     validate_params,
 )
 from sklearn.utils.validation import (
@@ -24,6 +25,26 @@ __all__ = [
     "_check_sample_weight",
     "_fit_context",
     "check_is_fitted",
+    "check_parameters",
     "validate_data",
     "validate_params",
 ]
+
+
+def check_parameters(estimator):
+    """Check ``estimator``'s parameters against its ``_parameter_constraints``.
+
+    What ``_fit_context`` does before fit, for estimators whose fit is not
+    their own (skorch nets, where ``_validate_params`` is skorch's check of
+    prefixed arguments).
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        Has a ``_parameter_constraints`` dict.
+    """
+    validate_parameter_constraints(
+        estimator._parameter_constraints,
+        estimator.get_params(deep=False),
+        caller_name=type(estimator).__name__,
+    )

@@ -13,17 +13,27 @@ class SkopsStateMixin:
     """Make a skorch net storable with skops, the safe format for shared files.
 
     skops cannot store pandas objects, and skorch keeps its optimizer setters
-    as ``functools.partial`` objects, which skops rightly refuses to trust.
+    (``virtual_params_``) as ``functools.partial`` objects of
+    ``skorch.setter.optimizer_setter``, which skops rightly refuses to trust.
     The state therefore holds pandas attributes as plain dicts (the ``tight``
-    layout and the index dtypes restore them exactly) and leaves the setters
-    out; loading rebuilds them as skorch's ``_initialize_optimizer`` does.
-    Pickle goes through the same two methods.
+    layout and the index dtypes restore them exactly) and each setter as its
+    pattern and keyword arguments; loading rebuilds the same partials. Pickle
+    goes through the same two methods.
     """
 
     def __getstate__(self):
-        """Return skorch's state with pandas attributes as plain dicts."""
+        """Return skorch's state with pandas attributes and setters as plain data."""
         state = super().__getstate__()
-        state.pop("virtual_params_", None)
+        setters = state.get("virtual_params_")
+        if isinstance(setters, dict):
+            state["virtual_params_"] = {
+                "__setters__": [
+                    [pattern, dict(setter.keywords)]
+                    if isinstance(setter, partial) and setter.func is optimizer_setter
+                    else [pattern, setter]
+                    for pattern, setter in setters.items()
+                ]
+            }
         for key, value in state.items():
             if isinstance(value, pd.Series | pd.DataFrame):
                 frame = value.to_frame("_") if isinstance(value, pd.Series) else value
@@ -36,7 +46,7 @@ class SkopsStateMixin:
         return state
 
     def __setstate__(self, state):
-        """Restore what :meth:`__getstate__` stored, then the optimizer setters."""
+        """Restore what :meth:`__getstate__` stored."""
         for key, value in state.items():
             if isinstance(value, dict) and "__pandas__" in value:
                 frame = pd.DataFrame.from_dict(value["frame"], orient="tight")
@@ -45,14 +55,12 @@ class SkopsStateMixin:
                 if value["__pandas__"] == "Series":
                     frame = frame.iloc[:, 0].rename(value["name"])
                 state[key] = frame
+        setters = state.get("virtual_params_")
+        if isinstance(setters, dict) and "__setters__" in setters:
+            state["virtual_params_"] = {
+                pattern: partial(optimizer_setter, **setter)
+                if isinstance(setter, dict)
+                else setter
+                for pattern, setter in setters["__setters__"]
+            }
         super().__setstate__(state)
-        if "virtual_params_" not in vars(self):
-            self.virtual_params_ = {}
-            for name in getattr(self, "_optimizers", []):
-                patterns = [name + "__param_groups__*__*", name + "__*"]
-                setter = partial(
-                    optimizer_setter, optimizer_attr=name + "_", optimizer_name=name
-                )
-                self._register_virtual_param(
-                    patterns + (["lr"] if name == "optimizer" else []), setter
-                )

@@ -289,46 +289,11 @@ class ProtectedColumns:
         columns : slice or list of int
             The feature columns within ``source``: ``source[:, columns]``.
         """
-        table = self._table(X)
-        names = self.input_names_
-        data = table.data
-        if not table.is_frame and data.dtype.kind in "fiub":
-            if data.dtype.kind != "f":
-                data = data.astype(np.float64)
-            if check:
-                check_finite(data, names, self.argument)
-            index = self.feature_index_
-            contiguous = (
-                index == list(range(index[0], index[-1] + 1)) if index else True
-            )
-            columns = slice(index[0], index[-1] + 1) if index and contiguous else index
-            return data, columns
-        for j in self.feature_index_:
-            if column_kind(table, j, names[j], self.argument) != "numeric":
-                raise ValueError(
-                    f"{self.argument} column {names[j]!r} is not numeric. Encode it "
-                    "first (e.g. with OneHotEncoder in a ColumnTransformer) or name "
-                    "it as protected."
-                )
-        F = None
-        # Arrow columns are separate buffers: filling a column-major array is
-        # one copy each, ten times faster than a row-major to_numpy of them all.
-        if not (table.is_frame and table.data.implementation.is_pyarrow()):
-            try:  # one conversion of the whole block (no copy where none is needed)
-                block = select(table, self.feature_index_)
-                F = np.asarray(
-                    block if not table.is_frame else nw.from_native(block).to_numpy(),
-                    dtype=np.float64,
-                )
-            except (TypeError, ValueError):  # nullable values, mixed objects
-                pass
-        if F is None:
-            F = np.empty((table.shape[0], len(self.feature_index_)), order="F")
-            for i, j in enumerate(self.feature_index_):
-                F[:, i] = _to_float(table.column(j), names[j], self.argument)
-        if check:
-            check_finite(F, self.feature_names_, self.argument)
-        return F, slice(None)
+        return read_features(
+            self._table(X), self.feature_index_, self.input_names_,
+            argument=self.argument, check=check,
+            hint="or name it as protected",
+        )  # fmt: skip
 
     @property
     def feature_names_(self):
@@ -336,13 +301,78 @@ class ProtectedColumns:
         return [self.input_names_[j] for j in self.feature_index_]
 
 
-def _to_float(values, name, argument):
+def read_features(table, feature_index, names, *, argument="X", check=True, hint=""):
+    """Return the feature columns of a table as float64, without copying if possible.
+
+    Parameters
+    ----------
+    table : Table
+    feature_index : list of int
+        Positions of the feature columns.
+    names : list of str
+        Names of every column of ``table``.
+    argument : str, default="X"
+    check : bool, default=True
+        Check for NaN and infinity.
+    hint : str, default=""
+        What else the user may do with a non-numeric column, for the message
+        (e.g. ``"or name it as protected"``).
+
+    Returns
+    -------
+    source : ndarray
+        ``table``'s array itself when it is a float ndarray, else a new
+        float64 array of the feature columns.
+    columns : slice or list of int
+        The feature columns within ``source``: ``source[:, columns]``.
+    """
+    data = table.data
+    if not table.is_frame and data.dtype.kind in "fiub":
+        if data.dtype.kind != "f":
+            data = data.astype(np.float64)
+        if check:
+            check_finite(data, names, argument)
+        index = feature_index
+        contiguous = index == list(range(index[0], index[-1] + 1)) if index else True
+        columns = slice(index[0], index[-1] + 1) if index and contiguous else index
+        return data, columns
+    for j in feature_index:
+        if column_kind(table, j, names[j], argument) != "numeric":
+            raise ValueError(
+                f"{argument} column {names[j]!r} is not numeric. Encode it first "
+                f"(e.g. with OneHotEncoder in a ColumnTransformer){_hint(hint)}."
+            )
+    F = None
+    # Arrow columns are separate buffers: filling a column-major array is one
+    # copy each, ten times faster than a row-major to_numpy of them all.
+    if not (table.is_frame and table.data.implementation.is_pyarrow()):
+        try:  # one conversion of the whole block (no copy where none is needed)
+            block = select(table, feature_index)
+            F = np.asarray(
+                block if not table.is_frame else nw.from_native(block).to_numpy(),
+                dtype=np.float64,
+            )
+        except (TypeError, ValueError):  # nullable values, mixed objects
+            pass
+    if F is None:
+        F = np.empty((table.shape[0], len(feature_index)), order="F")
+        for i, j in enumerate(feature_index):
+            F[:, i] = _to_float(table.column(j), names[j], argument, hint)
+    if check:
+        check_finite(F, [names[j] for j in feature_index], argument)
+    return F, slice(None)
+
+
+def _hint(hint):
+    return f" {hint}" if hint else ""
+
+
+def _to_float(values, name, argument, hint="or name it as protected"):
     """Convert one numeric column to float64 with an error that names it."""
     try:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"{argument} column {name!r} is not numeric ({exc}). Encode it first "
-            "(e.g. with OneHotEncoder in a ColumnTransformer) or name it as "
-            "protected."
+            f"(e.g. with OneHotEncoder in a ColumnTransformer){_hint(hint)}."
         ) from None

@@ -45,6 +45,49 @@ def read_target(y, n_samples, *, needed_for):
     return table
 
 
+def read_labels(y, n_samples, estimator_name="the estimator"):
+    """Return a 1-D target of ``n_samples`` rows as it is (labels or values).
+
+    A column vector is ravelled with scikit-learn's DataConversionWarning.
+
+    Parameters
+    ----------
+    y : array-like, Series or one-column frame
+    n_samples : int
+        Rows of ``X``.
+    estimator_name : str
+        For messages.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> read_labels(["b", "a"], 2).tolist()
+    ['b', 'a']
+    """
+    if y is None:
+        raise ValueError(
+            f"{estimator_name} requires y to be passed, but the target y is None."
+        )
+    if is_frame_like(y):
+        table = as_table(y, "y")
+        if table.shape[1] != 1:
+            raise ValueError(f"y must be 1-D, got {table.shape[1]} columns.")
+        y = table.column(0)
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, got an array of shape {y.shape}.")
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"y has {y.shape[0]} rows but X has {n_samples}; they must match."
+        )
+    return y
+
+
 def read_y(y, n_samples, task, estimator_name="the estimator", *, min_classes=2):
     """Return a 1-D target of ``n_samples`` rows, checked for ``task``.
 
@@ -71,24 +114,7 @@ def read_y(y, n_samples, task, estimator_name="the estimator", *, min_classes=2)
     >>> read_y(["b", "a", "b"], 3, "classification")[1].tolist()
     [1, 0, 1]
     """
-    if y is None:
-        raise ValueError(
-            f"{estimator_name} requires y to be passed, but the target y is None."
-        )
-    if is_frame_like(y):
-        table = as_table(y, "y")
-        if table.shape[1] != 1:
-            raise ValueError(f"y must be 1-D, got {table.shape[1]} columns.")
-        y = table.column(0)
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = column_or_1d(y, warn=True)
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D, got an array of shape {y.shape}.")
-    if y.shape[0] != n_samples:
-        raise ValueError(
-            f"y has {y.shape[0]} rows but X has {n_samples}; they must match."
-        )
+    y = read_labels(y, n_samples, estimator_name)
     if task == "classification":
         check_classification_targets(y)
         classes, codes = np.unique(y, return_inverse=True)

@@ -7,11 +7,15 @@ never imports torch.
 
 __all__ = ["ARMEDClassifier", "ARMEDRegressor"]
 
+_MODULES = {"ARMEDClassifier": "_classifier", "ARMEDRegressor": "_regressor"}
+
 
 def __getattr__(name):
     if name in __all__:
+        import importlib
+
         try:
-            from orthokit.mixed import _estimators
+            module = importlib.import_module(f"orthokit.mixed.{_MODULES[name]}")
         except ImportError as exc:  # pragma: no cover - depends on the install
             from orthokit._optional import install_hint
 
@@ -19,7 +23,7 @@ def __getattr__(name):
                 f"orthokit.mixed.{name} needs torch and skorch: "
                 f"{install_hint('torch')} ({exc})."
             ) from exc
-        return getattr(_estimators, name)
+        return getattr(module, name)
     raise AttributeError(f"module 'orthokit.mixed' has no attribute {name!r}")
 
 

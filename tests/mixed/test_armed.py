@@ -1,3 +1,4 @@
+import copy
 import subprocess
 import sys
 
@@ -7,6 +8,7 @@ import pytest
 import torch
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
+from skorch.callbacks import Callback
 
 from orthokit.datasets import make_spirals
 from orthokit.mixed import ARMEDClassifier, ARMEDRegressor
@@ -172,15 +174,16 @@ def test_posterior_starts_as_the_authors_layers_do():
     assert effect.mean.detach().mean().abs() < 0.02
 
 
-def test_adversary_has_its_own_optimizer(spirals):
+def test_adversary_has_its_own_parameter_group(spirals):
     X, y = spirals
     clf = ARMEDClassifier(cluster="cluster", **FAST).fit(X, y)
     adversary = {id(p) for p in clf.module_.adversary.parameters()}
-    main = {id(p) for g in clf.optimizer_.param_groups for p in g["params"]}
-    own = {id(p) for g in clf.adversary_optimizer_.param_groups for p in g["params"]}
+    groups = clf.optimizer_.param_groups
+    own = {id(p) for g in groups if g.get("name") == "adversary" for p in g["params"]}
+    rest = {id(p) for g in groups if g.get("name") != "adversary" for p in g["params"]}
     assert own == adversary
-    assert not main & adversary
-    assert clf._optimizers == ["optimizer"]
+    assert not rest & adversary
+    assert rest | own == {id(p) for p in clf.module_.parameters()}
 
 
 @pytest.mark.parametrize("adversary_weight", [0.5, 2.0])
@@ -189,24 +192,27 @@ def test_adversary_steps_on_the_gradient_of_its_own_loss(spirals, adversary_weig
     clf = ARMEDClassifier(
         cluster="cluster", adversary_weight=adversary_weight, **FAST
     ).fit(X, y)
-    data = clf._read_X(X, reset=False)
-    feats = torch.as_tensor(data["features"])
-    cluster = torch.as_tensor(data["cluster"])
-    batch = ({"features": feats, "cluster": cluster}, torch.tensor(y.to_numpy()))
+    data = clf.get_dataset(X, y)
+    feats = torch.as_tensor(data.X["features"])
+    cluster = torch.as_tensor(data.X["cluster"])
+    batch = ({"features": feats, "cluster": cluster}, torch.as_tensor(data.y))
     params = list(clf.module_.adversary.parameters())
     adversary_logit = clf.module_.train()(feats, cluster)[2]
     expected = torch.autograd.grad(
         torch.nn.functional.cross_entropy(adversary_logit, cluster), params
     )
-    seen = []
-    clf.adversary_optimizer_.step = lambda: seen.append([p.grad for p in params])
-    fixed_before = [p.detach().clone() for p in clf.module_.fixed_layers.parameters()]
-    clf.train_step(batch)
-    assert len(seen) == 1
-    for got, want in zip(seen[0], expected, strict=True):
+    clf.optimizer_.zero_grad()
+    clf.train_step_single(batch)
+    for got, want in zip([p.grad for p in params], expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
-    after = list(clf.module_.fixed_layers.parameters())
-    assert any(not torch.equal(a, p) for a, p in zip(fixed_before, after, strict=True))
+    fixed_before = [p.detach().clone() for p in clf.module_.fixed_layers.parameters()]
+    adversary_before = [p.detach().clone() for p in params]
+    clf.train_step(batch)
+    for before, after in (
+        (fixed_before, clf.module_.fixed_layers.parameters()),
+        (adversary_before, params),
+    ):
+        assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
 
 
 def test_single_sample_cluster_returns_to_its_prior():
@@ -257,6 +263,67 @@ def test_skorch_prefixed_params_survive_clone(spirals):
     assert clone(clf).get_params()["optimizer__weight_decay"] == 0.1
     clf.fit(X, y)
     assert clf.optimizer_.param_groups[0]["weight_decay"] == 0.1
+
+
+def test_prefixed_parameters_work_through_grid_search(spirals):
+    # skorch's own machinery: optimizer__ reaches the optimizer, callbacks__
+    # a named callback, iterator_train__ the training batches; on a fitted
+    # net, optimizer__ and lr are set on the optimizer's groups in place.
+    from skorch.callbacks import EpochScoring
+
+    X, y = spirals
+    clf = ARMEDClassifier(
+        cluster="cluster",
+        callbacks=[("scoring", EpochScoring("accuracy", on_train=True))],
+        **{**FAST, "max_epochs": 1},
+    )
+    grid = {
+        "optimizer__weight_decay": [0.0, 0.1],
+        "iterator_train__drop_last": [True],
+        "callbacks__scoring__name": ["train_acc"],
+    }
+    search = GridSearchCV(clf, grid, cv=GroupKFold(n_splits=2))
+    best = search.fit(X, y, groups=X["cluster"]).best_estimator_
+    decay = search.best_params_["optimizer__weight_decay"]
+    assert [g["weight_decay"] for g in best.optimizer_.param_groups] == [decay] * 3
+    assert "train_acc" in best.history_[-1]
+    assert len(best.get_iterator(best.get_dataset(X, y), training=True)) == 2
+    best.set_params(optimizer__weight_decay=0.5, lr=0.2)
+    assert {(g["weight_decay"], g["lr"]) for g in best.optimizer_.param_groups} == {
+        (0.5, 0.2)
+    }
+
+
+class _RestoreAtTrainEnd(Callback):
+    """What EarlyStopping(load_best=True) does: restore a snapshot at the end."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.snapshot = copy.deepcopy(net.module_.state_dict())
+
+    def on_train_end(self, net, **kwargs):
+        net.module_.load_state_dict(self.snapshot)
+
+
+@pytest.mark.parametrize("callbacks", ["restore", "disable"])
+def test_z_predictor_is_trained_after_every_callback(spirals, callbacks):
+    # A callback that restores the module's weights when training ends (as
+    # EarlyStopping(load_best=True) does) runs before the Z-predictor is
+    # trained, so the trained Z-predictor is kept.
+    X, y = spirals
+    if callbacks == "disable":
+        params = {"callbacks": "disable"}
+    else:
+        params = {"callbacks": [_RestoreAtTrainEnd()]}
+    clf = ARMEDClassifier(cluster="cluster", **{**FAST, **params})
+    clf.fit(X, y)
+    data = clf.get_dataset(X).X
+    with torch.no_grad():
+        logits = clf.module_.z_predictor(torch.as_tensor(data["features"]))
+        loss = torch.nn.functional.cross_entropy(
+            logits, torch.as_tensor(data["cluster"])
+        )
+    assert loss.item() == pytest.approx(clf.z_predictor_loss_, rel=1e-5)
+    assert clf.random_effects_.shape[0] == 4
 
 
 def test_skorch_callbacks_record_history(spirals):
@@ -422,8 +489,7 @@ def test_fused_adam_unless_the_user_chooses(spirals, params, fused):
     X, y = spirals
     clf = ARMEDClassifier(cluster="cluster", **{**FAST, "max_epochs": 1, **params})
     clf.fit(X, y)
-    for optimizer in (clf.optimizer_, clf.adversary_optimizer_):
-        assert optimizer.defaults.get("fused") == fused
+    assert clf.optimizer_.defaults.get("fused") == fused
 
 
 # Every device this machine has: the CPU always, CUDA where a GPU is present.
@@ -655,6 +721,7 @@ def test_random_effects_have_their_own_learning_rate(spirals, params, expected):
     X, y = spirals
     clf = ARMEDClassifier(cluster="cluster", **{**FAST, "max_epochs": 1, **params})
     groups = clf.fit(X, y).optimizer_.param_groups
+    groups = [g for g in groups if g.get("name") != "adversary"]
     assert [g["lr"] for g in groups] == pytest.approx(expected)
     effect = {id(p) for p in clf.module_.random_effect.parameters()}
     members = [{id(p) in effect for p in g["params"]} for g in groups]
