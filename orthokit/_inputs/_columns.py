@@ -264,7 +264,12 @@ class ProtectedColumns:
                 continue
             levels = self.categories_[name]
             blocks.append(one_hot(column_codes(table, j, levels, name), len(levels)))
-        S = np.hstack(blocks) if blocks else np.empty((table.shape[0], 0))
+        # Column-major: the fits reduce S column by column (means, ranges).
+        S = np.empty((table.shape[0], sum(b.shape[1] for b in blocks)), order="F")
+        start = 0
+        for block in blocks:
+            S[:, start : start + block.shape[1]] = block
+            start += block.shape[1]
         check_finite(S, self.encoded_names_, "protected")
         if not numeric_features:
             return S, None
