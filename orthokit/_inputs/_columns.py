@@ -13,7 +13,7 @@ import numpy as np
 
 from orthokit._inputs._checks import check_finite, column_kind
 from orthokit._inputs._encode import column_codes, learn_levels, one_hot
-from orthokit._inputs._frames import Table, as_table, nw, select
+from orthokit._inputs._frames import Table, as_table, numeric_columns, nw, select
 
 
 def resolve_columns(spec, names, n_columns, *, what="protected", argument="X"):
@@ -276,7 +276,7 @@ class ProtectedColumns:
         source, columns = self.features(table)
         return S, source[:, columns]
 
-    def features(self, X, *, check=True):
+    def features(self, X, *, check=True, stack=False):
         """Return the non-protected features without copying where possible.
 
         Parameters
@@ -285,12 +285,19 @@ class ProtectedColumns:
         check : bool, default=True
             Check a float ndarray for NaN and infinity. A fit that reduces every
             column anyway may skip it and check its sums instead.
+        stack : bool, default=False
+            With ``check=False``, for a frame whose features are float32 or
+            float64 columns of one dtype, return them uncopied: a 2-D view
+            where they lie in one buffer, else a
+            :class:`~orthokit._inputs._frames.ColumnStack`; for callers that
+            read ``source`` only in row blocks and check it themselves
+            (missing values are NaN).
 
         Returns
         -------
-        source : ndarray
-            ``X`` itself when it is a float ndarray, else a new float64 array
-            of the non-protected columns.
+        source : ndarray or ColumnStack
+            ``X`` itself when it is a float ndarray, else (without ``stack``)
+            a new float64 array of the non-protected columns.
         columns : slice or list of int
             The feature columns within ``source``: ``source[:, columns]``.
         """
@@ -315,6 +322,10 @@ class ProtectedColumns:
                     "first (e.g. with OneHotEncoder in a ColumnTransformer) or name "
                     "it as protected."
                 )
+        if stack and not check:
+            stacked = numeric_columns(table, self.feature_index_)
+            if stacked is not None:
+                return stacked, slice(None)
         try:  # one conversion of the whole block (no copy where none is needed)
             block = select(table, self.feature_index_)
             F = np.asarray(

@@ -237,7 +237,7 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         target = self.preserve_target if target is None else target
         return read_design(
             self, X, y, reset=reset, check_features=False,
-            groups=not self.preserve_target, target=target, **kwargs,
+            groups=not self.preserve_target, target=target, stack=True, **kwargs,
         )  # fmt: skip
 
     def _partial_fit(self, X, y, strict, reset=None):
@@ -270,7 +270,7 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         if not self._by_groups:
             self._protected_pivots = stream_pivots(design.S)
         if features or self._by_groups:
-            scale, shift = stream_pivots(design.source)
+            scale, shift = stream_pivots(np.asarray(design.source))
             self._feature_pivots = scale[design.columns], shift[design.columns]
         if self.preserve_target:
             self._target_pivots = stream_pivots(design.target)
