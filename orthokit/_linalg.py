@@ -8,6 +8,7 @@ share one implementation.
 """
 
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -392,6 +393,19 @@ def _shifted_blocks(F, scale, shift, block_rows):
         yield start, block
 
 
+def _one_blas_thread(n_rows, block_rows):
+    """Hold BLAS to one thread over a loop of many small products.
+
+    Each block's product is too small to share, and a second BLAS thread that
+    waits for a core at every call (a busy machine) stalled such loops tenfold.
+    """
+    if n_rows <= block_rows:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _is_safe_scale(scale):
     """Whether sums of unscaled values times ``scale`` equal the scaled sums.
 
@@ -427,28 +441,29 @@ def _block_products(S, F, columns, scale, shift, block_rows, extremes=False):
     products = np.zeros((k + 1, n_columns))
     buffer = np.empty_like(products)
     high = low = None
-    for start in range(0, n, block_rows):
-        block = F[start : start + block_rows][:, columns]
-        rows = design[: block.shape[0]]
-        np.subtract(S[start : start + block_rows], mean_s, out=rows[:, 1:])
-        if extremes:
-            block_high, block_low = block.max(axis=0), block.min(axis=0)
-            if high is None:
-                high, low = block_high, block_low
-            else:
-                np.maximum(high, block_high, out=high)
-                np.minimum(low, block_low, out=low)
-        if scale is not None:
-            block = np.multiply(block, scale, dtype=np.float64)
-            if shift is not None:
-                block -= shift
-        elif shift is not None:
-            block = np.subtract(block, shift, dtype=np.float64)
-        elif block.dtype != np.float64:
-            block = block.astype(np.float64)
-        np.matmul(rows.T, block, out=buffer)
-        products += buffer
-        gram += rows.T @ rows
+    with _one_blas_thread(n, block_rows):
+        for start in range(0, n, block_rows):
+            block = F[start : start + block_rows][:, columns]
+            rows = design[: block.shape[0]]
+            np.subtract(S[start : start + block_rows], mean_s, out=rows[:, 1:])
+            if extremes:
+                block_high, block_low = block.max(axis=0), block.min(axis=0)
+                if high is None:
+                    high, low = block_high, block_low
+                else:
+                    np.maximum(high, block_high, out=high)
+                    np.minimum(low, block_low, out=low)
+            if scale is not None:
+                block = np.multiply(block, scale, dtype=np.float64)
+                if shift is not None:
+                    block -= shift
+            elif shift is not None:
+                block = np.subtract(block, shift, dtype=np.float64)
+            elif block.dtype != np.float64:
+                block = block.astype(np.float64)
+            np.matmul(rows.T, block, out=buffer)
+            products += buffer
+            gram += rows.T @ rows
     if extremes and high is not None:
         high, low = np.asarray(high, np.float64), np.asarray(low, np.float64)
     return mean_s, gram, products, high, low
@@ -653,18 +668,19 @@ def subtract_projection(
     # Column sums by BLAS (a matrix-vector product; NaN and infinity
     # propagate) cost a fraction of NumPy's pairwise sum on the cached block.
     ones = np.ones(rows, dtype=out.dtype)
-    for start in range(0, n, chunk_rows):
-        stop = min(start + chunk_rows, n)
-        size = stop - start
-        np.subtract(S[start:stop], mean_s, out=centred[:size])
-        np.matmul(centred[:size], coef, out=product[:size])
-        features = F[start:stop][:, columns]
-        np.subtract(features, product[:size], out=out[start:stop])
-        if on_nonfinite is not None:
-            with np.errstate(over="ignore", invalid="ignore"):
-                finite = np.isfinite((ones[:size] @ features).sum())
-            if not finite:
-                on_nonfinite(features)
+    with _one_blas_thread(n, chunk_rows):
+        for start in range(0, n, chunk_rows):
+            stop = min(start + chunk_rows, n)
+            size = stop - start
+            np.subtract(S[start:stop], mean_s, out=centred[:size])
+            np.matmul(centred[:size], coef, out=product[:size])
+            features = F[start:stop][:, columns]
+            np.subtract(features, product[:size], out=out[start:stop])
+            if on_nonfinite is not None:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    finite = np.isfinite((ones[:size] @ features).sum())
+                if not finite:
+                    on_nonfinite(features)
     return out
 
 
