@@ -322,7 +322,7 @@ class ProtectedColumns:
                     "first (e.g. with OneHotEncoder in a ColumnTransformer) or name "
                     "it as protected."
                 )
-        if stack and not check:
+        if stack and not check and table.is_frame:
             stacked = numeric_columns(table, self.feature_index_)
             if stacked is not None:
                 return stacked, slice(None)
