@@ -5,7 +5,7 @@ from sklearn.base import TransformerMixin
 
 from orthokit._dask import is_dask_collection, map_row_blocks
 from orthokit._groups import subtract_group_offsets
-from orthokit._inputs import read_design
+from orthokit._inputs import check_finite, read_design
 from orthokit._inputs._encode import one_hot
 from orthokit._linalg import subtract_projection
 from orthokit._sklearn import check_is_fitted
@@ -78,20 +78,38 @@ class ResidualizerMixin(TransformerMixin):
             dtype = X.dtype if getattr(X, "dtype", None) == np.float32 else np.float64
             return map_row_blocks(X, self.transform, len(names), dtype, names)
         groups = getattr(self, "_by_groups", False)
-        return self._transform(read_design(self, X, reset=False, groups=groups))
+        # The projection checks the features for NaN and infinity in its own
+        # pass over them (one read of X, not two); group means do not.
+        design = read_design(
+            self, X, reset=False, groups=groups, check_features=groups, stack=True
+        )
+        return self._transform(design, check=not groups)
 
-    def _transform(self, design):
+    def _transform(self, design, check=False):
         n_features = len(self.protected_.feature_index_)
         n_encoded = len(self.protected_.encoded_names_)
+        source = design.source
+        # Column-major features (a pandas frame's view, a frame's columns)
+        # are corrected into column-major output: same layout, block by block.
+        strides = getattr(source, "strides", (0, 1))
+        order = "F" if strides[0] < strides[1] else "C"
         out = np.empty(
             (design.n_samples, n_features + (n_encoded if self.keep_protected else 0)),
-            dtype=design.source.dtype,
+            dtype=source.dtype,
+            order=order,
         )
         features = out[:, :n_features]
         if design.codes is None:
+            names = self.protected_.feature_names_
+            on_nonfinite = None
+            if check:
+
+                def on_nonfinite(block):
+                    check_finite(block, names, "X")
+
             subtract_projection(
-                design.source, design.S, self.protected_mean_, self.coef_,
-                out=features, columns=design.columns,
+                source, design.S, self.protected_mean_, self.coef_,
+                out=features, columns=design.columns, on_nonfinite=on_nonfinite,
             )  # fmt: skip
         else:
             n_levels = [len(levels) for levels in self.protected_.categories_.values()]

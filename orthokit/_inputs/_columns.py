@@ -13,7 +13,7 @@ import numpy as np
 
 from orthokit._inputs._checks import check_finite, column_kind, shown
 from orthokit._inputs._encode import column_codes, learn_levels, one_hot
-from orthokit._inputs._frames import Table, as_table, nw, select
+from orthokit._inputs._frames import Table, as_table, numeric_columns, nw, select
 
 
 def resolve_columns(spec, names, n_columns, *, what="protected", argument="X"):
@@ -264,14 +264,19 @@ class ProtectedColumns:
                 continue
             levels = self.categories_[name]
             blocks.append(one_hot(column_codes(table, j, levels, name), len(levels)))
-        S = np.hstack(blocks) if blocks else np.empty((table.shape[0], 0))
+        # Column-major: the fits reduce S column by column (means, ranges).
+        S = np.empty((table.shape[0], sum(b.shape[1] for b in blocks)), order="F")
+        start = 0
+        for block in blocks:
+            S[:, start : start + block.shape[1]] = block
+            start += block.shape[1]
         check_finite(S, self.encoded_names_, "protected")
         if not numeric_features:
             return S, None
         source, columns = self.features(table)
         return S, source[:, columns]
 
-    def features(self, X, *, check=True):
+    def features(self, X, *, check=True, stack=False):
         """Return the non-protected features without copying where possible.
 
         Parameters
@@ -280,18 +285,25 @@ class ProtectedColumns:
         check : bool, default=True
             Check a float ndarray for NaN and infinity. A fit that reduces every
             column anyway may skip it and check its sums instead.
+        stack : bool, default=False
+            With ``check=False``, for a frame whose features are float32 or
+            float64 columns of one dtype, return them uncopied: a 2-D view
+            where they lie in one buffer, else a
+            :class:`~orthokit._inputs._frames.ColumnStack`; for callers that
+            read ``source`` only in row blocks and check it themselves
+            (missing values are NaN).
 
         Returns
         -------
-        source : ndarray
-            ``X`` itself when it is a float ndarray, else a new float64 array
-            of the non-protected columns.
+        source : ndarray or ColumnStack
+            ``X`` itself when it is a float ndarray, else (without ``stack``)
+            a new float64 array of the non-protected columns.
         columns : slice or list of int
             The feature columns within ``source``: ``source[:, columns]``.
         """
         return read_features(
             self._table(X), self.feature_index_, self.input_names_,
-            argument=self.argument, check=check,
+            argument=self.argument, check=check, stack=stack,
             hint="or name it as protected",
         )  # fmt: skip
 
@@ -301,7 +313,9 @@ class ProtectedColumns:
         return [self.input_names_[j] for j in self.feature_index_]
 
 
-def read_features(table, feature_index, names, *, argument="X", check=True, hint=""):
+def read_features(
+    table, feature_index, names, *, argument="X", check=True, stack=False, hint=""
+):
     """Return the feature columns of a table as float64, without copying if possible.
 
     Parameters
@@ -314,6 +328,11 @@ def read_features(table, feature_index, names, *, argument="X", check=True, hint
     argument : str, default="X"
     check : bool, default=True
         Check for NaN and infinity.
+    stack : bool, default=False
+        Without ``check``, a frame's numeric columns may come back as a
+        :class:`~orthokit._inputs._frames.ColumnStack` (a view of the frame's
+        buffer, or its columns copied a block of rows at a time) instead of one
+        float64 copy (see :meth:`ProtectedColumns.features`).
     hint : str, default=""
         What else the user may do with a non-numeric column, for the message
         (e.g. ``"or name it as protected"``).
@@ -342,6 +361,10 @@ def read_features(table, feature_index, names, *, argument="X", check=True, hint
                 f"{argument} column {names[j]!r} is not numeric. Encode it first "
                 f"(e.g. with OneHotEncoder in a ColumnTransformer){_hint(hint)}."
             )
+    if stack and not check and table.is_frame:
+        stacked = numeric_columns(table, feature_index)
+        if stacked is not None:
+            return stacked, slice(None)
     F = None
     # Arrow columns are separate buffers: filling a column-major array is one
     # copy each, ten times faster than a row-major to_numpy of them all.

@@ -21,9 +21,10 @@ class Design:
     S : ndarray of shape (n_samples, n_encoded) or None
         Encoded protected columns (float64), expanded by the estimator's
         ``basis`` if it has one; ``None`` when ``codes`` stands for them.
-    source : ndarray
+    source : ndarray or ColumnStack
         Holds the features as ``source[:, columns]`` (``X`` itself for a
-        float ndarray: no copy).
+        float ndarray: no copy; a frame's columns, uncopied, when
+        :func:`read_design` is asked to ``stack`` them).
     columns : slice or list of int
     codes : ndarray of int of shape (n_samples, n_protected) or None
         Level codes of the protected columns when all hold labels (group
@@ -35,7 +36,7 @@ class Design:
     """
 
     S: np.ndarray | None
-    source: np.ndarray
+    source: object
     columns: slice | list
     codes: np.ndarray | None = None
     target: np.ndarray | None = None
@@ -64,6 +65,7 @@ def read_design(
     groups=False,
     target=False,
     encode_protected=True,
+    stack=False,
 ):
     """Read ``X`` (and ``y``) for ``estimator``; keep scikit-learn's books.
 
@@ -94,6 +96,10 @@ def read_design(
     encode_protected : bool, default=True
         Read the protected columns; ``False`` reads only the features (a
         model whose predictions need nothing else), and ``S`` is ``None``.
+    stack : bool, default=False
+        With ``check_features=False``, leave a frame's float features
+        uncopied (:meth:`~orthokit._inputs.ProtectedColumns.features`): for a
+        caller that reads ``source`` in row blocks, ``source[start:stop]``.
 
     Returns
     -------
@@ -140,7 +146,9 @@ def read_design(
         codes = protected.group_codes(table)
     else:
         S = protected.split(table, numeric_features=False)[0]
-    source, columns = protected.features(table, check=check_features)
+    source, columns = protected.features(
+        table, check=check_features, stack=stack and codes is None
+    )
     design = apply_basis(estimator, Design(S, source, columns, codes), reset=reset)
     if target:
         y_table = read_target(

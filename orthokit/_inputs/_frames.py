@@ -189,3 +189,129 @@ def _check_not_empty(shape, argument):
             f"{argument} is empty: found array with {count} {what}(s) "
             f"(shape={tuple(shape)}) while a minimum of 1 is required."
         )
+
+
+class ColumnStack:
+    """Equal-length 1-D float columns read as one 2-D array, row block by row block.
+
+    What a frame's numeric columns become when they do not lie in one 2-D
+    buffer (polars, pyarrow, pandas frames built column by column): indexing
+    rows gathers just those rows of every column, so that a pass over the
+    data in row blocks copies each block only within the cache, never the
+    whole frame.
+
+    Parameters
+    ----------
+    columns : list of ndarray of shape (n,)
+        One dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = ColumnStack([np.arange(3.0), np.arange(3.0) * 10])
+    >>> stack.shape, stack[1:3].tolist(), stack[:, [1]].ravel().tolist()
+    ((3, 2), [[1.0, 10.0], [2.0, 20.0]], [0.0, 10.0, 20.0])
+    """
+
+    ndim = 2
+
+    #: Rows per block that a pass over the stack should read at least: each
+    #: gather costs a call per column.
+    min_block_rows = 4096
+
+    def __init__(self, columns):
+        self.columns = columns
+        self.dtype = columns[0].dtype
+        self.shape = (len(columns[0]), len(columns))
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        rows, positions = key if isinstance(key, tuple) else (key, slice(None))
+        if not isinstance(rows, slice):
+            raise TypeError("a ColumnStack is indexed by a slice of rows.")
+        chosen = (
+            self.columns[positions]
+            if isinstance(positions, slice)
+            else [self.columns[j] for j in positions]
+        )
+        n_rows = len(range(*rows.indices(self.shape[0])))
+        block = np.empty((n_rows, len(chosen)), dtype=self.dtype, order="F")
+        for j, column in enumerate(chosen):
+            block[:, j] = column[rows]
+        return block
+
+    def __array__(self, dtype=None, copy=None):
+        block = self[:]
+        return block if dtype is None else block.astype(dtype, copy=False)
+
+
+def numeric_columns(table, positions):
+    """Return a frame's float columns as one array-like without copying them.
+
+    Parameters
+    ----------
+    table : Table
+        A frame.
+    positions : list of int
+
+    Returns
+    -------
+    ndarray, ColumnStack or None
+        A 2-D view where the columns lie at equal steps in one buffer (a
+        pandas frame of one dtype), else a :class:`ColumnStack` of the
+        columns; ``None`` unless every column converts to a 1-D array of one
+        float dtype (float32 or float64).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    >>> numeric_columns(as_table(frame), [0, 1]).tolist()
+    [[1.0, 3.0], [2.0, 4.0]]
+    """
+    if not positions:
+        return None
+    columns = []
+    for j in positions:
+        # Missing values of float columns become NaN, which the caller's
+        # check of its sums rejects (counting them would be a pass of its own).
+        values = table.series(j).to_numpy()
+        if values.ndim != 1 or values.dtype not in (np.float32, np.float64):
+            return None
+        columns.append(values)
+    if len({values.dtype for values in columns}) > 1:
+        return None
+    view = _strided_view(columns)
+    return ColumnStack(columns) if view is None else view
+
+
+def _strided_view(columns):
+    """Return a 2-D view of 1-D arrays at equal steps in one buffer, or ``None``."""
+    first = columns[0]
+    itemsize = first.dtype.itemsize
+    if any(c.strides != (itemsize,) for c in columns):
+        return None
+    root = _root(first)
+    if any(_root(c) is not root for c in columns):
+        return None
+    starts = [c.__array_interface__["data"][0] for c in columns]
+    step = starts[1] - starts[0] if len(starts) > 1 else itemsize * len(first)
+    if any(b - a != step for a, b in zip(starts, starts[1:], strict=False)):
+        return None
+    low, high = np.lib.array_utils.byte_bounds(root)
+    ends = [start + itemsize * len(first) for start in starts]
+    if min(starts) < low or max(ends) > high:
+        return None
+    return np.lib.stride_tricks.as_strided(
+        first, shape=(len(first), len(columns)), strides=(itemsize, step),
+        writeable=False,
+    )  # fmt: skip
+
+
+def _root(array):
+    """Return the array that owns the memory ``array`` views."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array

@@ -232,8 +232,8 @@ class ConceptEraser(ProtectedColumnsMixin, TransformerMixin, BaseEstimator):
     def _read(self, X, y, *, reset, target=None, **kwargs):
         return read_design(self, X, reset=reset, check_features=False, **kwargs)
 
-    def _chunk_moments(self, design):
-        chunk = OrthogonalProjector._chunk_moments(self, design)
+    def _chunk_moments(self, design, first=False):
+        chunk = OrthogonalProjector._chunk_moments(self, design, first)
         if self.method == "orth":  # the feature covariance is not needed
             return chunk
         scale, shift = self._feature_pivots

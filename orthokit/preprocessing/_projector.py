@@ -237,7 +237,7 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         target = self.preserve_target if target is None else target
         return read_design(
             self, X, y, reset=reset, check_features=False,
-            groups=not self.preserve_target, target=target, **kwargs,
+            groups=not self.preserve_target, target=target, stack=True, **kwargs,
         )  # fmt: skip
 
     def _partial_fit(self, X, y, strict, reset=None):
@@ -252,48 +252,59 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
         with fit_guard(self, reset=reset, stream=self._stream_parameter_names):
             design = self._read(X, y, reset=reset)
             if reset:
-                self._set_pivots(design)
-            chunk = self._chunk_moments(design)
+                self._set_pivots(design, features=False)
+            chunk = self._chunk_moments(design, first=reset)
             merged = chunk if reset else self._moments.merge(chunk)
             self._check_moments(merged, design)
             self._moments = merged
             self._solve(strict)
         return design
 
-    def _set_pivots(self, design):
-        """Fix the exact scales and pivots of every column from the first rows."""
+    def _set_pivots(self, design, features=True):
+        """Fix the exact scales and pivots of every column from the first rows.
+
+        With ``features=False`` those of the features are left to the first
+        chunk's pass (:meth:`_chunk_moments`), except for group means.
+        """
         self._by_groups = design.codes is not None
         if not self._by_groups:
             self._protected_pivots = stream_pivots(design.S)
-        scale, shift = stream_pivots(design.source)
-        self._feature_pivots = scale[design.columns], shift[design.columns]
+        if features or self._by_groups:
+            scale, shift = stream_pivots(np.asarray(design.source))
+            self._feature_pivots = scale[design.columns], shift[design.columns]
         if self.preserve_target:
             self._target_pivots = stream_pivots(design.target)
 
-    def _chunk_moments(self, design):
+    def _chunk_moments(self, design, first=False):
+        """Return the statistics of a chunk; the first one fixes the features' pivots.
+
+        Either way the chunk is read once (one pass over ``X`` in row blocks).
+        """
         source, columns = design.source, design.columns
-        # The pivots are kept for the feature columns only; source may hold
-        # the protected columns too.
-        feature_scale = np.ones(source.shape[1])
-        feature_shift = np.zeros(source.shape[1])
-        feature_scale[columns], feature_shift[columns] = self._feature_pivots
-        full = not isinstance(columns, slice) or columns != slice(None)
         if self._by_groups:
+            # The pivots are kept for the feature columns only; source may hold
+            # the protected columns too.
+            feature_scale = np.ones(source.shape[1])
+            feature_shift = np.zeros(source.shape[1])
+            feature_scale[columns], feature_shift[columns] = self._feature_pivots
             n_levels = [len(levels) for levels in self.protected_.categories_.values()]
             chunk = GroupMoments.from_data(
                 design.codes, n_levels, source, scale=feature_scale,
                 shift=feature_shift,
             )  # fmt: skip
+            full = not isinstance(columns, slice) or columns != slice(None)
             return chunk.take(columns) if full else chunk
         scale, shift = self._protected_pivots
         S = design.S * scale - shift
         if self.preserve_target:
             scale, shift = self._target_pivots
             S = np.hstack([S, design.target * scale - shift])
-        chunk = Moments.from_data(S, source, scale=feature_scale, shift=feature_shift)
-        if full:
-            chunk.mean_f, chunk.csf = chunk.mean_f[columns], chunk.csf[:, columns]
-        return chunk
+        if first:
+            chunk, scale, shift = Moments.from_first_chunk(S, source, columns)
+            self._feature_pivots = scale, shift
+            return chunk
+        scale, shift = self._feature_pivots
+        return Moments.from_data(S, source, scale=scale, shift=shift, columns=columns)
 
     def _check_moments(self, moments, design):
         """Raise a ValueError naming the chunk's problem if a moment is not finite."""
