@@ -482,7 +482,7 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
             self._layout_pending_ = False
 
     def initialize_callbacks(self):
-        """Initialize skorch's and the user's callbacks, then :class:`FinishFit`.
+        """Initialize skorch's and the user's callbacks, then ``FinishFit``.
 
         Returns
         -------
@@ -504,7 +504,7 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
         The Z-predictor shares no weight with the network, so training it
         after the network gives the same network as training it alongside,
         in a few hundred large-batch steps instead of one extra small step
-        per batch. :class:`FinishFit` calls this after every other callback
+        per batch. ``FinishFit`` calls this after every other callback
         has ended training (one that restores weights then, such as
         ``EarlyStopping(load_best=True)``, restores the network's).
         """
