@@ -26,6 +26,7 @@ from orthokit._dask import tree_reduce
 from orthokit._inputs import read_design
 from orthokit._inputs._target import read_y
 from orthokit._inputs._weights import read_weights
+from orthokit.linear_model._diagnostics import quasi_separation
 from orthokit.linear_model._families import FAMILIES
 from orthokit.linear_model._solvers import DIVERGENCE_LIMIT, Problem
 
@@ -305,14 +306,7 @@ def _separation(stats, names):
                 pinned.append(
                     f"{names[j]}={value:.6g} ({int(rows)} rows, all class {int(first)})"
                 )
-    if pinned:
-        return (
-            "quasi-complete separation: every row of "
-            + ", ".join(pinned)
-            + " has the same class, and the fitted probabilities of that class "
-            "tend to 1 there"
-        )
-    return None
+    return quasi_separation(pinned)
 
 
 class _BlockState:

@@ -111,11 +111,16 @@ def separation_message(mu, Y, w, predictors, names, levels=None):
         for j, value, rows, label in levels
         if fitted[rows].min() > 1 - PINNED
     ]
-    if pinned:
-        return (
-            "quasi-complete separation: every row of "
-            + ", ".join(pinned)
-            + " has the same class, and the fitted probabilities of that class "
-            "tend to 1 there"
-        )
-    return None
+    return quasi_separation(pinned)
+
+
+def quasi_separation(pinned):
+    """Return the warning for the pinned levels (``"name=value (...)"``), or None."""
+    if not pinned:
+        return None
+    return (
+        "quasi-complete separation: every row of "
+        + ", ".join(pinned)
+        + " has the same class, and the fitted probabilities of that class "
+        "tend to 1 there"
+    )
