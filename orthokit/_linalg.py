@@ -477,8 +477,18 @@ def _correlation_spectrum(gram, names, consequence):
     Returns ``(scale, eigvals, eigvecs, keep)``, ``keep`` marking the
     eigenvalues above the rank threshold.
     """
-    k = gram.shape[0]
-    names = list(names) if names is not None else [f"s{j}" for j in range(k)]
+    names = _column_names(names, gram.shape[0])
+    scale = _correlation_scale(gram, names)
+    corr = gram / np.outer(scale, scale)
+    return (scale, *_kept_spectrum(corr, names, consequence, stacklevel=5))
+
+
+def _column_names(names, k):
+    return list(names) if names is not None else [f"s{j}" for j in range(k)]
+
+
+def _correlation_scale(gram, names):
+    """Return the scales ``sqrt(diag(gram))``; constant columns are an error."""
     diag = np.diag(gram).copy()
     constant = diag <= CONSTANT_RTOL * max(diag.max(initial=0.0), 1.0)
     if constant.any():
@@ -487,19 +497,27 @@ def _correlation_spectrum(gram, names, consequence):
             f"protected column(s) {bad} are constant; a constant column carries no "
             "information and cannot be regressed out or constrained. Drop it."
         )
-    scale = np.sqrt(diag)
-    eigvals, eigvecs = np.linalg.eigh(gram / np.outer(scale, scale))
+    return np.sqrt(diag)
+
+
+def _kept_spectrum(corr, names, consequence, stacklevel):
+    """Eigen-decomposition of a correlation matrix and the eigenvalues kept.
+
+    Warns (:class:`CollinearityWarning`, ending with ``consequence``) when the
+    rank rule drops any; ``stacklevel`` points the warning at the user's call.
+    """
+    eigvals, eigvecs = np.linalg.eigh(corr)
     keep = kept_eigenvalues(eigvals)
     if not keep.all():
         involved = np.abs(eigvecs[:, ~keep]).max(1)
         bad = [names[j] for j in np.flatnonzero(involved > 1e-6)]
         warnings.warn(
-            f"protected columns {bad} are collinear (rank {int(keep.sum())} < {k}); "
-            + consequence,
+            f"protected columns {bad} are collinear (rank {int(keep.sum())} < "
+            f"{corr.shape[0]}); " + consequence,
             CollinearityWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
-    return scale, eigvals, eigvecs, keep
+    return eigvals, eigvecs, keep
 
 
 def kept_eigenvalues(eigenvalues):
@@ -597,40 +615,38 @@ def solve_gram(gram, rhs, names=None):
     >>> np.round(coef, 12).tolist(), rank
     ([[2.0, 0.5]], 1)
     """
-    factor = _well_conditioned_cholesky(gram)
-    if factor is not None:  # every eigenvalue is kept: no eigen-decomposition
-        cholesky, scale = factor
-        coef = scipy.linalg.cho_solve((cholesky, True), rhs / scale[:, None])
+    names = _column_names(names, gram.shape[0])
+    scale = _correlation_scale(gram, names)
+    corr = gram / np.outer(scale, scale)
+    scaled_rhs = rhs / scale[:, None]
+    cholesky = _well_conditioned_cholesky(corr)
+    if cholesky is not None:  # every eigenvalue is kept: no eigen-decomposition
+        coef = scipy.linalg.cho_solve((cholesky, True), scaled_rhs)
         return coef / scale[:, None], gram.shape[0]
-    scale, eigvals, eigvecs, keep = _correlation_spectrum(
-        gram,
+    eigvals, eigvecs, keep = _kept_spectrum(
+        corr,
         names,
         "using the minimum-norm solution, which removes their common span once.",
+        stacklevel=4,
     )
-    scaled_rhs = rhs / scale[:, None]
     coef = (eigvecs[:, keep] / eigvals[keep]) @ (eigvecs[:, keep].T @ scaled_rhs)
     return coef / scale[:, None], int(keep.sum())
 
 
-def _well_conditioned_cholesky(gram):
-    """Cholesky factor of the correlation matrix when the rank rule keeps all.
+def _well_conditioned_cholesky(corr):
+    """Cholesky factor of a correlation matrix when the rank rule keeps all.
 
-    Returns ``(lower factor, scale)``, or None when a column is constant, the
-    factorization fails, or LAPACK's condition estimate (``pocon``, 1-norm)
-    is within a factor ``1e3`` of :data:`RANK_RTOL`; the caller then takes the
-    eigen-decomposition, which decides rank and collinearity. For a symmetric
-    matrix the 2-norm condition number is at most the 1-norm one, and the
-    margin covers an estimate a thousand times too low, so every eigenvalue
-    passing here is above the threshold, and the answer equals the
-    eigen-solve's to rounding, at a ninth of its cost for large systems (many
-    levels).
+    Returns the lower factor, or None when the factorization fails or
+    LAPACK's condition estimate (``pocon``, 1-norm) is within a factor ``1e3``
+    of :data:`RANK_RTOL`; the caller then takes the eigen-decomposition,
+    which decides rank and collinearity. For a symmetric matrix the 2-norm
+    condition number is at most the 1-norm one, and the margin covers an
+    estimate a thousand times too low, so every eigenvalue passing here is
+    above the threshold, and the answer equals the eigen-solve's to rounding,
+    at a ninth of its cost for large systems (many levels).
     """
-    k = gram.shape[0]
-    diag = np.diag(gram)
-    if k == 0 or not (diag > CONSTANT_RTOL * max(diag.max(), 1.0)).all():
+    if corr.shape[0] == 0:
         return None
-    scale = np.sqrt(diag)
-    corr = gram / np.outer(scale, scale)
     cholesky, info = scipy.linalg.lapack.dpotrf(corr, lower=1, clean=1)
     if info != 0:
         return None
@@ -638,7 +654,7 @@ def _well_conditioned_cholesky(gram):
     rcond, info = scipy.linalg.lapack.dpocon(cholesky, anorm, uplo="L")
     if info != 0 or not rcond > 1e3 * RANK_RTOL:
         return None
-    return cholesky, scale
+    return cholesky
 
 
 def subtract_projection(
