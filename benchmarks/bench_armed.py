@@ -15,8 +15,9 @@ Run with OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (torch uses one thread).
 
 Every ARMED model is ``ARMEDClassifier.from_paper(...)`` (the authors'
 settings; the estimators' defaults differ since issue 18). The ``probes``
-part reruns Table 2 with the class shares' sd as a parameter (the authors'
-confounding script used 0.5, ``make_spirals(3)`` uses 0.1).
+part reruns Table 2 with the class shares' sd as a parameter
+(``make_spirals(3, confound_sd=...)``: the authors' confounding script used
+0.5, the paper's text and ``make_spirals``' default 0.1).
 """
 
 import argparse
@@ -439,31 +440,6 @@ def linear_mixed_check(cfg, lines):
     return lines
 
 
-def confounded_spirals(rho_sd, n_per_cluster, seed):
-    """Simulation 3 with the spread of the class shares as a parameter.
-
-    Simulation 1's spirals (``2 n_per_cluster`` points, half of each class,
-    per cluster) subsampled to ``round(ρ_c n_per_cluster)`` points of class 0
-    and the rest of class 1, with ``ρ_c ~ N(0.5, rho_sd)`` clipped to
-    [0.1, 0.9] and probes ``x3, x4 ~ N(ρ_c, 0.2)`` as in ``make_spirals(3)``.
-    """
-    X, y = make_spirals(1, n_per_cluster=2 * n_per_cluster, random_state=seed)
-    rng = np.random.default_rng(seed)
-    rho = np.clip(rng.normal(0.5, rho_sd, 10), 0.1, 0.9)
-    keep = []
-    for c, share in enumerate(rho):
-        k0 = int(round(share * n_per_cluster))
-        for label, k in ((0, k0), (1, n_per_cluster - k0)):
-            rows = np.flatnonzero((X["cluster"] == f"c{c}").to_numpy() & (y == label))
-            keep.append(rng.choice(rows, k, replace=False))
-    keep = np.sort(np.concatenate(keep))
-    X, y = X.iloc[keep].reset_index(drop=True), y.iloc[keep].reset_index(drop=True)
-    centre = rho[X["cluster"].str[1:].astype(int).to_numpy()]
-    X.insert(2, "x3", rng.normal(centre, 0.2))
-    X.insert(3, "x4", rng.normal(centre, 0.2))
-    return X, y
-
-
 def probe_fold(X, y, train, test, cfg, seed, epochs):
     torch.set_num_threads(1)
     Xtr, Xte, ytr, yte = X.iloc[train], X.iloc[test], y.iloc[train], y.iloc[test]
@@ -485,14 +461,17 @@ def probe_experiment(cfg, lines):
     lines += [
         "",
         f"## Table 2 probe experiment ({cfg.folds} folds, {cfg.n_per_cluster} points"
-        " per cluster, probes N(rho_c, 0.2), rho_c ~ N(0.5, sd) clipped to [0.1, 0.9])",
+        " per cluster, make_spirals(3, confound_sd=sd): probes N(rho_c, 0.2),"
+        " rho_c ~ N(0.5, sd) clipped to [0.1, 0.9])",
         "",
         "| rho sd | epochs | model | acc (%) | corr(x3, y) | T (X3) | T (X4) | "
         "mean importance x1, x2, x3, x4 |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for rho_sd, epochs in cfg.probe_settings:
-        X, y = confounded_spirals(rho_sd, cfg.n_per_cluster, seed=3)
+        X, y = make_spirals(
+            3, n_per_cluster=cfg.n_per_cluster, confound_sd=rho_sd, random_state=3
+        )
         corr = np.corrcoef(X["x3"], y)[0, 1]
         folds = StratifiedKFold(10, shuffle=True, random_state=0).split(X, y)
         results = Parallel(n_jobs=cfg.n_jobs)(
