@@ -8,7 +8,8 @@ and the summaries are merged by dask in a tree; the evaluation GLM is fitted
 on the cells, exactly as on all rows. With a numeric protected column the
 paired blocks go to :class:`~._dask_irls.DaskRows` instead: IRLS by block
 reductions. The nonlinear check, or only one argument on dask, computes the
-dask inputs into memory, with a warning that says why."""
+dask inputs into memory, with a warning that says why.
+"""
 
 import warnings
 
@@ -59,8 +60,6 @@ def read_dask(predictions, protected, categorical, nonlinear):
         for j, name in enumerate(names)
         if name not in coded and column_kind(table, j, name, "protected") == "numeric"
     ]
-    if nonlinear:
-        return _computed(predictions, protected, "the nonlinear check needs the rows")
     outputs = _output_names(predictions)
     levels, lengths = _scan(predictions, frame, names, coded)
     columns = ProtectedColumns(
@@ -68,8 +67,8 @@ def read_dask(predictions, protected, categorical, nonlinear):
     ).fit(table)
     pairs = paired_blocks(predictions, frame, lengths)
     encoded = list(columns.encoded_names_)
-    if numeric:
-        rows = DaskRows(pairs, columns)
+    if numeric or nonlinear:  # the nonlinear check draws rows
+        rows = DaskRows(pairs, columns, lengths[0])
         rows.check_estimable(encoded)
         return None, None, rows, outputs, encoded
     sizes = [len(columns.categories_[name]) for name in names]

@@ -51,14 +51,17 @@ class DaskRows:
         Row blocks of the predictions and of the protected columns.
     columns : ProtectedColumns
         Fitted on the levels of all blocks; encodes every block alike.
+    lengths : sequence of int
+        Rows of each pair of blocks.
     """
 
-    def __init__(self, pairs, columns):
+    def __init__(self, pairs, columns, lengths):
         import dask
 
         from orthokit._dask import tree_reduce
 
         self.pairs, self.columns, self.j = pairs, columns, None
+        self.starts = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
         ranges = [dask.delayed(_block_range)(y, s, columns) for y, s in pairs]
         (summary,) = dask.compute(tree_reduce(ranges, _merge_range))
         if summary is None:
@@ -94,6 +97,32 @@ class DaskRows:
         for name in ("mean", "low", "high", "integral"):
             setattr(rows, name, getattr(self, name)[pick])
         return rows
+
+    def take(self, rows):
+        """Return output ``j``'s predictions and the encoded columns at ``rows``.
+
+        Only the blocks holding some of ``rows`` are read, and of them only
+        those rows are kept; the result is in the order of ``rows``.
+        """
+        import dask
+
+        order = np.argsort(rows, kind="stable")
+        wanted = np.asarray(rows)[order]
+        cuts = np.searchsorted(wanted, self.starts)
+        parts = [
+            dask.delayed(_block_take)(y, s, self.columns, self.j,
+                                      wanted[a:b] - start)
+            for (y, s), a, b, start in zip(
+                self.pairs, cuts[:-1], cuts[1:], self.starts[:-1], strict=True
+            )
+            if b > a
+        ]  # fmt: skip
+        parts = dask.compute(*parts)
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        y = np.concatenate([p[0] for p in parts])[inverse]
+        S = np.vstack([p[1] for p in parts])[inverse]
+        return y, S
 
     def check_estimable(self, names, argument="protected"):
         """Apply the in-memory checks of the encoded columns to the reductions."""
@@ -131,6 +160,11 @@ def _encode(block, part, columns):
             "block; they must match."
         )
     return values, S
+
+
+def _block_take(block, part, columns, j, local):
+    values, S = _encode(block, part, columns)
+    return values[local, j], S[local]
 
 
 def _block_range(block, part, columns):
@@ -298,3 +332,17 @@ def fit_rows(rows, family, scale, use_t, affine):
         freq_weights=np.full(p, n / p),
     )
     return model.fit(scale=fixed, use_t=use_t), fixed, False
+
+
+def dask_forest_table(rows, names, output, n_permutations, random_state):
+    """Run the nonlinear check on dask rows of one output, as in memory.
+
+    The same rows as in memory are drawn (the generator needs only the row
+    count) and read from the blocks; the scales come from the ranges.
+    """
+    from orthokit.evaluation._nonlinear import forest_table
+
+    scales = range_power_of_two(rows.high, rows.low)[0], rows.s_pow
+    return forest_table(
+        rows.take, rows.n_total, scales, names, output, n_permutations, random_state
+    )

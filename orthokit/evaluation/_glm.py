@@ -30,7 +30,7 @@ from orthokit.evaluation._cells import (
     saturated_start,
 )
 from orthokit.evaluation._dask_cells import read_dask
-from orthokit.evaluation._dask_irls import DaskRows, fit_rows
+from orthokit.evaluation._dask_irls import DaskRows, dask_forest_table, fit_rows
 from orthokit.evaluation._nonlinear import _nonlinear_table
 from orthokit.evaluation._report import OrthogonalityReport
 
@@ -476,6 +476,10 @@ def check_orthogonality(
             [
                 _nonlinear_table(
                     values[:, j], S, names, output, n_permutations, random_state
+                )
+                if values is not None
+                else dask_forest_table(
+                    cells.output(j), names, output, n_permutations, random_state
                 )
                 for j, output in enumerate(outputs)
             ],

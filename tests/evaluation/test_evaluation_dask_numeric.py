@@ -243,22 +243,39 @@ def test_estimator_with_a_numeric_protected_column():
     assert (memory.to_frame()["note"] == "").all()  # not constant predictions
 
 
-@pytest.mark.parametrize(
-    ("lazy_predictions", "lazy_protected", "kwargs", "reason"),
-    [
-        (True, False, {}, "only one of predictions and protected"),
-        (False, True, {}, "only one of predictions and protected"),
-        (True, True, {"nonlinear": True}, "the nonlinear check needs the rows"),
-    ],
-)
-def test_warns_where_the_inputs_are_computed(
-    lazy_predictions, lazy_protected, kwargs, reason
-):
+@pytest.mark.parametrize(("lazy_predictions", "lazy_protected"), [(1, 0), (0, 1)])
+def test_warns_where_the_inputs_are_computed(lazy_predictions, lazy_protected):
     y, S = _data("binomial", n=400, seed=7)
-    kwargs = {**kwargs, "n_permutations": 2, "random_state": 0}
-    memory = check_orthogonality(y, S, **kwargs)
+    memory = check_orthogonality(y, S)
     predictions = dd.from_pandas(y, 2) if lazy_predictions else y
     protected = dd.from_pandas(S, 2) if lazy_protected else S
-    with pytest.warns(UserWarning, match=f"into memory: {reason}"):
-        lazy = check_orthogonality(predictions, protected, **kwargs)
+    match = "into memory: only one of predictions and protected"
+    with pytest.warns(UserWarning, match=match):
+        lazy = check_orthogonality(predictions, protected)
     _assert_same(lazy, memory, tol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("n", "seed", "numeric"),  # all rows, or a subsample of 5,000
+    [(400, 0, True), (12_000, "generator", True), (400, "generator", False)],
+)
+def test_nonlinear_check_draws_the_same_rows(n, seed, numeric):
+    y, S = _data("binomial", n=n, seed=8)
+    Y = pd.DataFrame({"a": y, "b": np.sin(S["age"].to_numpy() / 3) ** 2})
+    S = S if numeric else S[["race"]]
+
+    def check(predictions, protected):
+        state = np.random.RandomState(3) if seed == "generator" else seed
+        return check_orthogonality(
+            predictions, protected, nonlinear=True, n_permutations=3,
+            random_state=state,
+        )  # fmt: skip
+
+    memory = check(Y, S)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lazy = check(dd.from_pandas(Y, 3), dd.from_pandas(S, 4))
+    _assert_same(lazy, memory)
+    # The forests see the same rows in the same order: identical numbers.
+    for column in ("rf_importance", "rf_p_value", "passed"):
+        assert lazy.to_frame()[column].tolist() == memory.to_frame()[column].tolist()
