@@ -416,6 +416,16 @@ def check_orthogonality(
     check_estimator_orthogonality : The same, from a fitted estimator and X.
     distance_correlation : A nonlinear measure of dependence.
 
+    Notes
+    -----
+    Dask arrays and data frames (both arguments) are reduced over their
+    blocks, the rows never gathered: to one summary per combination of
+    levels when every protected column is categorical, else by IRLS with one
+    pass of block-wise reductions per iteration, statsmodels giving the
+    inference on the reduced system. The report equals the in-memory one to
+    1e-8; the nonlinear check draws and reads the same rows as in memory.
+    Only one argument on dask computes both into memory, with a warning.
+
     Examples
     --------
     >>> import numpy as np
