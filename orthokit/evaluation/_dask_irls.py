@@ -25,13 +25,14 @@ reported, and keeps ``Xᵀ W X`` well conditioned.
 import numpy as np
 
 from orthokit._inputs import as_table, shown
-from orthokit._inputs._paired import read_outputs
+from orthokit._inputs._paired import read_outputs, warn_integer_codes
 from orthokit._linalg import kept_eigenvalues, power_of_two_scale, range_power_of_two
 
 # statsmodels' IRLS defaults: at most 100 iterations, converged when the
 # deviance changes by at most 1e-8.
 _MAX_ITER = 100
 _CONVERGENCE_TOL = 1e-8
+_MAX_CODES = 10  # as the input layer's integer_codes
 # statsmodels calls a fit perfect when np.allclose(mu - endog, 0).
 _PERFECT_ATOL = 1e-8
 
@@ -69,7 +70,10 @@ class DaskRows:
                 "predictions are empty: every block of the dask collections is empty."
             )
         (self.n, self.mean, self.low, self.high, self.integral, self.s_low,
-         self.s_high) = summary  # fmt: skip
+         self.s_high, distinct) = summary  # fmt: skip
+        for name, values in zip(_numeric_names(columns), distinct, strict=True):
+            if values is not None and 3 <= len(values):  # as read_protected warns
+                warn_integer_codes(name, values, stacklevel=6)
         self.s_pow = range_power_of_two(self.s_high, self.s_low)
         grams = [dask.delayed(_block_gram)(y, s, columns, self.s_pow) for y, s in pairs]
         (moments,) = dask.compute(tree_reduce(grams, _merge_gram))
@@ -167,24 +171,48 @@ def _block_take(block, part, columns, j, local):
     return values[local, j], S[local]
 
 
+def _numeric_names(columns):
+    return [name for name in columns.input_names_ if name not in columns.categories_]
+
+
 def _block_range(block, part, columns):
+    """Count, mean and range of every column of one pair of blocks.
+
+    With the distinct values of each numeric protected column while they
+    are at most 10 integers (``None`` beyond): codes of levels are warned of.
+    """
     if len(part) == 0:
         return None
     values, S = _encode(block, part, columns)
     scale = power_of_two_scale(values)  # a mean of values of 1e300 stays finite
     mean = (values * scale).mean(axis=0) / scale
     integral = (values == np.round(values)).all(axis=0)
+    encoded = list(columns.encoded_names_)
+    distinct = [
+        _few_integers(S[:, encoded.index(name)]) for name in _numeric_names(columns)
+    ]
     return (len(values), mean, values.min(axis=0), values.max(axis=0), integral,
-            S.min(axis=0), S.max(axis=0))  # fmt: skip
+            S.min(axis=0), S.max(axis=0), distinct)  # fmt: skip
+
+
+def _few_integers(values):
+    if (values != np.round(values)).any():
+        return None
+    values = np.unique(values)
+    return values if len(values) <= _MAX_CODES else None
 
 
 def _merge_range(a, b):
     if a is None or b is None:
         return a if b is None else b
     n = a[0] + b[0]
+    distinct = [
+        None if x is None or y is None else _few_integers(np.concatenate([x, y]))
+        for x, y in zip(a[7], b[7], strict=True)
+    ]
     return (n, a[1] * (a[0] / n) + b[1] * (b[0] / n), np.minimum(a[2], b[2]),
             np.maximum(a[3], b[3]), a[4] & b[4], np.minimum(a[5], b[5]),
-            np.maximum(a[6], b[6]))  # fmt: skip
+            np.maximum(a[6], b[6]), distinct)  # fmt: skip
 
 
 def _block_gram(block, part, columns, s_pow):
