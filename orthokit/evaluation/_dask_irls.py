@@ -4,9 +4,9 @@ Numeric protected columns have no cells to reduce to; instead every IRLS
 iteration of the evaluation GLM is one pass of block-wise reductions over the
 row blocks: ``Xᵀ W X``, the score ``Xᵀ W g'(μ)(y - μ)``, the deviance, the
 Pearson statistic and the largest ``|μ - y|`` (statsmodels' test of a perfect
-fit), merged by dask in a tree; each step is solved locally. The steps are
-Fisher scoring steps from the current coefficients, which are IRLS steps
-computed as corrections (so rounding in the sums does not accumulate).
+fit), merged by dask in a tree; each step is solved locally. The working
+response ``z = Xβ + g'(μ)(y - μ)`` enters as ``Xᵀ W X β`` plus the sum of the
+corrections ``Xᵀ W g'(μ)(y - μ)``, so the large part is not summed over rows.
 
 statsmodels then gives the inference on the reduced system: with ``R`` the
 Cholesky factor of ``Xᵀ W X`` at the converged point, ``p`` pseudo-rows
