@@ -246,18 +246,20 @@ def _block_step(block, part, design, family, affine, beta, start_mean):
     y = (values[:, j] * first - centre) * second  # as the in-memory response
     X = np.column_stack([np.ones(len(y)), S * s_pow - s_mean])
     link = family.link
-    if beta is None:  # statsmodels' starting values
-        mu = (y + 0.5) / 2 if _is_binomial(family) else (y + start_mean) / 2
-        z = link(mu) + link.deriv(mu) * (y - mu)
-    else:
-        mu = family.fitted(X @ beta)
-        z = link.deriv(mu) * (y - mu)  # the correction to X @ beta
-    weights = family.weights(mu)
+    # The in-memory fit's floating-point context; np.errstate is per thread,
+    # and a block may run in a worker thread.
     with np.errstate(divide="ignore", invalid="ignore"):
+        if beta is None:  # statsmodels' starting values
+            mu = (y + 0.5) / 2 if _is_binomial(family) else (y + start_mean) / 2
+            z = link(mu) + link.deriv(mu) * (y - mu)
+        else:
+            mu = family.fitted(X @ beta)
+            z = link.deriv(mu) * (y - mu)  # the correction to X @ beta
+        weights = family.weights(mu)
         pearson = np.sum((y - mu) ** 2 / family.variance(mu))
-    return (X.T @ (X * weights[:, None]), X.T @ (weights * z),
-            float(family.deviance(y, mu)), float(pearson),
-            float(np.max(np.abs(mu - y))))  # fmt: skip
+        deviance = float(family.deviance(y, mu))
+    return (X.T @ (X * weights[:, None]), X.T @ (weights * z), deviance,
+            float(pearson), float(np.max(np.abs(mu - y))))  # fmt: skip
 
 
 def _merge_step(a, b):
