@@ -25,10 +25,14 @@ and out of core.
    sex), in memory (pandas) against dask data frames (threaded scheduler in
    this process, then a 2-worker LocalCluster with the data persisted on the
    workers). Each is timed twice: cold (first call) and warm (second).
+6. The audit with numeric protected columns (default 4,000,000 rows): binomial
+   predictions against age and income (numeric) and sex, in memory (pandas,
+   statsmodels on all rows) against dask data frames with the threaded
+   scheduler (IRLS, one pass of block reductions per iteration); one call each.
 
     PYTHONPATH=. python benchmarks/bench_dask.py [--rows N] [--big-rows N]
         [--glm-rows N] [--glm-big-rows N] [--audit-rows N]
-        [--only {all,projector,glm,audit}]
+        [--only {all,projector,glm,audit,audit-numeric}]
 
 Print OpenBLAS's thread count with the results: run it with
 ``OPENBLAS_NUM_THREADS=1`` and without.
@@ -185,6 +189,46 @@ def audit_vs_memory(rows, blocks=16):
     print(f"   max relative difference of the report from in memory: {error:.1e}")
 
 
+def audit_numeric_vs_memory(rows, blocks=16, seed=3):
+    import dask.dataframe as dd
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    S = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, rows),
+            "income": rng.lognormal(10, 1, rows),
+            "sex": pd.Categorical.from_codes(rng.integers(0, 2, rows), ["F", "M"]),
+        }
+    )
+    eta = rng.normal(size=rows) + 0.01 * (S["age"].to_numpy() - 40)
+    y = pd.Series(1 / (1 + np.exp(-eta)), name="p")
+    start = time.perf_counter()
+    reference = check_orthogonality(y, S)
+    t_memory = time.perf_counter() - start
+    y_dask, S_dask = dask.persist(dd.from_pandas(y, blocks), dd.from_pandas(S, blocks))
+    with dask.config.set(scheduler="threads", num_workers=2):
+        start = time.perf_counter()
+        threaded = check_orthogonality(y_dask, S_dask)
+        t_threads = time.perf_counter() - start
+    columns = ["coef", "std_err", "statistic", "p_value", "ci_lower", "ci_upper"]
+    expected = reference.to_frame()[columns].to_numpy()
+    scale = np.maximum(np.abs(expected), np.finfo(float).tiny)
+    got = threaded.to_frame()[columns].to_numpy()
+    error = float(np.max(np.abs(got - expected) / scale))
+    print(
+        f"6. audit, numeric protected columns: check_orthogonality, {rows:,} "
+        f"binomial predictions on age, income (numeric) and sex, {blocks} blocks "
+        f"(OPENBLAS_NUM_THREADS={OPENBLAS_THREADS}); one call each"
+    )
+    print(f"   in memory (pandas, statsmodels on all rows)  {t_memory:7.2f} s (1.00x)")
+    print(
+        f"   dask, threaded scheduler (2 threads)         {t_threads:7.2f} s "
+        f"({t_threads / t_memory:.2f}x)"
+    )
+    print(f"   max relative difference of the report from in memory: {error:.1e}")
+
+
 GLM_CHUNK = 500_000
 
 
@@ -295,7 +339,9 @@ def main():
     parser.add_argument("--glm-big-rows", type=int, default=16_000_000)
     parser.add_argument("--audit-rows", type=int, default=4_000_000)
     parser.add_argument(
-        "--only", choices=["all", "projector", "glm", "audit"], default="all"
+        "--only",
+        choices=["all", "projector", "glm", "audit", "audit-numeric"],
+        default="all",
     )
     args = parser.parse_args()
     print(f"OPENBLAS_NUM_THREADS={OPENBLAS_THREADS}")
@@ -308,6 +354,8 @@ def main():
         glm_in_memory_vs_dask(args.glm_rows)
     if args.only in ("all", "audit"):
         audit_vs_memory(args.audit_rows)
+    if args.only in ("all", "audit-numeric"):
+        audit_numeric_vs_memory(args.audit_rows)
 
 
 if __name__ == "__main__":

@@ -159,16 +159,21 @@ def read_protected(
             continue
         levels = integer_codes(table.column(j))
         if levels is not None:
-            warnings.warn(
-                f"protected column {name!r} is numeric with only {len(levels)} "
-                f"distinct integer values {[int(v) for v in levels[:5]]}"
-                f"{'...' if len(levels) > 5 else ''}; it is used as a number (one "
-                f"linear effect). If these are codes of levels (e.g. race coded "
-                f"1/2/3), pass categorical=[{name!r}].",
-                UserWarning,
-                stacklevel=4,
-            )
+            warn_integer_codes(name, levels, stacklevel=5)
     return table, columns
+
+
+def warn_integer_codes(name, levels, stacklevel=4):
+    """Warn that numeric protected column ``name`` looks like codes of levels."""
+    warnings.warn(
+        f"protected column {name!r} is numeric with only {len(levels)} "
+        f"distinct integer values {[int(v) for v in levels[:5]]}"
+        f"{'...' if len(levels) > 5 else ''}; it is used as a number (one "
+        f"linear effect). If these are codes of levels (e.g. race coded "
+        f"1/2/3), pass categorical=[{name!r}].",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def encode_reference(

@@ -5,9 +5,10 @@ every protected column is categorical (labels, or numeric codes named in
 ``categorical=``), the levels are learned from all blocks in one pass, then
 each pair of row blocks is summarized by its cells (:class:`~._cells.Cells`)
 and the summaries are merged by dask in a tree; the evaluation GLM is fitted
-on the cells, exactly as on all rows. Otherwise (a numeric protected column,
-the nonlinear check, or only one argument on dask) the dask inputs are
-computed into memory, with a warning that says why.
+on the cells, exactly as on all rows. With a numeric protected column the
+paired blocks go to :class:`~._dask_irls.DaskRows` instead: IRLS by block
+reductions. The nonlinear check, or only one argument on dask, computes the
+dask inputs into memory, with a warning that says why.
 """
 
 import warnings
@@ -25,6 +26,7 @@ from orthokit._inputs import ProtectedColumns, as_table, column_kind, resolve_co
 from orthokit._inputs._encode import column_codes, learn_levels
 from orthokit._inputs._paired import check_estimable, read_outputs
 from orthokit.evaluation._cells import Cells
+from orthokit.evaluation._dask_irls import DaskRows
 
 
 def read_dask(predictions, protected, categorical, nonlinear):
@@ -34,8 +36,9 @@ def read_dask(predictions, protected, categorical, nonlinear):
     -------
     predictions, protected
         In memory when ``cells`` is ``None`` (computed, with a warning).
-    cells : Cells or None
-        The cells of all rows.
+    cells : Cells, DaskRows or None
+        The cells of all rows when every protected column is categorical,
+        else the paired row blocks (the GLM is fitted by block reductions).
     outputs, names : list of str or None
         Names of the predictions and of the encoded protected columns.
     """
@@ -57,23 +60,19 @@ def read_dask(predictions, protected, categorical, nonlinear):
         for j, name in enumerate(names)
         if name not in coded and column_kind(table, j, name, "protected") == "numeric"
     ]
-    if nonlinear or numeric:
-        reason = (
-            "the nonlinear check needs the rows"
-            if nonlinear
-            else f"protected column(s) {numeric} are numeric, and the exact "
-            "reduction by cells needs every protected column categorical (pass "
-            "categorical= for numeric codes of levels)"
-        )
-        return _computed(predictions, protected, reason)
     outputs = _output_names(predictions)
     levels, lengths = _scan(predictions, frame, names, coded)
     columns = ProtectedColumns(
         None, argument="protected", categories=levels, categorical=categorical
     ).fit(table)
-    sizes = [len(columns.categories_[name]) for name in names]
-    cells = _reduce(predictions, frame, columns, sizes, lengths)
+    pairs = paired_blocks(predictions, frame, lengths)
     encoded = list(columns.encoded_names_)
+    if numeric or nonlinear:  # the nonlinear check draws rows
+        rows = DaskRows(pairs, columns, lengths[0])
+        rows.check_estimable(encoded)
+        return None, None, rows, outputs, encoded
+    sizes = [len(columns.categories_[name]) for name in names]
+    cells = _summarize(pairs, columns, sizes)
     check_estimable(cells.design()[:, 1:], encoded)
     return None, None, cells, outputs, encoded
 
@@ -83,8 +82,8 @@ def _computed(predictions, protected, reason):
 
     warnings.warn(
         "check_orthogonality computes its dask inputs into memory: "
-        f"{reason}. The exact reduction on dask needs both as dask collections "
-        "and every protected column categorical.",
+        f"{reason}. The reduction over the blocks needs both as dask "
+        "collections, and nonlinear=False.",
         UserWarning,
         stacklevel=4,
     )
@@ -157,13 +156,16 @@ def _scan(predictions, frame, names, coded):
     return levels, ([n for n, _ in parts], counts)
 
 
-def _reduce(predictions, frame, columns, sizes, lengths):
-    """One dask pass: the cells of every pair of row blocks, merged in a tree."""
+def paired_blocks(predictions, frame, lengths):
+    """Delayed row blocks of the predictions paired with those of ``frame``.
+
+    Frames with the same blocks are paired as they are; otherwise the
+    predictions are rechunked to the protected columns' block lengths.
+    """
     lengths, counts = lengths
     if counts is not None and [int(n) for n in counts] == [int(n) for n in lengths]:
-        # Frames with the same blocks: paired as they are, no rechunking.
         blocks = predictions.to_delayed()
-        return _summarize(blocks, frame, columns, sizes)
+        return list(zip(blocks, frame.to_delayed(), strict=True))
     values = (
         predictions.to_dask_array(lengths=counts)
         if _is_frame(predictions)
@@ -179,15 +181,15 @@ def _reduce(predictions, frame, columns, sizes, lengths):
             f"{sum(lengths)}; they must match."
         )
     blocks = values.rechunk({0: lengths, 1: -1}).to_delayed().ravel()
-    return _summarize(blocks, frame, columns, sizes)
+    return list(zip(blocks, frame.to_delayed(), strict=True))
 
 
-def _summarize(blocks, frame, columns, sizes):
+def _summarize(pairs, columns, sizes):
+    """One dask pass: the cells of every pair of row blocks, merged in a tree."""
     import dask
 
     summaries = [
-        dask.delayed(_block_cells)(block, part, columns, sizes)
-        for block, part in zip(blocks, frame.to_delayed(), strict=True)
+        dask.delayed(_block_cells)(block, part, columns, sizes) for block, part in pairs
     ]
     (cells,) = dask.compute(tree_reduce(summaries, _merge))
     if cells is None:

@@ -30,6 +30,7 @@ from orthokit.evaluation._cells import (
     saturated_start,
 )
 from orthokit.evaluation._dask_cells import read_dask
+from orthokit.evaluation._dask_irls import DaskRows, dask_forest_table, fit_rows
 from orthokit.evaluation._nonlinear import _nonlinear_table
 from orthokit.evaluation._report import OrthogonalityReport
 
@@ -151,13 +152,17 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False, cells=N
 
     ``cells`` (a :class:`~._cells.Cells` of one output) stand for ``y`` and
     ``S`` when every protected column is categorical: the GLM is then fitted
-    on one row per cell (:func:`_cell_model`).
+    on one row per cell (:func:`_cell_model`). Dask rows with numeric
+    protected columns (a :class:`~._dask_irls.DaskRows` of one output) stand
+    for them otherwise: the GLM is fitted by block reductions
+    (:func:`~._dask_irls.fit_rows`).
     """
-    import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
-    if cells is not None:
-        y = cells.extremes()[:, 0]  # all the checks below need of the rows
+    rows = cells if isinstance(cells, DaskRows) else None
+    cells = None if rows is not None else cells
+    if rows is not None or cells is not None:
+        y = (rows or cells).extremes()[:, 0]  # all the checks below need of the rows
     resolution = _resolution(y, family, link)
     if np.ptp(y) <= resolution:
         return _constant_table(y, names, output, resolution), None, 0.0
@@ -169,13 +174,20 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False, cells=N
     # Poisson responses (counts near 1e300) are rescaled too: the slopes do not
     # change, and fixing the dispersion at the scale factor keeps the
     # covariance of the original problem (the variance is linear in the mean).
-    s_pow = power_of_two_scale(S) if cells is None else np.ones(len(names))
+    if rows is not None:
+        s_pow = rows.s_pow
+    else:
+        s_pow = power_of_two_scale(S) if cells is None else np.ones(len(names))
     scale = "X2" if dispersion == "estimated" else None
     y_pow, unscale, variance_power = 1.0, s_pow, 0
     if family == "gaussian":
         first = power_of_two_scale(y[:, None])[0]
         response = y * first
-        centre = response.mean() if cells is None else cells.grand_mean()[0] * first
+        centre = (
+            response.mean()
+            if cells is None and rows is None
+            else (rows or cells).grand_mean()[0] * first
+        )
         response = response - centre
         second = power_of_two_scale(response[:, None])[0]
         response, y_pow = response * second, first * second
@@ -190,7 +202,9 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False, cells=N
         response = y
         cells = None if cells is None else cells.affine(1.0, 0.0)
     weights, separated, start = None, False, None
-    if cells is None:
+    if rows is not None:  # the response, as computed above, row by row
+        affine = (first, centre, second) if family == "gaussian" else (y_pow, 0, 1)
+    elif cells is None:
         design = np.column_stack([np.ones(len(y)), S * s_pow])
     else:
         response, design, weights, scale, separated, start = _cell_model(
@@ -204,19 +218,18 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False, cells=N
             # On one row per level the inner least squares of IRLS has no
             # residual degree of freedom; its scale (0/0) is not used.
             with np.errstate(divide="ignore", invalid="ignore"):
-                model = sm.GLM(
-                    response, design, family=_family(family), freq_weights=weights
-                )
-                if separated is None:  # cells of several columns
-                    result, scale = _fit_cells(model, cells, scale, use_t)
-                    separated = family != "gaussian" and perfect_fit(
-                        cells, result.fittedvalues
+                if rows is not None:
+                    result, scale, separated = fit_rows(
+                        rows, _family(family), scale, use_t, affine
                     )
                 else:
-                    result = model.fit(scale=scale, use_t=use_t, start_params=start)
+                    result, scale, separated = _fit_model(
+                        response, design, family, weights, scale, use_t, start,
+                        cells, separated,
+                    )  # fmt: skip
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
             raise ValueError(f"the {context} could not be fitted: {exc}") from None
-    if cells is None:
+    if cells is None and rows is None:
         separated = any(
             issubclass(w.category, PerfectSeparationWarning) for w in caught
         )
@@ -248,6 +261,20 @@ def _fit_glm(y, S, names, family, dispersion, alpha, output, link=False, cells=N
     with np.errstate(over="ignore", divide="ignore"):
         dispersion = float(result.scale) / y_pow**variance_power
     return table, ("t" if use_t else "z"), dispersion
+
+
+def _fit_model(
+    response, design, family, weights, scale, use_t, start, cells, separated
+):
+    """Fit the GLM on the rows or the cells; return ``(result, scale, separated)``."""
+    import statsmodels.api as sm
+
+    model = sm.GLM(response, design, family=_family(family), freq_weights=weights)
+    if separated is None:  # cells of several columns
+        result, scale = _fit_cells(model, cells, scale, use_t)
+        separated = family != "gaussian" and perfect_fit(cells, result.fittedvalues)
+        return result, scale, separated
+    return model.fit(scale=scale, use_t=use_t, start_params=start), scale, separated
 
 
 def _fit_cells(model, cells, scale, use_t):
@@ -389,6 +416,16 @@ def check_orthogonality(
     check_estimator_orthogonality : The same, from a fitted estimator and X.
     distance_correlation : A nonlinear measure of dependence.
 
+    Notes
+    -----
+    Dask arrays and data frames (both arguments) are reduced over their
+    blocks, the rows never gathered: to one summary per combination of
+    levels when every protected column is categorical, else by IRLS with one
+    pass of block-wise reductions per iteration, statsmodels giving the
+    inference on the reduced system. The report equals the in-memory one to
+    1e-8; the nonlinear check draws and reads the same rows as in memory.
+    Only one argument on dask computes both into memory, with a warning.
+
     Examples
     --------
     >>> import numpy as np
@@ -449,6 +486,10 @@ def check_orthogonality(
             [
                 _nonlinear_table(
                     values[:, j], S, names, output, n_permutations, random_state
+                )
+                if values is not None
+                else dask_forest_table(
+                    cells.output(j), names, output, n_permutations, random_state
                 )
                 for j, output in enumerate(outputs)
             ],

@@ -40,19 +40,32 @@ def _importances(y, S, train, test, seed, n_repeats=3):
 
 
 def _nonlinear_table(y, S, names, output, n_permutations, random_state):
+    # The forest's splits are invariant to rescaling each column and the
+    # importance is relative to the variance: exact power-of-two scales keep
+    # values of 1e300 or 1e-300 finite and nonzero in the forest's float32.
+    scales = power_of_two_scale(y[:, None])[0], power_of_two_scale(S)
+    return forest_table(
+        lambda rows: (y[rows], S[rows]), len(y), scales, names, output,
+        n_permutations, random_state,
+    )  # fmt: skip
+
+
+def forest_table(take, n, scales, names, output, n_permutations, random_state):
+    """Run the nonlinear check of one output on the rows that ``take`` returns.
+
+    ``take(rows)`` returns the predictions and encoded protected columns of
+    the rows at the positions ``rows`` (in that order) of all ``n`` rows, so
+    that rows held elsewhere (dask blocks) are read only when drawn;
+    ``scales`` are the power-of-two scales of the predictions and of the
+    columns over all rows.
+    """
     if not isinstance(n_permutations, numbers.Integral) or n_permutations < 1:
         raise ValueError(
             f"n_permutations must be a positive integer, got {n_permutations!r}."
         )
     rng = check_random_state(random_state)
-    # The forest's splits are invariant to rescaling each column and the
-    # importance is relative to the variance: exact power-of-two scales keep
-    # values of 1e300 or 1e-300 finite and nonzero in the forest's float32.
-    y = y * power_of_two_scale(y[:, None])[0]
-    S = S * power_of_two_scale(S)
-    n = len(y)
-    rows = rng.permutation(n)[:_MAX_ROWS]
-    y, S = y[rows], S[rows]
+    y, S = take(rng.permutation(n)[:_MAX_ROWS])
+    y, S = y * scales[0], S * scales[1]
     split = len(y) // 2
     train, test = np.arange(split), np.arange(split, len(y))
     if split < 10:
