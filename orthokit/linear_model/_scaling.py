@@ -18,7 +18,7 @@ from orthokit._linalg import (
     range_power_of_two,
     whitening_basis,
 )
-from orthokit.linear_model._solvers import _GRAM_ROWS, weighted_gram
+from orthokit.linear_model._row_blocks import _GRAM_ROWS, weighted_gram
 
 #: A centred column is constant when its weighted standard deviation is within
 #: this many rounding errors of its largest centred value (see

@@ -22,6 +22,7 @@ import scipy.linalg
 import scipy.optimize
 
 from orthokit._linalg import RANK_RTOL, solve_kkt
+from orthokit.linear_model._row_blocks import cross_product, weighted_gram
 from orthokit.linear_model._separation import (
     is_pinned,
     limit_derivatives,
@@ -46,36 +47,11 @@ _STALLS = 3
 #: one more).
 _POLISH_STEPS = 20
 
-#: Rows per block of :func:`weighted_gram`: a block of a few dozen columns stays
-#: in cache between the scaling and the rank-k update.
-_GRAM_ROWS = 2048
-
-
-def weighted_gram(X, d):
-    """Return ``Xᵀ diag(d) X`` by blocks of rows, one symmetric BLAS product each.
-
-    For non-negative ``d`` each block is ``B = √d ⊙ X`` and ``BᵀB`` goes to
-    BLAS's symmetric rank-k update (half the work of a general product);
-    otherwise (a Lagrangian curvature of either sign) one general product.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, q)
-    d : ndarray of shape (n,)
-
-    Returns
-    -------
-    ndarray of shape (q, q)
-    """
-    if d.size and d.min() < 0:
-        return (X * d[:, None]).T @ X
-    root = np.sqrt(d)
-    gram = np.zeros((X.shape[1], X.shape[1]))
-    for start in range(0, X.shape[0], _GRAM_ROWS):
-        block = X[start : start + _GRAM_ROWS] * root[start : start + _GRAM_ROWS, None]
-        gram += block.T @ block
-    return gram
-
+#: The polish stops once the KKT residuals are this many times below ``tol``
+#: (1e-13 at the default): a further step would move the answer by about that
+#: residual over the curvature of the (whitened, unit-scale) problem, far below
+#: any accuracy the fit promises, at the price of one or two passes over X.
+_POLISH_DEPTH = 1e-5
 
 @dataclass
 class Solution:
@@ -174,8 +150,7 @@ class Problem:
                 start = m + (k * m + j) * r
                 d = self.w * self._block_weights(mu, k, j)
                 columns[:, start : start + r] = self.U * d[:, None]
-        # (columnsᵀ X1)ᵀ: BLAS reads the column-major X1 once, contiguously.
-        product = (columns.T @ self.X1).T
+        product = cross_product(self.X1, columns)
         if self.transform is not None:
             product = self.transform.T @ product
         J = np.empty((r * m, q * m))
@@ -203,7 +178,7 @@ class Problem:
         _, mu = state
         Z = self.U @ v.reshape(self.r, self.m, order="F")
         residual = mu - self.Y + self._mean_jacobian_apply(mu, Z)
-        grad = self.X1.T @ (self.w[:, None] * residual)
+        grad = cross_product(self.X1, self.w[:, None] * residual)
         if self.transform is not None:
             grad = self.transform.T @ grad
         grad += self.ridge[:, None] * self.unpack(theta)
@@ -380,8 +355,9 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         # would cost a pass of O(n q²), more than all the rest of a step).
         theta, state = push_pinned(problem, theta, state)
         theta, multipliers, state = _polish(
-            problem, theta, multipliers, state=state, hessian=H
-        )
+            problem, theta, multipliers, state=state, hessian=H,
+            floor=_POLISH_DEPTH * tol,
+        )  # fmt: skip
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
         theta, multipliers, n_iter, converged, diverged, violation, stationarity
@@ -498,7 +474,9 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
         hessian = problem.hessian(state)
         J = problem.jacobian(state)
     if converged:
-        theta, multipliers, state = _polish(problem, theta, multipliers, state=state)
+        theta, multipliers, state = _polish(
+            problem, theta, multipliers, state=state, floor=_POLISH_DEPTH * tol
+        )
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
         theta, multipliers, n_iter, converged, diverged, violation, stationarity,
@@ -507,8 +485,9 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
 
 
 def _polish(
-    problem, theta, multipliers, *, state=None, hessian=None, max_steps=_POLISH_STEPS
-):
+    problem, theta, multipliers, *, state=None, hessian=None, floor=0.0,
+    max_steps=_POLISH_STEPS,
+):  # fmt: skip
     """Refine a first-order solution by full Newton-KKT steps.
 
     An inexact augmented-Lagrangian run stops with KKT residuals just below
@@ -516,7 +495,8 @@ def _polish(
     quadratically, so a few of them reach the precision of the newton solver
     (and make the answer independent of how the first-order run got there,
     e.g. weights against repeated rows). A step is kept only while it shrinks
-    the larger of the two residuals by half. The optimum is a point, not a
+    the larger of the two residuals by half, and the steps stop once it is
+    at most ``floor``. The optimum is a point, not a
     set, even for collinear predictors or more predictors than rows: the
     solvers work on the whitened principal components of the predictors
     (:func:`~orthokit.linear_model._scaling.principal_components`), which
@@ -533,7 +513,7 @@ def _polish(
     residual = max(_kkt_residuals(problem, theta, state, multipliers))
     H = hessian
     for _ in range(max_steps):
-        if residual == 0.0:
+        if residual <= floor:
             break
         gradient, J, pinned = limit_derivatives(problem, theta, state)
         if H is None:
