@@ -53,6 +53,7 @@ _POLISH_STEPS = 20
 #: any accuracy the fit promises, at the price of one or two passes over X.
 _POLISH_DEPTH = 1e-5
 
+
 @dataclass
 class Solution:
     """What a solver returns."""
