@@ -32,7 +32,6 @@ from orthokit.linear_model._diagnostics import (
     separation_message,
 )
 from orthokit.linear_model._families import FAMILIES
-from orthokit.linear_model._row_blocks import cross_product
 from orthokit.linear_model._scaling import (
     principal_components,
     scale_target,
@@ -143,7 +142,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         lead = design.lead
         constant_only = self._check_design(
             np.diag(design.gram)[lead:],
-            cross_product(design.X1[:, lead:], design.basis * w[:, None]).T,
+            design.basis_cross,
             axes.shape[1],
         )
         target = scale_target(family.name, Y, w)

@@ -181,6 +181,8 @@ class StandardDesign:
         Maps the centred protected columns (original units) to ``basis``.
     s_centred : ndarray of shape (n, k)
         The protected columns minus their weighted means.
+    basis_cross : ndarray of shape (r, p)
+        ``basisᵀ W X_std`` (``None`` where not computed).
     """
 
     X1: np.ndarray
@@ -192,6 +194,7 @@ class StandardDesign:
     basis: np.ndarray
     basis_map: np.ndarray
     s_centred: np.ndarray
+    basis_cross: np.ndarray | None = None
 
 
 def standardize(predictors, S, w, names, fit_intercept):
@@ -236,7 +239,6 @@ def standardize(predictors, S, w, names, fit_intercept):
             f"protected column(s) {bad} are constant; a constant column carries no "
             "information and cannot be regressed out or constrained. Drop it."
         )
-    X1, gram, high, low, spread = _standard_predictors(predictors, w, fit_intercept)
     s_centred = (S - s_high) - s_low
     basis_map = whitening_basis((s_std * w[:, None]).T @ s_std, names)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -250,22 +252,27 @@ def standardize(predictors, S, w, names, fit_intercept):
             "constraints (multipliers_) would overflow. Multiply them by a "
             "constant, e.g. 1e300; the fit does not depend on their scale."
         )
+    basis = np.asfortranarray(s_std @ basis_map)
+    X1, gram, high, low, spread, cross = _standard_predictors(
+        predictors, w, fit_intercept, basis
+    )
     return StandardDesign(
-        X1, int(fit_intercept), gram, high, low, spread,
-        np.asfortranarray(s_std @ basis_map), original_map, s_centred,
+        X1, int(fit_intercept), gram, high, low, spread, basis, original_map,
+        s_centred, cross,
     )  # fmt: skip
 
 
-def _standard_predictors(predictors, w, fit_intercept):
-    """Return ``(X1, gram, high, low, scale)`` of :class:`StandardDesign`.
+def _standard_predictors(predictors, w, fit_intercept, basis):
+    """Return ``(X1, gram, high, low, scale, basis_cross)`` of :class:`StandardDesign`.
 
     Three passes over blocks of rows, each read once while in cache: the copy
     into the column-major design matrix (with the range of every column and
     the first mean), the centring (second mean, weighted squares and the
-    centred range), then the second centring, the scaling and the weighted
-    Gram matrix. Columns whose squares could overflow or underflow are first
-    brought near 1 by a power of two (exact, and it commutes exactly with the
-    rest); the returned means and scales are in the original units.
+    centred range), then the second centring, the scaling, the weighted Gram
+    matrix and the products with the constraint ``basis``. Columns whose
+    squares could overflow or underflow are first brought near 1 by a power of
+    two (exact, and it commutes exactly with the rest); the returned means and
+    scales are in the original units.
     """
     n, p = predictors.shape
     lead = int(fit_intercept)
@@ -317,18 +324,21 @@ def _standard_predictors(predictors, w, fit_intercept):
     spread[constant] = 1.0
     root = np.sqrt(w)
     gram = np.zeros((lead + p, lead + p))
+    cross = np.zeros((basis.shape[1], p))
     for rows in blocks:
         block = X[rows]
         block -= low
         block /= spread
         weighted = X1[rows] * root[rows, None]
         gram += weighted.T @ weighted
+        cross += (basis[rows] * w[rows, None]).T @ block
     if fit_intercept and constant.any():
         X[:, constant] = 0.0
+        cross[:, constant] = 0.0
         zero = np.flatnonzero(constant) + lead
         gram[zero, :] = 0.0
         gram[:, zero] = 0.0
-    return X1, gram, high / power, low / power, spread / power
+    return X1, gram, high / power, low / power, spread / power, cross
 
 
 def principal_components(design, w):

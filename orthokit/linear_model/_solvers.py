@@ -22,7 +22,11 @@ import scipy.linalg
 import scipy.optimize
 
 from orthokit._linalg import RANK_RTOL, solve_kkt
-from orthokit.linear_model._row_blocks import cross_product, weighted_gram
+from orthokit.linear_model._row_blocks import (
+    _CROSS_ROWS,
+    cross_product,
+    weighted_gram,
+)
 from orthokit.linear_model._separation import (
     is_pinned,
     limit_derivatives,
@@ -117,12 +121,36 @@ class Problem:
         total = self.X1[rows].T @ self.w[rows]
         return total if self.transform is None else self.transform.T @ total
 
-    def state(self, theta):
+    def state(self, theta, first_order=False):
+        """Return ``(η, μ)`` at ``theta``.
+
+        With ``first_order`` the gradient and the constraint Jacobian there
+        (see :meth:`_first_order`) are computed in the same pass, by blocks of
+        rows of ``X1`` that are read once for both products: for the solver's
+        steps, whose points are nearly always accepted.
+        """
         coef = self.unpack(theta)
         if self.transform is not None:
             coef = self.transform @ coef
-        eta = self.X1 @ coef + self.offset
-        return eta, self.family.mean(eta)
+        n = self.X1.shape[0]
+        if not first_order or n <= _CROSS_ROWS:
+            eta = self.X1 @ coef + self.offset
+            state = eta, self.family.mean(eta)
+            if first_order:
+                self._first_order(state)
+            return state
+        eta = np.empty((n, self.m))
+        mu = np.empty((n, self.m))
+        product = np.zeros((self.X1.shape[1], self.m + self.r * self.m**2))
+        for start in range(0, n, _CROSS_ROWS):
+            rows = slice(start, start + _CROSS_ROWS)
+            block = self.X1[rows]
+            np.matmul(block, coef, out=eta[rows])
+            eta[rows] += self.offset
+            mu[rows] = self.family.mean(eta[rows])
+            product += block.T @ self._first_order_columns(mu[rows], rows)
+        self._first = (mu, self._first_order_split(product))
+        return eta, mu
 
     def objective(self, theta, state):
         eta, _ = state
@@ -143,15 +171,29 @@ class Problem:
         _, mu = state
         if self._first[0] is mu:
             return self._first[1]
-        m, q, r = self.m, self.q, self.r
+        product = cross_product(self.X1, self._first_order_columns(mu, slice(None)))
+        self._first = (mu, self._first_order_split(product))
+        return self._first[1]
+
+    def _first_order_columns(self, mu, rows):
+        """Return the ``m + r m²`` columns whose products with ``X1`` give ∇f, J.
+
+        ``mu`` holds the means of ``rows`` (a slice of the problem's rows).
+        """
+        m, r = self.m, self.r
+        w = self.w[rows]
         columns = np.empty((mu.shape[0], m + r * m * m), order="F")
-        columns[:, :m] = self.w[:, None] * (mu - self.Y)
+        columns[:, :m] = w[:, None] * (mu - self.Y[rows])
         for k in range(m):
             for j in range(m):
                 start = m + (k * m + j) * r
-                d = self.w * self._block_weights(mu, k, j)
-                columns[:, start : start + r] = self.U * d[:, None]
-        product = cross_product(self.X1, columns)
+                d = w * self._block_weights(mu, k, j)
+                columns[:, start : start + r] = self.U[rows] * d[:, None]
+        return columns
+
+    def _first_order_split(self, product):
+        """Return ``(∇f, J)`` from ``X1ᵀ`` times :meth:`_first_order_columns`."""
+        m, q, r = self.m, self.q, self.r
         if self.transform is not None:
             product = self.transform.T @ product
         J = np.empty((r * m, q * m))
@@ -161,8 +203,7 @@ class Problem:
                 J[k * r : (k + 1) * r, j * q : (j + 1) * q] = product[
                     :, start : start + r
                 ].T
-        self._first = (mu, (product[:, :m], J))
-        return self._first[1]
+        return product[:, :m], J
 
     def constraints(self, state):
         _, mu = state
@@ -291,7 +332,7 @@ def _solve_newton(problem, theta, *, max_iter, tol):
     """
     multipliers = np.zeros(problem.r * problem.m)
     rho = 1.0
-    state = problem.state(theta)
+    state = problem.state(theta, first_order=True)
     value = problem.objective(theta, state)
     constraint = problem.constraints(state)
     n_iter = 0
@@ -330,7 +371,7 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         while True:
             trial = theta + step_size * step
             trial_multipliers = multipliers + step_size * delta
-            trial_state = problem.state(trial)
+            trial_state = problem.state(trial, first_order=True)
             trial_value = problem.objective(trial, trial_state)
             trial_constraint = problem.constraints(trial_state)
             trial_merit = (
@@ -523,7 +564,7 @@ def _polish(
         trial = theta + step
         if not np.isfinite(trial).all():
             break
-        trial_state = problem.state(trial)
+        trial_state = problem.state(trial, first_order=True)
         with np.errstate(over="ignore", invalid="ignore"):
             trial_residual = max(
                 _kkt_residuals(problem, trial, trial_state, trial_multipliers)
