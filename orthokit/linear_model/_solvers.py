@@ -22,6 +22,11 @@ import scipy.linalg
 import scipy.optimize
 
 from orthokit._linalg import RANK_RTOL, solve_kkt
+from orthokit.linear_model._row_blocks import (
+    _CROSS_ROWS,
+    cross_product,
+    weighted_gram,
+)
 from orthokit.linear_model._separation import (
     is_pinned,
     limit_derivatives,
@@ -46,35 +51,11 @@ _STALLS = 3
 #: one more).
 _POLISH_STEPS = 20
 
-#: Rows per block of :func:`weighted_gram`: a block of a few dozen columns stays
-#: in cache between the scaling and the rank-k update.
-_GRAM_ROWS = 2048
-
-
-def weighted_gram(X, d):
-    """Return ``Xᵀ diag(d) X`` by blocks of rows, one symmetric BLAS product each.
-
-    For non-negative ``d`` each block is ``B = √d ⊙ X`` and ``BᵀB`` goes to
-    BLAS's symmetric rank-k update (half the work of a general product);
-    otherwise (a Lagrangian curvature of either sign) one general product.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, q)
-    d : ndarray of shape (n,)
-
-    Returns
-    -------
-    ndarray of shape (q, q)
-    """
-    if d.size and d.min() < 0:
-        return (X * d[:, None]).T @ X
-    root = np.sqrt(d)
-    gram = np.zeros((X.shape[1], X.shape[1]))
-    for start in range(0, X.shape[0], _GRAM_ROWS):
-        block = X[start : start + _GRAM_ROWS] * root[start : start + _GRAM_ROWS, None]
-        gram += block.T @ block
-    return gram
+#: The polish stops once the KKT residuals are this many times below ``tol``
+#: (1e-13 at the default): a further step would move the answer by about that
+#: residual over the curvature of the (whitened, unit-scale) problem, far below
+#: any accuracy the fit promises, at the price of one or two passes over X.
+_POLISH_DEPTH = 1e-5
 
 
 @dataclass
@@ -140,12 +121,36 @@ class Problem:
         total = self.X1[rows].T @ self.w[rows]
         return total if self.transform is None else self.transform.T @ total
 
-    def state(self, theta):
+    def state(self, theta, first_order=False):
+        """Return ``(η, μ)`` at ``theta``.
+
+        With ``first_order`` the gradient and the constraint Jacobian there
+        (see :meth:`_first_order`) are computed in the same pass, by blocks of
+        rows of ``X1`` that are read once for both products: for the solver's
+        steps, whose points are nearly always accepted.
+        """
         coef = self.unpack(theta)
         if self.transform is not None:
             coef = self.transform @ coef
-        eta = self.X1 @ coef + self.offset
-        return eta, self.family.mean(eta)
+        n = self.X1.shape[0]
+        if not first_order or n <= _CROSS_ROWS:
+            eta = self.X1 @ coef + self.offset
+            state = eta, self.family.mean(eta)
+            if first_order:
+                self._first_order(state)
+            return state
+        eta = np.empty((n, self.m))
+        mu = np.empty((n, self.m))
+        product = np.zeros((self.X1.shape[1], self.m + self.r * self.m**2))
+        for start in range(0, n, _CROSS_ROWS):
+            rows = slice(start, start + _CROSS_ROWS)
+            block = self.X1[rows]
+            np.matmul(block, coef, out=eta[rows])
+            eta[rows] += self.offset
+            mu[rows] = self.family.mean(eta[rows])
+            product += block.T @ self._first_order_columns(mu[rows], rows)
+        self._first = (mu, self._first_order_split(product))
+        return eta, mu
 
     def objective(self, theta, state):
         eta, _ = state
@@ -166,16 +171,29 @@ class Problem:
         _, mu = state
         if self._first[0] is mu:
             return self._first[1]
-        m, q, r = self.m, self.q, self.r
+        product = cross_product(self.X1, self._first_order_columns(mu, slice(None)))
+        self._first = (mu, self._first_order_split(product))
+        return self._first[1]
+
+    def _first_order_columns(self, mu, rows):
+        """Return the ``m + r m²`` columns whose products with ``X1`` give ∇f, J.
+
+        ``mu`` holds the means of ``rows`` (a slice of the problem's rows).
+        """
+        m, r = self.m, self.r
+        w = self.w[rows]
         columns = np.empty((mu.shape[0], m + r * m * m), order="F")
-        columns[:, :m] = self.w[:, None] * (mu - self.Y)
+        columns[:, :m] = w[:, None] * (mu - self.Y[rows])
         for k in range(m):
             for j in range(m):
                 start = m + (k * m + j) * r
-                d = self.w * self._block_weights(mu, k, j)
-                columns[:, start : start + r] = self.U * d[:, None]
-        # (columnsᵀ X1)ᵀ: BLAS reads the column-major X1 once, contiguously.
-        product = (columns.T @ self.X1).T
+                d = w * self._block_weights(mu, k, j)
+                columns[:, start : start + r] = self.U[rows] * d[:, None]
+        return columns
+
+    def _first_order_split(self, product):
+        """Return ``(∇f, J)`` from ``X1ᵀ`` times :meth:`_first_order_columns`."""
+        m, q, r = self.m, self.q, self.r
         if self.transform is not None:
             product = self.transform.T @ product
         J = np.empty((r * m, q * m))
@@ -185,8 +203,7 @@ class Problem:
                 J[k * r : (k + 1) * r, j * q : (j + 1) * q] = product[
                     :, start : start + r
                 ].T
-        self._first = (mu, (product[:, :m], J))
-        return self._first[1]
+        return product[:, :m], J
 
     def constraints(self, state):
         _, mu = state
@@ -203,7 +220,7 @@ class Problem:
         _, mu = state
         Z = self.U @ v.reshape(self.r, self.m, order="F")
         residual = mu - self.Y + self._mean_jacobian_apply(mu, Z)
-        grad = self.X1.T @ (self.w[:, None] * residual)
+        grad = cross_product(self.X1, self.w[:, None] * residual)
         if self.transform is not None:
             grad = self.transform.T @ grad
         grad += self.ridge[:, None] * self.unpack(theta)
@@ -315,7 +332,7 @@ def _solve_newton(problem, theta, *, max_iter, tol):
     """
     multipliers = np.zeros(problem.r * problem.m)
     rho = 1.0
-    state = problem.state(theta)
+    state = problem.state(theta, first_order=True)
     value = problem.objective(theta, state)
     constraint = problem.constraints(state)
     n_iter = 0
@@ -354,7 +371,7 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         while True:
             trial = theta + step_size * step
             trial_multipliers = multipliers + step_size * delta
-            trial_state = problem.state(trial)
+            trial_state = problem.state(trial, first_order=True)
             trial_value = problem.objective(trial, trial_state)
             trial_constraint = problem.constraints(trial_state)
             trial_merit = (
@@ -380,8 +397,9 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         # would cost a pass of O(n q²), more than all the rest of a step).
         theta, state = push_pinned(problem, theta, state)
         theta, multipliers, state = _polish(
-            problem, theta, multipliers, state=state, hessian=H
-        )
+            problem, theta, multipliers, state=state, hessian=H,
+            floor=_POLISH_DEPTH * tol,
+        )  # fmt: skip
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
         theta, multipliers, n_iter, converged, diverged, violation, stationarity
@@ -498,7 +516,9 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
         hessian = problem.hessian(state)
         J = problem.jacobian(state)
     if converged:
-        theta, multipliers, state = _polish(problem, theta, multipliers, state=state)
+        theta, multipliers, state = _polish(
+            problem, theta, multipliers, state=state, floor=_POLISH_DEPTH * tol
+        )
     stationarity, violation = _kkt_residuals(problem, theta, state, multipliers)
     return Solution(
         theta, multipliers, n_iter, converged, diverged, violation, stationarity,
@@ -507,8 +527,9 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
 
 
 def _polish(
-    problem, theta, multipliers, *, state=None, hessian=None, max_steps=_POLISH_STEPS
-):
+    problem, theta, multipliers, *, state=None, hessian=None, floor=0.0,
+    max_steps=_POLISH_STEPS,
+):  # fmt: skip
     """Refine a first-order solution by full Newton-KKT steps.
 
     An inexact augmented-Lagrangian run stops with KKT residuals just below
@@ -516,7 +537,8 @@ def _polish(
     quadratically, so a few of them reach the precision of the newton solver
     (and make the answer independent of how the first-order run got there,
     e.g. weights against repeated rows). A step is kept only while it shrinks
-    the larger of the two residuals by half. The optimum is a point, not a
+    the larger of the two residuals by half, and the steps stop once it is
+    at most ``floor``. The optimum is a point, not a
     set, even for collinear predictors or more predictors than rows: the
     solvers work on the whitened principal components of the predictors
     (:func:`~orthokit.linear_model._scaling.principal_components`), which
@@ -533,7 +555,7 @@ def _polish(
     residual = max(_kkt_residuals(problem, theta, state, multipliers))
     H = hessian
     for _ in range(max_steps):
-        if residual == 0.0:
+        if residual <= floor:
             break
         gradient, J, pinned = limit_derivatives(problem, theta, state)
         if H is None:
@@ -542,7 +564,7 @@ def _polish(
         trial = theta + step
         if not np.isfinite(trial).all():
             break
-        trial_state = problem.state(trial)
+        trial_state = problem.state(trial, first_order=True)
         with np.errstate(over="ignore", invalid="ignore"):
             trial_residual = max(
                 _kkt_residuals(problem, trial, trial_state, trial_multipliers)
