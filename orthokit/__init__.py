@@ -77,6 +77,7 @@ _TRUSTED_TYPES = (
     "orthokit.mixed._batches.TensorBatches",
     "orthokit.mixed._classifier.ARMEDClassifier",
     "orthokit.mixed._modules.ARMEDModule",
+    "orthokit.mixed._modules.DenseBackbone",
     "orthokit.mixed._regressor.ARMEDRegressor",
     "orthokit.nn._modules.MetadataMLP",
     "orthokit.nn._skorch.MetadataNormClassifier",

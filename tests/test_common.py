@@ -14,6 +14,7 @@ from sklearn.preprocessing import PolynomialFeatures
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import orthokit
+from orthokit.mixed._modules import DenseBackbone
 
 
 def discover_estimators():
@@ -76,6 +77,18 @@ SETTINGS = {
             "hidden_layer_sizes": (16,),
             "adversary_layer_sizes": (4,),
             "max_epochs": 10,
+            "lr": 0.05,
+            "batch_size": 64,
+            "random_state": 0,
+        },
+        # A backbone given as a class, sized by a lazy layer on the first
+        # batch and built with backbone__ parameters.
+        {
+            "cluster": 0,
+            "backbone": DenseBackbone,
+            "backbone__hidden_layer_sizes": (16,),
+            "adversary_layer_sizes": (4,),
+            "max_epochs": 20,
             "lr": 0.05,
             "batch_size": 64,
             "random_state": 0,

@@ -123,8 +123,9 @@ class ARMEDClassifier(ClassifierMixin, ARMEDBase):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features and the cluster column.
+        X : {array-like, DataFrame} of shape (n_samples, n_features) or mapping
+            Features and the cluster column, or (as in fit) a mapping of the
+            cluster labels and the inputs.
 
         Returns
         -------
@@ -143,8 +144,9 @@ class ARMEDClassifier(ClassifierMixin, ARMEDBase):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features and the cluster column.
+        X : {array-like, DataFrame} of shape (n_samples, n_features) or mapping
+            Features and the cluster column, or (as in fit) a mapping of the
+            cluster labels and the inputs.
 
         Returns
         -------
