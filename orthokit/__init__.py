@@ -39,6 +39,7 @@ _SUBPACKAGE_NAMES = {
         "load_adult",
         "load_compas",
         "make_biographies",
+        "make_cluster_images",
         "make_confounded_images",
         "make_continual_confounded_images",
         "make_spirals",
