@@ -69,6 +69,7 @@ _TRUSTED_TYPES = (
     # builtins.print is the default sink of skorch's PrintLog callback.
     "builtins.print",
     "orthokit._inputs._cluster.ClusterColumn",
+    "orthokit._inputs._cluster_key.ClusterKey",
     "orthokit._inputs._columns.ProtectedColumns",
     "orthokit._linalg.Moments",
     "orthokit.linear_model._glm.OrthogonalGLM",
