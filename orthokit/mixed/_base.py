@@ -371,16 +371,19 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
     def _read_inputs(self, X, y, *, reset):
         """Read ``X`` (and ``y``) through the input layer: skorch's dict input.
 
-        Returns ``({"features": float32, "cluster": int64}, target)``; with
-        ``reset`` the cluster column, its labels and the features' names are
+        ``X`` has a cluster column (:class:`ClusterColumn`) or is a mapping of
+        the cluster labels and inputs of any shape (:class:`ClusterKey`).
+        Returns ``({"features": float32, "cluster": int64}, target)``, the
+        features of shape ``(n_samples, *input_shape_)``; with ``reset`` the
+        cluster column or key, its labels, the features' names and shape are
         learned. Unseen labels get the index ``-1`` (random effects from the
         Z-predictor, or none).
         """
         if isinstance(X, Mapping) and not issparse(X):  # a dok matrix is a dict
             table, spec_type = X, ClusterKey
-            if reset:  # no columns to count or name
-                for name in ("n_features_in_", "feature_names_in_"):
-                    vars(self).pop(name, None)
+            for name in ("n_features_in_", "feature_names_in_"):
+                if reset and hasattr(self, name):  # no columns to count or name
+                    delattr(self, name)
         else:
             table, spec_type = as_table(X), ClusterColumn
             validate_data(self, table.native, skip_check_array=True, reset=reset)
@@ -390,8 +393,10 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
                     f"{type(self).__name__} needs cluster=...: the name or position "
                     "of the cluster column of X."
                 )
-            first = next(iter(X.values()), ()) if X is table else None
-            n_samples = len(first) if X is table else table.shape[0]
+            if spec_type is ClusterKey:
+                n_samples = len(next(iter(X.values()), ()))
+            else:
+                n_samples = table.shape[0]
             if n_samples < 2:
                 raise ValueError(
                     f"X has {n_samples} sample(s), but at least 2 are required "
