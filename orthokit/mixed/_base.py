@@ -222,6 +222,29 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
         params = super().get_params(deep=deep, **kwargs)
         return {key: value for key, value in params.items() if key[:1] != "_"}
 
+    def set_params(self, **params):
+        """Set parameters as skorch does; ``backbone__*`` ones also once fitted.
+
+        skorch rebuilds an initialized net's modules when parameters of
+        theirs change, and refuses prefixed parameters of parts it does not
+        build; the backbone is built at each fit, so its parameters are
+        stored, as any other of the net's, and used by the next fit.
+
+        Parameters
+        ----------
+        **params : dict
+
+        Returns
+        -------
+        self : object
+        """
+        backbone = {k: v for k, v in params.items() if k.startswith("backbone__")}
+        if backbone and self.initialized_:
+            for key, value in backbone.items():
+                setattr(self, key, value)
+            params = {k: v for k, v in params.items() if k not in backbone}
+        return super().set_params(**params) if params else self
+
     # -- skorch's parts ------------------------------------------------------
 
     def initialize(self):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.model_selection import GroupKFold, cross_val_score
+from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from skorch.helper import SliceDict
 from torch import nn
 
@@ -195,6 +195,19 @@ def test_backbone_parameters_survive_clone_pickle_and_group_cv():
     scores = cross_val_score(clone(clf), X, y, cv=GroupKFold(3), groups=X["site"])
     assert scores.shape == (3,)
     assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_backbone_parameters_are_searched_and_reset_by_set_params():
+    X, y = _images()
+    clf = ARMEDClassifier(cluster="site", backbone=SmallCNN, **CNN_EFFECTS, **FAST)
+    search = GridSearchCV(
+        clf, {"backbone__n_latent": [3, 5]}, cv=GroupKFold(3), refit=True
+    ).fit(X, y, groups=X["site"])
+    assert search.best_estimator_.module_.n_latent in (3, 5)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    clf.fit(X, y).set_params(backbone__n_latent=7)
+    assert clf.fit(X, y).module_.n_latent == 7
+    assert clf.random_effects_.shape == (3, 2 * (1 + 7))
 
 
 def test_regressor_takes_a_backbone_too():
