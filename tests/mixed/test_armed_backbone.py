@@ -280,3 +280,21 @@ def test_cnn_learns_the_shapes_of_simulated_images_on_seen_and_unseen_clusters()
     np.testing.assert_array_equal(
         restored.predict_proba(X[~seen]), clf.predict_proba(X[~seen])
     )
+
+
+def test_images_as_a_mapping_equal_their_pixels_as_columns():
+    # The dense backbone flattens the images: the same network, weights,
+    # batches and effects as on the pixels given as columns beside the cluster.
+    X, y = _images()
+    pixels = X["images"].reshape(60, -1)
+    columns = np.column_stack([X["site"], pixels.astype(object)])
+    params = {"hidden_layer_sizes": (8,), **FAST}
+    by_key = ARMEDClassifier(cluster="site", **params).fit(X, y)
+    by_column = ARMEDClassifier(cluster=0, **params).fit(columns, y)
+    np.testing.assert_array_equal(
+        by_key.predict_proba(X), by_column.predict_proba(columns)
+    )
+    assert by_key.effect_feature_names_[:2].tolist() == ["images[0]", "images[1]"]
+    np.testing.assert_array_equal(
+        by_key.random_effects_.to_numpy(), by_column.random_effects_.to_numpy()
+    )
