@@ -239,7 +239,7 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
         self : object
         """
         backbone = {k: v for k, v in params.items() if k.startswith("backbone__")}
-        if backbone and self.initialized_:
+        if backbone and getattr(self, "initialized_", False):
             for key, value in backbone.items():
                 setattr(self, key, value)
             params = {k: v for k, v in params.items() if k not in backbone}
