@@ -39,6 +39,7 @@ _SUBPACKAGE_NAMES = {
         "load_adult",
         "load_compas",
         "make_biographies",
+        "make_cluster_images",
         "make_confounded_images",
         "make_continual_confounded_images",
         "make_spirals",
@@ -68,6 +69,7 @@ _TRUSTED_TYPES = (
     # builtins.print is the default sink of skorch's PrintLog callback.
     "builtins.print",
     "orthokit._inputs._cluster.ClusterColumn",
+    "orthokit._inputs._cluster_key.ClusterKey",
     "orthokit._inputs._columns.ProtectedColumns",
     "orthokit._linalg.Moments",
     "orthokit.linear_model._glm.OrthogonalGLM",
@@ -77,6 +79,7 @@ _TRUSTED_TYPES = (
     "orthokit.mixed._batches.TensorBatches",
     "orthokit.mixed._classifier.ARMEDClassifier",
     "orthokit.mixed._modules.ARMEDModule",
+    "orthokit.mixed._modules.DenseBackbone",
     "orthokit.mixed._regressor.ARMEDRegressor",
     "orthokit.nn._modules.MetadataMLP",
     "orthokit.nn._skorch.MetadataNormClassifier",

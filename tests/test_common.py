@@ -14,6 +14,7 @@ from sklearn.preprocessing import PolynomialFeatures
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import orthokit
+from orthokit.mixed._modules import DenseBackbone
 
 
 def discover_estimators():
@@ -76,6 +77,18 @@ SETTINGS = {
             "hidden_layer_sizes": (16,),
             "adversary_layer_sizes": (4,),
             "max_epochs": 10,
+            "lr": 0.05,
+            "batch_size": 64,
+            "random_state": 0,
+        },
+        # A backbone given as a class, sized by a lazy layer on the first
+        # batch and built with backbone__ parameters.
+        {
+            "cluster": 0,
+            "backbone": DenseBackbone,
+            "backbone__hidden_layer_sizes": (16,),
+            "adversary_layer_sizes": (4,),
+            "max_epochs": 20,
             "lr": 0.05,
             "batch_size": 64,
             "random_state": 0,
@@ -193,8 +206,17 @@ def _instances():
             yield cls(**params)
 
 
+_PREFIXED = (
+    "skorch's NeuralNet.__init__ stores prefixed parameters (here backbone__*) as "
+    "attributes: that is how skorch routes them to their part, as module__* and "
+    "optimizer__* ones."
+)
+
+
 def _expected_failed_checks(estimator):
     expected = dict(EXPECTED_FAILURES.get(type(estimator).__name__, {}))
+    if any("__" in name for name in estimator.get_params(deep=False)):
+        expected["check_no_attributes_set_in_init"] = _PREFIXED
     return expected
 
 

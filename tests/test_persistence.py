@@ -102,11 +102,37 @@ def test_skops_round_trip(estimator, tmp_path):
     assert_same(outputs(loaded, X), outputs(model, X))
 
 
+def fitted_on_a_mapping():
+    """ARMED fit on images given as a mapping (its cluster spec is a ClusterKey)."""
+    pytest.importorskip("torch")
+    from orthokit.mixed import ARMEDClassifier
+    from orthokit.mixed._modules import DenseBackbone
+
+    rng = np.random.default_rng(0)
+    X = {"images": rng.normal(size=(40, 1, 4, 4)), "site": np.repeat(["a", "b"], 20)}
+    model = ARMEDClassifier(
+        cluster="site",
+        backbone=DenseBackbone,
+        backbone__hidden_layer_sizes=(4,),
+        max_epochs=2,
+        random_state=0,
+    )
+    return model.fit(X, np.tile([0, 1], 20)), X
+
+
+def test_skops_round_trip_of_a_model_fit_on_a_mapping():
+    model, X = fitted_on_a_mapping()
+    dumped = sio.dumps(model)
+    assert not set(sio.get_untrusted_types(data=dumped)) - set(orthokit.trusted_types())
+    loaded = sio.loads(dumped, trusted=orthokit.trusted_types())
+    assert_same(outputs(loaded, X), outputs(model, X))
+
+
 @pytest.mark.slow
 def test_trusted_types_are_exactly_what_the_estimators_need():
     needed = set()
-    for param in INSTANCES:
-        model, _ = fitted(param.values[0])
+    models = [fitted(param.values[0])[0] for param in INSTANCES]
+    for model in [*models, fitted_on_a_mapping()[0]]:
         needed.update(sio.get_untrusted_types(data=sio.dumps(model)))
     assert sorted(needed) == sorted(orthokit.trusted_types())
 

@@ -102,6 +102,9 @@ class ClusterColumn:
                 f"{self.argument} has {n_columns} feature(s): only its cluster "
                 "column. At least one more column is needed."
             )
+        return self._learn_clusters(values)
+
+    def _learn_clusters(self, values):
         levels = sorted(pd.unique(values), key=lambda v: (str(type(v)), v))
         if len(levels) < 2:
             raise ValueError(

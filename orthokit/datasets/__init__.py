@@ -1,5 +1,6 @@
 """Loaders of shipped public data sets and simulators from the papers."""
 
+from orthokit.datasets._cluster_images import make_cluster_images
 from orthokit.datasets._images import (
     make_confounded_images,
     make_continual_confounded_images,
@@ -13,6 +14,7 @@ __all__ = [
     "load_adult",
     "load_compas",
     "make_biographies",
+    "make_cluster_images",
     "make_confounded_images",
     "make_continual_confounded_images",
     "make_spirals",

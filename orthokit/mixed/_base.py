@@ -18,6 +18,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy.sparse import issparse
 from sklearn.utils import check_random_state
 from skorch import NeuralNet
 from skorch.callbacks import Callback
@@ -26,6 +27,7 @@ from torch.nn import functional as F
 
 from orthokit._inputs import check_float32_range
 from orthokit._inputs._cluster import ClusterColumn
+from orthokit._inputs._cluster_key import ClusterKey
 from orthokit._inputs._frames import as_table
 from orthokit._sklearn import (
     Interval,
@@ -35,6 +37,7 @@ from orthokit._sklearn import (
     validate_data,
 )
 from orthokit._skorch import SkopsStateMixin
+from orthokit.mixed._backbone import build_backbone, check_adversary_layers
 from orthokit.mixed._batches import TensorBatches
 from orthokit.mixed._device import check_device
 from orthokit.mixed._effects import effect_names, summarise_random_effects
@@ -70,8 +73,14 @@ def _check_layer_sizes(sizes, name, *, allow_empty):
 class ARMEDBase(SkopsStateMixin, NeuralNet):
     """Everything the ARMED classifier and regressor share (see their docs)."""
 
+    # skorch's documented list of prefixes: ``backbone__*`` parameters are
+    # passed to the backbone, as ``module__*`` ones to the module.
+    prefixes_ = [*NeuralNet.prefixes_, "backbone"]
+
     _parameter_constraints: dict = {
         "cluster": [str, Integral, None],
+        "backbone": [callable, None],
+        "adversary_layers": ["array-like", None],
         "hidden_layer_sizes": ["array-like", Integral],
         "adversary_layer_sizes": ["array-like", Integral],
         "random_intercept": ["boolean"],
@@ -98,6 +107,8 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
         self,
         *,
         cluster=None,
+        backbone=None,
+        adversary_layers=None,
         hidden_layer_sizes=(32, 32),
         adversary_layer_sizes=(8, 8, 4),
         random_intercept=True,
@@ -145,6 +156,8 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
             **kwargs,
         )
         self.cluster = cluster
+        self.backbone = backbone
+        self.adversary_layers = adversary_layers
         self.hidden_layer_sizes = hidden_layer_sizes
         self.adversary_layer_sizes = adversary_layer_sizes
         self.random_intercept = random_intercept
@@ -209,6 +222,29 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
         params = super().get_params(deep=deep, **kwargs)
         return {key: value for key, value in params.items() if key[:1] != "_"}
 
+    def set_params(self, **params):
+        """Set parameters as skorch does; ``backbone__*`` ones also once fitted.
+
+        skorch rebuilds an initialized net's modules when parameters of
+        theirs change, and refuses prefixed parameters of parts it does not
+        build; the backbone is built at each fit, so its parameters are
+        stored, as any other of the net's, and used by the next fit.
+
+        Parameters
+        ----------
+        **params : dict
+
+        Returns
+        -------
+        self : object
+        """
+        backbone = {k: v for k, v in params.items() if k.startswith("backbone__")}
+        if backbone and getattr(self, "initialized_", False):
+            for key, value in backbone.items():
+                setattr(self, key, value)
+            params = {k: v for k, v in params.items() if k not in backbone}
+        return super().set_params(**params) if params else self
+
     # -- skorch's parts ------------------------------------------------------
 
     def initialize(self):
@@ -239,11 +275,25 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
     def initialize_module(self):
         """Build the :class:`ARMEDModule` for the layout read from ``X``.
 
+        A ``backbone`` of the user's is built only in a fit, for the shape of
+        the data read (seeded by ``random_state``); the placeholder module
+        built outside a fit has the dense one, whose adversary reads every
+        hidden layer.
+
         Returns
         -------
         self : object
         """
         seeded = getattr(self, "_generator_", None)
+        # Outside a fit a generator of its own: torch's global one is
+        # neither used nor changed.
+        generator = torch.Generator() if seeded is None else seeded
+        input_shape = getattr(self, "input_shape_", None)
+        backbone = layers = None
+        if self.backbone is None or seeded is not None:
+            layers = check_adversary_layers(self.adversary_layers)
+            if self.backbone is not None:
+                backbone = build_backbone(self, generator, input_shape)
         layout = {
             "n_features": len(getattr(self, "effect_feature_names_", [None])),
             "n_clusters": getattr(self, "n_clusters_", 2),
@@ -257,9 +307,10 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
             "slope_prior_scale": self.slope_prior_scale,
             "adversary": self.adversary_weight > 0,
             "z_predictor": self.unseen_clusters == "z_predictor",
-            # Outside a fit a generator of its own: torch's global one is
-            # neither used nor changed.
-            "generator": torch.Generator() if seeded is None else seeded,
+            "generator": generator,
+            "backbone": backbone,
+            "adversary_layers": layers,
+            "input_shape": input_shape,
         }  # fmt: skip
         kwargs = {**layout, **self.get_params_for("module")}
         self.module_ = self.initialized_instance(self.module, kwargs)
@@ -343,32 +394,54 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
     def _read_inputs(self, X, y, *, reset):
         """Read ``X`` (and ``y``) through the input layer: skorch's dict input.
 
-        Returns ``({"features": float32, "cluster": int64}, target)``; with
-        ``reset`` the cluster column, its labels and the features' names are
+        ``X`` has a cluster column (:class:`ClusterColumn`) or is a mapping of
+        the cluster labels and inputs of any shape (:class:`ClusterKey`).
+        Returns ``({"features": float32, "cluster": int64}, target)``, the
+        features of shape ``(n_samples, *input_shape_)``; with ``reset`` the
+        cluster column or key, its labels, the features' names and shape are
         learned. Unseen labels get the index ``-1`` (random effects from the
         Z-predictor, or none).
         """
-        table = as_table(X)
-        validate_data(self, table.native, skip_check_array=True, reset=reset)
+        if isinstance(X, Mapping) and not issparse(X):  # a dok matrix is a dict
+            table, spec_type = X, ClusterKey
+            for name in ("n_features_in_", "feature_names_in_"):
+                if reset and hasattr(self, name):  # no columns to count or name
+                    delattr(self, name)
+        else:
+            table, spec_type = as_table(X), ClusterColumn
+            validate_data(self, table.native, skip_check_array=True, reset=reset)
         if reset:
             if self.cluster is None:
                 raise ValueError(
                     f"{type(self).__name__} needs cluster=...: the name or position "
                     "of the cluster column of X."
                 )
-            if table.shape[0] < 2:
+            if spec_type is ClusterKey:
+                n_samples = len(next(iter(X.values()), ()))
+            else:
+                n_samples = table.shape[0]
+            if n_samples < 2:
                 raise ValueError(
-                    f"X has {table.shape[0]} sample(s), but at least 2 are required "
+                    f"X has {n_samples} sample(s), but at least 2 are required "
                     f"by {type(self).__name__}."
                 )
-            self._cluster_spec_ = ClusterColumn(self.cluster).fit(table)
+            self._cluster_spec_ = spec_type(self.cluster).fit(table)
             self.cluster_column_ = self._cluster_spec_.name_
             self.clusters_ = self._cluster_spec_.clusters_
             self.n_clusters_ = len(self.clusters_)
             self.effect_feature_names_ = np.asarray(
                 self._cluster_spec_.feature_names_, dtype=object
             )
+            self.input_shape_ = getattr(
+                self._cluster_spec_, "input_shape_", (len(self.effect_feature_names_),)
+            )
         spec = self._cluster_spec_
+        if type(spec) is not spec_type:
+            raise TypeError(
+                f"{type(self).__name__} was fit on X "
+                + ("as a mapping" if isinstance(spec, ClusterKey) else "with columns")
+                + f"; got {type(X).__name__}."
+            )
         cluster = spec.codes(table, allow_unseen=True)
         if (cluster < 0).any() and (y is not None or self.unseen_clusters == "error"):
             unseen = sorted({str(v) for v in spec.labels(table)[cluster < 0]})[:5]
@@ -383,7 +456,8 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
                 )
             )
         features = spec.features(table)
-        check_float32_range(features, spec.feature_names_, "X")
+        if features.ndim == 2:
+            check_float32_range(features, spec.feature_names_, "X")
         data = {"features": features.astype(np.float32), "cluster": cluster}
         if y is None:
             return data, None
@@ -394,14 +468,22 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
 
         Parameters
         ----------
-        X : DataFrame, array-like, dict of encoded arrays or skorch Dataset
+        X : DataFrame, array-like, mapping or skorch Dataset
+            A mapping with exactly the keys ``"features"`` and ``"cluster"``
+            holds encoded arrays (unless ``cluster="cluster"``); any other
+            holds the cluster labels and the inputs.
         y : array-like or None
 
         Returns
         -------
         dataset : skorch Dataset
         """
-        if is_dataset(X) or isinstance(X, Mapping):
+        encoded = (
+            isinstance(X, Mapping)
+            and set(X) == {"features", "cluster"}
+            and self.cluster != "cluster"
+        )
+        if is_dataset(X) or encoded:
             return super().get_dataset(X, y)
         cached = getattr(self, "_fit_inputs_", None)
         if cached is not None and cached[0] is X and cached[1] is y:
@@ -521,7 +603,7 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
         if effect is not None:
             effect.generator = None
         del self._fit_inputs_, self._generator_, self._device_generator_
-        names = effect_names(self.effect_feature_names_, self.hidden_layer_sizes_[-1])
+        names = effect_names(self.effect_feature_names_, self.module_.n_latent)
         self.random_effects_, self.random_effects_variance_ = (
             summarise_random_effects(
                 self.module_, names, self.clusters_, self.cluster_column_,

@@ -21,7 +21,9 @@ class ARMEDClassifier(ClassifierMixin, ARMEDBase):
     with random effects averaged over a Z-predictor's soft memberships.
     Binary targets use one logit and BCE, several classes a softmax and
     cross-entropy. Built on skorch: callbacks, ``history_`` and prefixed
-    parameters work as in any skorch net.
+    parameters work as in any skorch net. The fixed-effects network may be
+    any torch module (``backbone``), e.g. a CNN on images given with their
+    cluster labels as a mapping ``X``.
 
     Parameters
     ----------"""
@@ -67,6 +69,24 @@ class ARMEDClassifier(ClassifierMixin, ARMEDBase):
     (10, 70)
     >>> ARMEDClassifier.from_paper(cluster="cluster").hidden_layer_sizes
     (4, 4, 4)
+
+    Images with their cluster labels, a CNN as the fixed-effects backbone:
+
+    >>> from skorch.helper import SliceDict
+    >>> from torch import nn
+    >>> from orthokit.datasets import make_cluster_images
+    >>> data = make_cluster_images(n_clusters=3, n_per_cluster=20, random_state=0)
+    >>> X = SliceDict(images=data.images, cluster=data.cluster)
+    >>> cnn = nn.Sequential(
+    ...     nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+    ...     nn.Linear(4 * 7 * 7, 8), nn.ReLU(),
+    ... )
+    >>> clf = ARMEDClassifier(
+    ...     cluster="cluster", backbone=cnn, linear_slopes=False, max_epochs=2,
+    ...     random_state=0,
+    ... ).fit(X, data.y)
+    >>> clf.predict(X[:3]).shape, clf.input_shape_, clf.random_effects_.shape
+    ((3,), (1, 16, 16), (3, 18))
     """
     )
 
@@ -123,8 +143,9 @@ class ARMEDClassifier(ClassifierMixin, ARMEDBase):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features and the cluster column.
+        X : {array-like, DataFrame} of shape (n_samples, n_features) or mapping
+            Features and the cluster column, or (as in fit) a mapping of the
+            cluster labels and the inputs.
 
         Returns
         -------
@@ -143,8 +164,9 @@ class ARMEDClassifier(ClassifierMixin, ARMEDBase):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features and the cluster column.
+        X : {array-like, DataFrame} of shape (n_samples, n_features) or mapping
+            Features and the cluster column, or (as in fit) a mapping of the
+            cluster labels and the inputs.
 
         Returns
         -------

@@ -8,22 +8,48 @@ SHARED_PARAMETERS = """
         Name (for data frames) or position of the cluster column of ``X``
         (site, batch, subject). Its values are labels of any one type; they
         are mapped to cluster indices in fit. Being a column of ``X``, it
-        survives Pipelines, GridSearchCV and ``GroupKFold`` on it.
+        survives Pipelines, GridSearchCV and ``GroupKFold`` on it. Inputs
+        without columns (images) come as a mapping ``X`` instead, as in
+        skorch: the labels under the key ``cluster``, the inputs (an array
+        or tensor of shape ``(n_samples, ...)``) under one other key, e.g.
+        ``skorch.helper.SliceDict(images=images, site=sites)`` with
+        ``cluster="site"`` (a ``SliceDict`` can be indexed by
+        scikit-learn's splitters and searches).
+    backbone : torch module class or instance, default=None
+        The fixed-effects network ``h_F``: any ``torch.nn.Module`` mapping a
+        batch of inputs to a feature vector (a CNN for images, a pretrained
+        encoder). It returns the feature vector, or a tuple of latent
+        tensors whose last is the feature vector; the fixed-effects head
+        and the nonlinear random slopes act on the feature vector. A class
+        is built with the ``backbone__*`` parameters, its initial weights
+        seeded by ``random_state`` (torch's global random state is forked
+        and restored); an instance is copied, so that every fit starts from
+        its weights. None: a dense ReLU network of ``hidden_layer_sizes``
+        that returns every hidden layer (the paper's network).
+    adversary_layers : list of str or None, default=None
+        Names of submodules of the backbone (as in ``named_modules()``)
+        whose outputs, flattened and concatenated, the adversary reads;
+        forward hooks capture them. None: the latents the backbone returns
+        (every hidden layer of the dense backbone, as in the paper).
     hidden_layer_sizes : tuple of int, default=(32, 32)
-        Hidden layers of the fixed-effects MLP (ReLU). The authors' spirals
-        used ``(4, 4, 4)`` (:meth:`from_paper` gives all their settings),
-        which underfits most other problems.
+        Hidden layers of the dense backbone (ReLU); unused with a
+        ``backbone``. The authors' spirals used ``(4, 4, 4)``
+        (:meth:`from_paper` gives all their settings), which underfits most
+        other problems.
     adversary_layer_sizes : tuple of int, default=(8, 8, 4)
         Hidden layers of the adversary, which classifies the cluster from the
-        concatenated hidden activations of the fixed-effects MLP, and of the
-        Z-predictor, which classifies it from the features.
+        concatenated latents of the backbone (``adversary_layers``), and of
+        the Z-predictor, which classifies it from the (flattened) inputs.
     random_intercept : bool, default=True
         Per-cluster random intercept ``u₀(z)``.
     linear_slopes : bool, default=True
         Per-cluster random slopes on the features (where slopes of the
-        inputs vary between clusters, as in a linear mixed model).
+        inputs vary between clusters, as in a linear mixed model); on every
+        pixel of flattened images, which is rarely wanted: the paper's
+        ARMED-CNN has a random intercept and nonlinear slopes only.
     nonlinear_slopes : bool, default=True
-        Per-cluster random slopes on the last hidden layer.
+        Per-cluster random slopes on the backbone's feature vector (the last
+        hidden layer of the dense one).
     mixed_weight, fixed_weight : float, default=1.0
         Weights ``λ_M`` and ``λ_F`` of the mixed and fixed-effects data terms.
     adversary_weight : float, default=0.5
@@ -106,7 +132,11 @@ SHARED_ATTRIBUTES = """
     cluster_column_ : str
         Name of the cluster column.
     effect_feature_names_ : ndarray of str
-        Names of the features (every column of ``X`` but the cluster one).
+        Names of the features (every column of ``X`` but the cluster one;
+        ``<key>[<index>]`` for the flattened inputs of a mapping ``X``).
+    input_shape_ : tuple of int
+        Shape of one sample of the inputs: ``(n_features,)`` for ``X`` with
+        columns.
     random_effects_ : DataFrame
         Posterior mean and sd of every random effect of every cluster: one row
         per cluster, columns ``(effect, "mean" | "sd")`` with effects named
@@ -124,5 +154,6 @@ SHARED_ATTRIBUTES = """
         Cross-entropy of the trained Z-predictor on the training data (only with
         ``unseen_clusters="z_predictor"``).
     n_features_in_ : int
+        Only for ``X`` with columns (not for a mapping).
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
 """

@@ -12,7 +12,8 @@ def effect_names(feature_names, n_hidden):
     feature_names : sequence of str
         The features (every column of ``X`` but the cluster one).
     n_hidden : int
-        Units of the last hidden layer.
+        Width of the backbone's feature vector (the last hidden layer of the
+        dense backbone).
 
     Returns
     -------

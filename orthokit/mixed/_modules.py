@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from orthokit.mixed._backbone import backbone_latents, latent_widths
+
 # σ = softplus(ρ) + 1e-5 keeps every posterior sd strictly positive.
 _MIN_SD = 1e-5
 
@@ -63,6 +65,44 @@ def _mlp(n_in, hidden_layer_sizes, n_out, generator):
         width = size
     layers.append(_linear(width, n_out, generator))
     return nn.Sequential(*layers)
+
+
+class DenseBackbone(nn.Module):
+    """The default fixed-effects backbone: a ReLU MLP returning every hidden layer.
+
+    ``forward(x)`` returns the tuple of hidden activations (the adversary
+    reads them all, the effects the last one); inputs of more than two
+    dimensions (images) are flattened.
+
+    Parameters
+    ----------
+    n_features : int or None, default=None
+        Width of the (flattened) input; None: the first layer is an
+        ``nn.LazyLinear`` sized by the first batch, with torch's default
+        initialization (a backbone to pass as ``backbone=DenseBackbone``).
+    hidden_layer_sizes : tuple of int, default=(32, 32)
+    generator : torch.Generator or None, default=None
+        Draws the Glorot-uniform weights (None: torch's global generator).
+    """
+
+    def __init__(self, n_features=None, hidden_layer_sizes=(32, 32), generator=None):
+        super().__init__()
+        self.layers = nn.ModuleList()
+        width = n_features
+        for size in hidden_layer_sizes:
+            lazy = width is None
+            self.layers.append(
+                nn.LazyLinear(size) if lazy else _linear(width, size, generator)
+            )
+            width = size
+
+    def forward(self, x):
+        """Return the hidden activations, first to last (of ``x`` flattened)."""
+        hidden, x = [], x.flatten(1)
+        for layer in self.layers:
+            x = F.relu(layer(x))
+            hidden.append(x)
+        return tuple(hidden)
 
 
 class GaussianRandomEffect(nn.Module):
@@ -154,15 +194,27 @@ class _EffectView:
 
 
 class ARMEDModule(nn.Module):
-    """Fixed-effects MLP with adversary, random effects and Z-predictor.
+    """Fixed-effects backbone with adversary, random effects and Z-predictor.
 
-    ``forward(features, cluster)`` returns ``(mixed_logit, fixed_logit,
-    adversary_logit, z_logit)``. ``cluster`` holds cluster indices, ``-1`` for
-    a cluster not seen in training: its random effects are the posterior means
-    averaged over the Z-predictor's soft memberships (or zero without a
-    Z-predictor, i.e. fixed effects only). In training mode every cluster
-    index must be a seen one and ``z_logit`` is empty: the Z-predictor is
-    trained on its own (:meth:`fit_z_predictor`).
+    The backbone (by default :class:`DenseBackbone` of
+    ``hidden_layer_sizes``; any module mapping a batch of inputs to a
+    feature vector, see :mod:`orthokit.mixed._backbone`) gives ``h_F(x)``;
+    a linear head gives the fixed-effects logit, the adversary reads the
+    backbone's latents, the random slopes and the Z-predictor read the
+    flattened inputs. ``forward(features, cluster)`` returns
+    ``(mixed_logit, fixed_logit, adversary_logit, z_logit)``. ``cluster``
+    holds cluster indices, ``-1`` for a cluster not seen in training: its
+    random effects are the posterior means averaged over the Z-predictor's
+    soft memberships (or zero without a Z-predictor, i.e. fixed effects
+    only). In training mode every cluster index must be a seen one and
+    ``z_logit`` is empty: the Z-predictor is trained on its own
+    (:meth:`fit_z_predictor`).
+
+    ``backbone`` (an ``nn.Module`` instance; None: the dense one),
+    ``adversary_layers`` (names of its submodules whose outputs the
+    adversary reads; None: the latents it returns) and ``input_shape`` (of
+    one sample; None: ``(n_features,)``, where ``n_features`` is the
+    flattened size) set the fixed-effects part.
 
     The random intercept, linear slopes and nonlinear slopes of a cluster are
     the rows of one ``(d, n_outputs)`` weight matrix (one Gaussian posterior,
@@ -187,20 +239,28 @@ class ARMEDModule(nn.Module):
         adversary=True,
         z_predictor=True,
         generator=None,
+        backbone=None,
+        adversary_layers=None,
+        input_shape=None,
     ):
         super().__init__()
         if generator is None:  # follow torch.manual_seed, as torch's modules do
             generator = child_generator(None)
         self.n_clusters = n_clusters
         self.n_outputs = n_outputs
-        self.fixed_layers = nn.ModuleList()
-        width = n_features
-        for size in hidden_layer_sizes:
-            self.fixed_layers.append(_linear(width, size, generator))
-            width = size
+        if backbone is None:
+            backbone = DenseBackbone(n_features, hidden_layer_sizes, generator)
+        self.backbone = backbone
+        self.adversary_layers = (
+            None if adversary_layers is None else tuple(adversary_layers)
+        )
+        widths, width = latent_widths(
+            backbone, tuple(input_shape or (n_features,)), self.adversary_layers
+        )
+        self.n_latent = width
         self.fixed_head = _linear(width, n_outputs, generator)
         self.adversary = (
-            _mlp(sum(hidden_layer_sizes), adversary_layer_sizes, n_clusters, generator)
+            _mlp(sum(widths), adversary_layer_sizes, n_clusters, generator)
             if adversary
             else None
         )
@@ -260,11 +320,9 @@ class ARMEDModule(nn.Module):
 
     def forward(self, features, cluster):
         """Return mixed, fixed, adversary and Z-predictor logits."""
-        hidden, h = [], features
-        for layer in self.fixed_layers:
-            h = F.relu(layer(h))
-            hidden.append(h)
+        hidden, h = backbone_latents(self.backbone, features, self.adversary_layers)
         fixed_logit = self.fixed_head(h)
+        features = features.flatten(1)
         # The Z-predictor shares nothing with the rest and is trained after
         # the network (ARMEDClassifier.fit): training steps skip it, and
         # every training sample belongs to a seen cluster.
@@ -318,7 +376,8 @@ class ARMEDModule(nn.Module):
 
         Parameters
         ----------
-        features : Tensor of shape (n_samples, n_features)
+        features : Tensor of shape (n_samples, ...)
+            The inputs (flattened for the Z-predictor).
         cluster : Tensor of shape (n_samples,)
             Cluster indices (all seen).
         epochs : int, default=30
@@ -336,6 +395,7 @@ class ARMEDModule(nn.Module):
         """
         if self.z_predictor is None:
             return float("nan")
+        features = features.flatten(1)
         params = list(self.z_predictor.parameters())
         optimizer = torch.optim.Adam(params, lr=lr, **fast_adam_options(params))
         was_training = self.z_predictor.training

@@ -119,8 +119,9 @@ class ARMEDRegressor(RegressorMixin, ARMEDBase):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features and the cluster column.
+        X : {array-like, DataFrame} of shape (n_samples, n_features) or mapping
+            Features and the cluster column, or (as in fit) a mapping of the
+            cluster labels and the inputs.
 
         Returns
         -------

@@ -205,11 +205,11 @@ def test_adversary_steps_on_the_gradient_of_its_own_loss(spirals, adversary_weig
     clf.train_step_single(batch)
     for got, want in zip([p.grad for p in params], expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
-    fixed_before = [p.detach().clone() for p in clf.module_.fixed_layers.parameters()]
+    fixed_before = [p.detach().clone() for p in clf.module_.backbone.parameters()]
     adversary_before = [p.detach().clone() for p in params]
     clf.train_step(batch)
     for before, after in (
-        (fixed_before, clf.module_.fixed_layers.parameters()),
+        (fixed_before, clf.module_.backbone.parameters()),
         (adversary_before, params),
     ):
         assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
