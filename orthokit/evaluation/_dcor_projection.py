@@ -6,34 +6,30 @@ sphere, so the distance covariance is an average of univariate distance
 covariances of projections, each O(n log n). The directions come in batches of
 columns of independent Haar-random orthonormal frames (a batch spans up to
 ``p`` orthogonal directions, which cuts the Monte Carlo error; batches are
-independent, which gives a standard error). When ``S`` has few distinct rows
-(sex, race, site) it is not projected: its distance matrix is a small table
-and each projection's covariance is exact by one sort. Otherwise ``S`` is
-projected too. The two distance
-variances are estimated without bias (U-statistics) on a random subsample,
-exact when ``n`` is at most the subsample size; their standard error comes
-from disjoint parts of the subsample; the variances' rows grow (at most
-4-fold a step) until their share of the error, which scales with the value,
-fits. At least 16 batches are drawn, and every standard error is scaled by
-``t_{0.975, df} / 1.96`` (``df`` from the batches or parts it was estimated
-from), so that ``value +- 1.96 std_error`` is a 95% interval; measured
-coverage is in ``benchmarks/results/dcor.md``. Batches are added until that
-standard error of the whole ratio reaches ``accuracy / 1.96``.
+independent, which gives a standard error). It serves protected columns with
+few distinct rows (sex, race, site): ``S`` is not projected, its distance
+matrix is a small table and each projection's covariance is exact by one sort
+(with many distinct rows, :mod:`orthokit.evaluation._dcor_blocks` is used
+instead). The distance variance of the features is estimated without bias
+(U-statistics) on a random subsample, exact when ``n`` is at most the
+subsample size; its standard error comes from disjoint parts of the
+subsample; the subsample grows (at most 4-fold a step) until its share of the
+error, which scales with the value, fits. At least 16 batches are drawn, and
+every standard error is scaled by ``t_{0.975, df} / 1.96`` (``df`` from the
+batches or parts it was estimated from), so that ``value +- 1.96 std_error``
+is a 95% interval; measured coverage is in ``benchmarks/results/dcor.md``.
+Batches are added until that standard error of the whole ratio reaches
+``accuracy / 1.96``.
 """
 
 import math
 
 import numpy as np
 from scipy.special import gammaln
-from scipy.stats import t as student_t
 
-from orthokit.evaluation._dcor_exact import (
-    distance_sums,
-    group_table,
-    grouped_covariances,
-)
+from orthokit.evaluation._dcor_blocks import Z95, t_scale, v_from_sums
+from orthokit.evaluation._dcor_exact import distance_sums, grouped_covariances
 
-_Z95 = 1.959963984540054
 _BATCH = 16  # directions per independent frame batch
 _MIN_BATCHES = 16  # enough batches for their spread to estimate the error
 VARIANCE_PARTS = 8
@@ -50,42 +46,24 @@ def _frame(rng, p, k):
     return (q * np.sign(np.diag(r)))[:, :k]
 
 
-def _t_scale(degrees):
-    """Factor making ``1.96`` scaled standard errors a 95% t-interval."""
-    return float(student_t.ppf(0.975, degrees)) / _Z95
-
-
-def _v_from_sums(square, rows, total, m, n):
-    """Dcor's V-statistic ``dVar^2_n`` estimated from an ``m``-row subsample.
-
-    The sums of the subsample's distance matrix give unbiased U-statistics
-    ``U2, U3, U4``; ``dVar^2_n`` is a fixed combination of them.
-    """
-    t3 = rows - square
-    t4 = total**2 - 2 * square - 4 * t3
-    u2 = square / (m * (m - 1))
-    u3 = t3 / (m * (m - 1) * (m - 2))
-    u4 = t4 / (m * (m - 1) * (m - 2) * (m - 3))
-    return (
-        (n - 1) * (1 - 2 / n + 2 / n**2) * u2 / n
-        + (n - 1) * (n - 2) * (-2 / n + 4 / n**2) * u3 / n
-        + (n - 1) * (n - 2) * (n - 3) * u4 / n**3
-    )
+def _v_from_sums(sums, m, n):
+    square, rows, total = sums
+    return v_from_sums(square, rows, total**2, m, n)
 
 
 def _variance(x, subsample, rng):
     """``(dVar^2_n(x), standard error)``; exact (error 0) for small ``n``."""
     n = len(x)
     if n <= subsample:
-        return _v_from_sums(*distance_sums(x), n, n), 0.0
+        return _v_from_sums(distance_sums(x), n, n), 0.0
     rows = rng.choice(n, subsample, replace=False)
-    estimate = _v_from_sums(*distance_sums(x[rows]), subsample, n)
+    estimate = _v_from_sums(distance_sums(x[rows]), subsample, n)
     parts = np.array_split(rows, VARIANCE_PARTS)
-    values = [_v_from_sums(*distance_sums(x[r]), len(r), n) for r in parts]
+    values = [_v_from_sums(distance_sums(x[r]), len(r), n) for r in parts]
     # A U-statistic's variance falls as 1 / rows: each part's spread, over
     # the number of parts, estimates the variance of the whole subsample's.
     spread = np.std(values, ddof=1) / np.sqrt(VARIANCE_PARTS)
-    spread *= _t_scale(VARIANCE_PARTS - 1)
+    spread *= t_scale(VARIANCE_PARTS - 1)
     return estimate, float(spread * np.sqrt(1 - subsample / n))
 
 
@@ -93,23 +71,16 @@ class _Covariances:
     """Draws batches of projected distance covariances ``dCov^2_n(X, S)``.
 
     Each batch also returns a control variate with a known mean, the same
-    statistic with squared distances, which projections give cheaply: with
-    grouped ``S``, ``p (u'd)^2`` has mean ``|d|^2`` over directions and
-    ``sum_ij |d_ij|^2 B_ij = -2 tr(X'BX)`` needs only the group sums of ``X``;
-    with both sides projected, ``(u'Cv)^2`` (``C`` the cross-covariance of
-    ``X`` and ``S``) has mean ``|C|_F^2 / (p q)``.
+    statistic with squared distances, which projections give cheaply:
+    ``p (u'd)^2`` has mean ``|d|^2`` over directions and
+    ``sum_ij |d_ij|^2 B_ij = -2 tr(X'BX)`` needs only the group sums of ``X``.
     """
 
-    def __init__(self, x, s, table, rng):
-        self.x, self.s, self.table, self.rng = x, s, table, rng
+    def __init__(self, x, table, rng):
+        self.x, self.table, self.rng = x, table, rng
         n, p = x.shape
         self.width = min(p, _BATCH)
         self.scale = _sphere_constant(p)
-        if table is None:
-            self.scale *= _sphere_constant(s.shape[1])
-            self.cross = (x - x.mean(axis=0)).T @ (s - s.mean(axis=0)) / n
-            self.control_mean = float(np.sum(self.cross**2)) / (p * s.shape[1])
-            return
         groups, centred, _ = table
         sums = np.zeros((centred.shape[0], p))
         np.add.at(sums, groups, x)
@@ -118,32 +89,13 @@ class _Covariances:
 
     def batch(self):
         """Return ``(covariance estimate, control variate)`` of one batch."""
-        import dcor
-
         directions = _frame(self.rng, self.x.shape[1], self.width)
-        px = self.x @ directions
-        if self.table is not None:
-            groups, centred, _ = self.table
-            covariance = np.mean(grouped_covariances(px, groups, centred))
-            control = np.mean(
-                np.einsum("pk,pq,qk->k", directions, self.quadratic, directions)
-            )
-            return self.scale * float(covariance), float(control)
-        partners = _frame(self.rng, self.s.shape[1], min(self.s.shape[1], _BATCH))
-        partners = partners[:, np.arange(self.width) % partners.shape[1]]
-        py = self.s @ partners
+        groups, centred, _ = self.table
+        covariance = np.mean(grouped_covariances(self.x @ directions, groups, centred))
         control = np.mean(
-            np.einsum("pk,pq,qk->k", directions, self.cross, partners) ** 2
+            np.einsum("pk,pq,qk->k", directions, self.quadratic, directions)
         )
-        values = [
-            dcor.distance_covariance_sqr(
-                np.ascontiguousarray(px[:, k]),
-                np.ascontiguousarray(py[:, k]),
-                method="mergesort",
-            )
-            for k in range(self.width)
-        ]
-        return self.scale * float(np.mean(values)), float(control)
+        return self.scale * float(covariance), float(control)
 
     def combine(self, batches):
         """Return ``(mean covariance, its standard error)`` over the batches."""
@@ -151,28 +103,27 @@ class _Covariances:
         covariance, control = values[:, 0], values[:, 1]
         k = len(values)
         if k < 4 or np.ptp(control) == 0:
-            error = covariance.std(ddof=1) / np.sqrt(k) * _t_scale(k - 1)
+            error = covariance.std(ddof=1) / np.sqrt(k) * t_scale(k - 1)
             return float(covariance.mean()), float(error)
         # Regression estimator: subtract the control's (known) error.
         slope = np.cov(covariance, control)[0, 1] / np.var(control, ddof=1)
         adjusted = covariance - slope * (control - self.control_mean)
-        error = adjusted.std(ddof=2) / np.sqrt(k) * _t_scale(k - 2)
+        error = adjusted.std(ddof=2) / np.sqrt(k) * t_scale(k - 2)
         return float(adjusted.mean()), float(error)
 
 
-def _variances(x, s, table, subsample, rng):
-    variance_x, se_x = _variance(x, subsample, rng)
-    if table is not None:
-        return variance_x, se_x, table[2], 0.0
-    return (variance_x, se_x, *_variance(s, subsample, rng))
+def _variances(x, table, subsample, rng):
+    return (*_variance(x, subsample, rng), table[2], 0.0)
 
 
-def projection(x, s, n_projections, accuracy, max_projections, subsample, rng):
-    """Return ``(value, standard error, projections used, description)``."""
-    table = group_table(s)
-    target = accuracy / _Z95
-    variance_x, se_x, variance_s, se_s = _variances(x, s, table, subsample, rng)
-    draws = _Covariances(x, s, table, rng)
+def projection(x, table, n_projections, accuracy, max_projections, subsample, rng):
+    """Return ``(value, standard error, projections used, description)``.
+
+    ``table`` is :func:`orthokit.evaluation._dcor_exact.group_table` of ``S``.
+    """
+    target = accuracy / Z95
+    variance_x, se_x, variance_s, se_s = _variances(x, table, subsample, rng)
+    draws = _Covariances(x, table, rng)
     if n_projections is not None:
         n_batches = max(4, math.ceil(n_projections / draws.width))
     else:
@@ -194,7 +145,7 @@ def projection(x, s, n_projections, accuracy, max_projections, subsample, rng):
             break
         wanted = int(subsample * (share / (target / np.sqrt(2))) ** 2) + 1
         subsample = min(len(x), max(wanted, 2 * subsample), 4 * subsample)
-        variance_x, se_x, variance_s, se_s = _variances(x, s, table, subsample, rng)
+        variance_x, se_x, variance_s, se_s = _variances(x, table, subsample, rng)
     denominator = np.sqrt(max(variance_x * variance_s, 1e-300))
     while True:
         covariance, mc = draws.combine(batches)
@@ -210,7 +161,7 @@ def projection(x, s, n_projections, accuracy, max_projections, subsample, rng):
         wanted = len(batches) * (mc / denominator) ** 2 / room
         extra = min(limit, math.ceil(1.1 * wanted)) - len(batches)
         batches += [draws.batch() for _ in range(max(extra, 1))]
-    side = f"S exact on {len(table[1])} groups" if table is not None else "S projected"
+    side = f"S exact on {len(table[1])} groups"
     variances = "exact" if len(x) <= subsample else f"from a {subsample}-row subsample"
     used = len(batches) * draws.width
     method = (
