@@ -13,11 +13,13 @@ only the degenerate terms are left: an error of order ``1 / sqrt(n m)``,
 where an ``m``-row subsample has ``1 / sqrt(m)``, for O(n m d) work instead
 of O(n^2 d). Independent partitions give independent estimates; their spread
 gives the standard error of the ratio (scaled by ``t_{0.975, df} / 1.96`` so
-that ``value +- 1.96 std_error`` is a 95% interval). The blocks grow (at most
-4-fold a step) until that standard error is half the target; where the
+that ``value +- 1.96 std_error`` is a 95% interval). A pilot on a subsample
+of rows sizes the blocks for a standard error of half the target; where the
 partitions would cost more than the exact O(n^2) sums, the exact value is
 computed instead.
 """
+
+import math
 
 import numpy as np
 from scipy.stats import t as student_t
@@ -27,6 +29,7 @@ from orthokit.evaluation._dcor_exact import exact_dcor
 Z95 = 1.959963984540054
 PARTITIONS = 8  # independent partitions: their spread is the standard error
 _FIRST_BLOCK_ROWS = 16
+_PILOT_ROWS = 10_000
 _CHUNK_ELEMENTS = 2**18  # 2 MiB of float64 per chunk of blocks: stays in cache
 _EXPLICIT_MAX_FEATURES = 8  # up to this, differences beat a matrix product
 
@@ -121,6 +124,14 @@ def _ratio(covariance, variance_x, variance_s):
     return covariance / np.sqrt(variance_x * variance_s)
 
 
+def _estimate(x, s, rng, block_rows):
+    """``(ratio, standard error)`` from :data:`PARTITIONS` partitions."""
+    parts = np.array([_partition(x, s, rng, block_rows) for _ in range(PARTITIONS)])
+    ratios = [_ratio(*part) for part in parts]
+    error = np.std(ratios, ddof=1) / np.sqrt(PARTITIONS) * t_scale(PARTITIONS - 1)
+    return _ratio(*parts.mean(axis=0)), error
+
+
 def block_dcor(x, s, accuracy, rng):
     """Return ``(value, standard error, description)`` of ``dCor^2_n(x, s)``.
 
@@ -131,7 +142,8 @@ def block_dcor(x, s, accuracy, rng):
     s : ndarray of shape (n_samples, n_protected)
         Protected columns.
     accuracy : float
-        Target: blocks grow until ``1.96 std_error <= accuracy / 2``.
+        Target: the blocks are sized so that ``1.96 std_error`` is about
+        ``accuracy / 2``.
     rng : numpy.random.Generator
         Source of the partitions.
 
@@ -145,30 +157,30 @@ def block_dcor(x, s, accuracy, rng):
         How it was computed.
     """
     n = len(x)
-    centred_x, centred_s = _centred(x), _centred(s)
-    # Half the target: the standard error is itself estimated from a few
-    # partitions, and stopping where it first looks small enough would favour
-    # low estimates of it.
+    # Half the target, so that the standard error, itself an estimate from a
+    # few partitions, stays within the target.
     target = accuracy / Z95 / 2
     block_rows = _FIRST_BLOCK_ROWS
-    while PARTITIONS * block_rows < n:
-        parts = np.array(
-            [
-                _partition(centred_x, centred_s, rng, block_rows)
-                for _ in range(PARTITIONS)
-            ]
-        )
-        value = _ratio(*parts.mean(axis=0))
-        ratios = [_ratio(*part) for part in parts]
-        error = np.std(ratios, ddof=1) / np.sqrt(PARTITIONS) * t_scale(PARTITIONS - 1)
-        if error <= target:
-            method = (
-                f"block U-statistics ({PARTITIONS} random partitions of all rows "
-                f"into {block_rows}-row blocks; standard error {error:.2g})"
-            )
-            return float(np.clip(value, 0.0, 1.0)), float(error), method
-        # The error falls as 1 / sqrt(rows per block): ask for enough.
-        wanted = int(1.1 * block_rows * (error / target) ** 2) + 1
-        block_rows = min(max(wanted, 2 * block_rows), 4 * block_rows)
-    # Partitions into blocks this large cost more than the exact O(n^2) sums.
-    return exact_dcor(x, s), 0.0, "exact"
+    if PARTITIONS * block_rows < n:
+        # A pilot on up to _PILOT_ROWS rows sizes the blocks: the error falls
+        # as 1 / sqrt(rows x rows per block). The reported estimate comes from
+        # fresh partitions, so it is not selected for a small error.
+        rows = rng.choice(n, min(n, _PILOT_ROWS), replace=False)
+        _, pilot = _estimate(_centred(x[rows]), _centred(s[rows]), rng, block_rows)
+        scale = len(rows) / n * (pilot / target) ** 2
+        block_rows = max(block_rows, math.ceil(1.1 * block_rows * scale))
+    x_centred, s_centred = _centred(x), _centred(s)
+    while True:
+        if PARTITIONS * block_rows >= n:
+            # Partitions into blocks this large cost more than the exact sums.
+            return exact_dcor(x, s), 0.0, "exact"
+        value, error = _estimate(x_centred, s_centred, rng, block_rows)
+        if error <= 2 * target:  # the accuracy asked for (rarely missed)
+            break
+        wanted = math.ceil(1.1 * block_rows * (error / target) ** 2)
+        block_rows = max(2 * block_rows, wanted)
+    method = (
+        f"block U-statistics ({PARTITIONS} random partitions of all rows into "
+        f"{block_rows}-row blocks; standard error {error:.2g})"
+    )
+    return float(np.clip(value, 0.0, 1.0)), float(error), method
