@@ -164,10 +164,10 @@ or (n_samples,)
         one core). ``"projection"`` is the estimator for many rows described
         in the module notes: random projections of the features when ``S``
         has at most 64 distinct rows, block U-statistics over all rows
-        otherwise (continuous confounders; about 2 s for 100,000 x 256 with 3
-        of them on one core). ``"auto"`` is exact whenever the exact cost is
-        O(n log n) or a group has at most ``exact_max_samples`` rows, and the
-        estimator otherwise.
+        otherwise (continuous confounders; 4-6 s for 100,000 x 256 with 3 of
+        them on a loaded 2-core machine, ``benchmarks/results/dcor.md``).
+        ``"auto"`` is exact whenever the exact cost is O(n log n) or a group
+        has at most ``exact_max_samples`` rows, and the estimator otherwise.
     n_projections : int or None, default=None
         Fixed number of projections of the estimator (rounded up to whole
         batches); ``None`` chooses it to reach ``accuracy``. Not used by the
