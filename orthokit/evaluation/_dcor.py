@@ -50,7 +50,8 @@ class DistanceCorrelation:
         scaled so that ``value +- 1.96 std_error`` is a 95% interval (0 for
         exact values; with ``by``, of the average).
     n_projections : int
-        Projections used (summed over groups; 0 when exact).
+        Projections used (summed over groups; 0 when exact or by block
+        U-statistics).
     p_value : float or None
         Permutation p-value of independence (``n_permutations`` given); with
         ``by``, the smallest group p-value times the number of groups
