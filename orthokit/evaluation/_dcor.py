@@ -165,8 +165,8 @@ or (n_samples,)
         one core). ``"projection"`` is the estimator for many rows described
         in the module notes: random projections of the features when ``S``
         has at most 64 distinct rows, block U-statistics over all rows
-        otherwise (continuous confounders; 4-6 s for 100,000 x 256 with 3 of
-        them on a loaded 2-core machine, ``benchmarks/results/dcor.md``).
+        otherwise (continuous confounders; 2-4 s for 100,000 x 256 with 3 of
+        them on a shared 2-core machine, ``benchmarks/results/dcor.md``).
         ``"auto"`` is exact whenever the exact cost is O(n log n) or a group
         has at most ``exact_max_samples`` rows, and the estimator otherwise.
     n_projections : int or None, default=None
