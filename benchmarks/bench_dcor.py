@@ -1,5 +1,11 @@
 """Distance correlation: the projection estimator against the exact value.
 
+``python benchmarks/bench_dcor.py speed`` runs only the speed rows of issue 33
+(``_bench_dcor_speed.py``): 1e5 x 256 features with 3 continuous confounders,
+the binary-S anchor in the same run, BLAS at one thread and at the default, cold
+(first call in a fresh process) and warm, then the estimator against dcor's
+exact value on subsamples.
+
 Reference: for 1-D features dcor's own O(n log n) exact statistic
 (``method="mergesort"``); for multivariate features orthokit's blocked exact
 path, which ``tests/evaluation/test_evaluation_dcor.py`` checks against
@@ -9,6 +15,7 @@ python benchmarks/bench_dcor.py`` (about 4 minutes on one core). Coverage is
 the fraction of seeds with ``|estimate - exact| <= 1.96 std_error``.
 """
 
+import sys
 import time
 
 import dcor  # noqa: F401  (numba compiles on import; keep it out of the timings)
@@ -16,6 +23,15 @@ import numpy as np
 
 from orthokit.evaluation import distance_correlation
 from orthokit.evaluation._dcor_exact import exact_dcor
+
+if sys.argv[1:] == ["speed"]:
+    from _bench_dcor_speed import main
+
+    main()
+    sys.exit()
+# ``continuous``: only the rows whose S has a continuous column (the block
+# U-statistics estimator), without the projection curve and the target shape.
+ONLY_CONTINUOUS = sys.argv[1:] == ["continuous"]
 
 # (n, feature columns, seeds); fewer seeds where the O(n^2) reference is slow.
 GRID = [
@@ -38,7 +54,7 @@ GRID = [
 def data(n, d, seed, continuous=False):
     rng = np.random.default_rng(seed)
     S = rng.integers(0, 2, (n, 3)).astype(float)
-    if continuous:  # many distinct rows: S is projected too
+    if continuous:  # many distinct rows: block U-statistics
         S[:, 2] = rng.normal(size=n)
     X = rng.normal(size=(n, d)) + 0.5 * np.tanh(S @ rng.normal(size=(3, d)))
     return X, S
@@ -57,6 +73,8 @@ print(
 )
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for n, d, seeds, *continuous in GRID:
+    if ONLY_CONTINUOUS and not continuous:
+        continue
     errors, ses, ks, tp, te, values = [], [], [], [], [], []
     for seed in range(seeds):
         X, S = data(n, d, seed, *continuous)
@@ -86,6 +104,8 @@ for n, d, seeds, *continuous in GRID:
         flush=True,
     )
 
+if ONLY_CONTINUOUS:
+    sys.exit()
 print("\n## Error curve: n = 5,000, d = 64, fixed projections, 5 seeds\n")
 print("| projections | mean abs error | mean reported SE | coverage |")
 print("|---|---|---|---|")
