@@ -34,7 +34,7 @@ from orthokit._sklearn import (
     check_parameters,
     validate_data,
 )
-from orthokit._skorch import SkopsStateMixin
+from orthokit._skorch import PrivateInitStateMixin, SkopsStateMixin
 from orthokit.mixed._batches import TensorBatches
 from orthokit.mixed._device import check_device
 from orthokit.mixed._effects import effect_names, summarise_random_effects
@@ -67,7 +67,7 @@ def _check_layer_sizes(sizes, name, *, allow_empty):
     return tuple(int(s) for s in sizes)
 
 
-class ARMEDBase(SkopsStateMixin, NeuralNet):
+class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, NeuralNet):
     """Everything the ARMED classifier and regressor share (see their docs)."""
 
     _parameter_constraints: dict = {
@@ -92,6 +92,7 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "callbacks": [list, StrOptions({"disable"}), None],
     }
 
     def __init__(
@@ -208,6 +209,32 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
         """
         params = super().get_params(deep=deep, **kwargs)
         return {key: value for key, value in params.items() if key[:1] != "_"}
+
+    def set_params(self, **params):
+        """Set parameters as skorch does; a new ``callbacks`` list is checked in fit.
+
+        skorch's ``set_params`` builds the callbacks of the current list before
+        it stores a new one, so that ``callbacks__<name>__<param>`` keys find
+        them. Before the net is initialized, the new list alone needs nothing
+        built (``initialize`` builds the callbacks of the list it finds), so it
+        is stored as given and checked in fit, as scikit-learn asks of
+        ``set_params``. Once initialized, skorch's own handling applies.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameters of the net, prefixed ones included.
+
+        Returns
+        -------
+        self : object
+        """
+        if "callbacks" in params and not getattr(self, "initialized_", False):
+            callbacks = params.pop("callbacks")
+            super().set_params(**params)
+            self.callbacks = callbacks
+            return self
+        return super().set_params(**params)
 
     # -- skorch's parts ------------------------------------------------------
 
