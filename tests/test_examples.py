@@ -1,6 +1,5 @@
 """Each script in examples/ runs (in its quick mode) and shows what it claims."""
 
-import concurrent.futures
 import importlib.util
 import os
 import pathlib
@@ -86,21 +85,15 @@ def test_no_example_writes_to_a_fixed_shared_path():
         assert "gettempdir" not in source and "/tmp" not in source, path.name
 
 
-def _help(path):
-    return subprocess.run(
-        [sys.executable, str(path), "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=EXAMPLES.parent,
-        env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)},
-    )
-
-
 def test_examples_are_runnable_scripts():
-    # Four scripts at a time: each spends most of its time importing.
-    scripts = sorted(EXAMPLES.glob("*.py"))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        for path, completed in zip(scripts, pool.map(_help, scripts), strict=True):
-            assert completed.returncode == 0, (path.name, completed.stderr)
-            assert "--quick" in completed.stdout, path.name
+    for path in sorted(EXAMPLES.glob("*.py")):
+        completed = subprocess.run(
+            [sys.executable, str(path), "--help"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=EXAMPLES.parent,
+            env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)},
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert "--quick" in completed.stdout
