@@ -14,8 +14,9 @@ def _seed():
 def pytest_terminal_summary(terminalreporter):
     """Print how many bad-input cases each entry point passed.
 
-    The reliability tests (``test_reliability.py``) record the entry point of
-    every case as a ``user_property``; see ``tests/README.md``.
+    The bad-input tests (``bad_input.py`` and the tests that run its tables)
+    record the entry point of every case as a ``user_property``; see
+    ``tests/README.md``.
     """
     counts = collections.defaultdict(lambda: [0, 0, 0])  # passed, total, xfail
     for outcome in ("passed", "failed", "xfailed"):

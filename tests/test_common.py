@@ -150,10 +150,6 @@ SETTINGS = {
 }
 
 # Checks an estimator is known to fail, with the reason.
-_SKORCH_INIT = (
-    "skorch's NeuralNet sets history_, initialized_ and virtual_params_ in "
-    "__init__ (a net written as skorch's documentation asks calls it)."
-)
 EXPECTED_FAILURES = {
     "ConceptEraser": {
         "check_transformer_general": (
@@ -170,16 +166,8 @@ EXPECTED_FAILURES = {
     },
     "OrthogonalProjector": {},
     "RecursiveResidualizer": {},
-    "ARMEDClassifier": {
-        "check_no_attributes_set_in_init": _SKORCH_INIT,
-    },
+    "ARMEDClassifier": {},
     "ARMEDRegressor": {
-        "check_do_not_raise_errors_in_init_or_set_params": (
-            "skorch initializes callbacks when they are set, so set_params with "
-            "an arbitrary value for callbacks raises (expected before the "
-            "rewrite too; ARMEDClassifier now passes the check)."
-        ),
-        "check_no_attributes_set_in_init": _SKORCH_INIT,
         "check_methods_subset_invariance": (
             "a float32 network: predictions near 2.0 may differ by one float32 "
             "rounding (1.2e-7) between batch sizes, since torch's matrix "
@@ -191,7 +179,6 @@ EXPECTED_FAILURES = {
     "OrthogonalLogisticRegression": {},
     "OrthogonalPoissonRegressor": {},
     "MetadataNormClassifier": {
-        "check_no_attributes_set_in_init": _SKORCH_INIT,
         "check_set_params": (
             "skorch validates callbacks and predict_nonlinearity when they are set, "
             "so setting them to arbitrary values raises."

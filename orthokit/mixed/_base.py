@@ -36,7 +36,7 @@ from orthokit._sklearn import (
     check_parameters,
     validate_data,
 )
-from orthokit._skorch import SkopsStateMixin
+from orthokit._skorch import PrivateInitStateMixin, SkopsStateMixin
 from orthokit.mixed._backbone import build_backbone, check_adversary_layers
 from orthokit.mixed._batches import TensorBatches
 from orthokit.mixed._device import check_device
@@ -70,7 +70,7 @@ def _check_layer_sizes(sizes, name, *, allow_empty):
     return tuple(int(s) for s in sizes)
 
 
-class ARMEDBase(SkopsStateMixin, NeuralNet):
+class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, NeuralNet):
     """Everything the ARMED classifier and regressor share (see their docs)."""
 
     # skorch's documented list of prefixes: ``backbone__*`` parameters are
@@ -101,6 +101,7 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "callbacks": [list, StrOptions({"disable"}), None],
     }
 
     def __init__(
@@ -223,26 +224,40 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
         return {key: value for key, value in params.items() if key[:1] != "_"}
 
     def set_params(self, **params):
-        """Set parameters as skorch does; ``backbone__*`` ones also once fitted.
+        """Set parameters as skorch does, with two exceptions.
 
-        skorch rebuilds an initialized net's modules when parameters of
-        theirs change, and refuses prefixed parameters of parts it does not
-        build; the backbone is built at each fit, so its parameters are
-        stored, as any other of the net's, and used by the next fit.
+        skorch rebuilds an initialized net's modules when parameters of theirs
+        change, and refuses prefixed parameters of parts it does not build; the
+        backbone is built at each fit, so ``backbone__*`` parameters of an
+        initialized net are stored, as any other of the net's, and used by the
+        next fit. skorch's ``set_params`` also builds the callbacks of the
+        current list before it stores a new one, so that
+        ``callbacks__<name>__<param>`` keys find them. Before the net is
+        initialized, the new list alone needs nothing built (``initialize``
+        builds the callbacks of the list it finds), so it is stored as given
+        and checked in fit, as scikit-learn asks of ``set_params``.
 
         Parameters
         ----------
         **params : dict
+            Parameters of the net, prefixed ones included.
 
         Returns
         -------
         self : object
         """
+        initialized = getattr(self, "initialized_", False)
         backbone = {k: v for k, v in params.items() if k.startswith("backbone__")}
-        if backbone and getattr(self, "initialized_", False):
+        if backbone and initialized:
             for key, value in backbone.items():
                 setattr(self, key, value)
             params = {k: v for k, v in params.items() if k not in backbone}
+        if "callbacks" in params and not initialized:
+            callbacks = params.pop("callbacks")
+            if params:
+                super().set_params(**params)
+            self.callbacks = callbacks
+            return self
         return super().set_params(**params) if params else self
 
     # -- skorch's parts ------------------------------------------------------

@@ -95,8 +95,10 @@ SHARED_PARAMETERS = """
     train_split : callable or None, default=None
         skorch's internal validation split (e.g. ``skorch.dataset.ValidSplit``)
         for early stopping through ``skorch.callbacks.EarlyStopping``.
-    callbacks : list of skorch callbacks or None, default=None
-        Progress, checkpoints, early stopping, learning-rate schedules.
+    callbacks : list of skorch callbacks, "disable" or None, default=None
+        Progress, checkpoints, early stopping, learning-rate schedules;
+        ``"disable"`` turns skorch's default callbacks off. A list set with
+        ``set_params`` before the first fit is checked in fit.
     warm_start : bool, default=False
     verbose : int, default=0
         skorch's progress table when positive.

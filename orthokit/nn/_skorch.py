@@ -19,7 +19,7 @@ from orthokit._inputs._encode import level_codes
 from orthokit._inputs._numeric import read_numeric
 from orthokit._inputs._target import read_y
 from orthokit._sklearn import check_is_fitted, validate_data
-from orthokit._skorch import SkopsStateMixin
+from orthokit._skorch import PrivateInitStateMixin, SkopsStateMixin
 from orthokit.nn._mdn import MetadataNorm
 from orthokit.nn._modules import MetadataMLP
 from orthokit.nn._pmdn import PenaltyMetadataNorm
@@ -27,7 +27,9 @@ from orthokit.nn._pmdn import PenaltyMetadataNorm
 __all__ = ["MetadataNormClassifier"]
 
 
-class MetadataNormClassifier(SkopsStateMixin, NeuralNetClassifier):
+class MetadataNormClassifier(
+    PrivateInitStateMixin, SkopsStateMixin, NeuralNetClassifier
+):
     """A skorch classifier whose module gets the batch metadata (and labels).
 
     The module is called as ``module(X=features, metadata=S, target=labels)``
