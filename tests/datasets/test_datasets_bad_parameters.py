@@ -10,7 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from orthokit.datasets import load_adult, load_compas, make_biographies, make_spirals
+from orthokit.datasets import (
+    load_adult,
+    load_compas,
+    make_biographies,
+    make_cluster_images,
+    make_spirals,
+)
 
 
 @dataclass
@@ -32,6 +38,21 @@ PARAMETER_ENTRIES = [
             "simulation": "choice",
             "n_clusters": "count",
             "n_per_cluster": "count",
+            "noise": "nonnegative",
+            "confound_sd": "nonnegative",
+            "random_state": "seed",
+        },
+    ),
+    ParameterEntry(
+        "make_cluster_images",
+        make_cluster_images,
+        {"n_clusters": 2, "n_per_cluster": 2, "random_state": 0},
+        {
+            "n_clusters": "count",
+            "n_per_cluster": "count",
+            "size": "count",
+            "batch_effect": "nonnegative",
+            "confounding": "nonnegative",
             "noise": "nonnegative",
             "random_state": "seed",
         },
