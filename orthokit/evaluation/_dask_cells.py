@@ -66,7 +66,7 @@ def read_dask(predictions, protected, categorical, nonlinear):
             "categorical= for numeric codes of levels)"
         )
         return _computed(predictions, protected, reason)
-    outputs = _output_names(predictions)
+    outputs = read_outputs(predictions._meta, allow_empty=True)[1]
     levels, lengths = _scan(predictions, frame, names, coded)
     columns = ProtectedColumns(
         None, argument="protected", categories=levels, categorical=categorical
@@ -103,25 +103,6 @@ def _protected_frame(protected):
 
     array = protected if protected.ndim == 2 else protected[:, None]
     return dd.from_dask_array(array, columns=[f"s{j}" for j in range(array.shape[1])])
-
-
-def _output_names(predictions):
-    if not _is_frame(predictions):
-        if predictions.ndim not in (1, 2):
-            raise ValueError(
-                "predictions must be 1-D or 2-D, got an array of shape "
-                f"{predictions.shape}."
-            )
-        k = 1 if predictions.ndim == 1 else predictions.shape[1]
-        return ["y_pred"] if k == 1 else [f"y_pred_{j}" for j in range(k)]
-    meta = predictions._meta
-    if not hasattr(meta, "columns"):
-        meta = meta.to_frame(meta.name if meta.name not in (None, "") else "y_pred")
-    table = as_table(meta, "predictions", allow_empty=True)
-    for j, name in enumerate(table.names):
-        if column_kind(table, j, name, "predictions") != "numeric":
-            raise TypeError(f"predictions must be numeric: column {name!r} is not.")
-    return table.names
 
 
 def _scan(predictions, frame, names, coded):
