@@ -86,7 +86,66 @@ def resolve_columns(spec, names, n_columns, *, what="protected", argument="X"):
     return index
 
 
-class ProtectedColumns:
+class ColumnSpec:
+    """What the specifications of columns share: reading ``X`` and its features.
+
+    Subclasses name the argument in ``argument`` and say in ``hint`` what
+    else the user may do with a feature column that is not numeric.
+    """
+
+    hint = "or name it as protected"
+
+    def _table(self, X):
+        return X if isinstance(X, Table) else as_table(X, self.argument)
+
+    def _resolve(self, spec, table, what):
+        """Return the positions ``spec`` names; set the input names and features."""
+        n_columns = table.shape[1]
+        index = resolve_columns(
+            spec, table.names, n_columns, what=what, argument=self.argument
+        )
+        chosen = set(index)
+        self.feature_index_ = [j for j in range(n_columns) if j not in chosen]
+        self.input_names_ = table.names or [f"x{j}" for j in range(n_columns)]
+        return index
+
+    @property
+    def feature_names_(self):
+        """Names of the other input columns (the features)."""
+        return [self.input_names_[j] for j in self.feature_index_]
+
+    def features(self, X, *, check=True, stack=False):
+        """Return the features without copying where possible.
+
+        Parameters
+        ----------
+        X : array-like or Table of shape (n_samples, n_features)
+        check : bool, default=True
+            Check a float ndarray for NaN and infinity. A fit that reduces every
+            column anyway may skip it and check its sums instead.
+        stack : bool, default=False
+            With ``check=False``, for a frame whose features are float32 or
+            float64 columns of one dtype, return them uncopied: a 2-D view
+            where they lie in one buffer, else a
+            :class:`~orthokit._inputs._frames.ColumnStack`; for callers that
+            read ``source`` only in row blocks and check it themselves
+            (missing values are NaN).
+
+        Returns
+        -------
+        source : ndarray or ColumnStack
+            ``X`` itself when it is a float ndarray, else (without ``stack``)
+            a new float64 array of the features.
+        columns : slice or list of int
+            The feature columns within ``source``: ``source[:, columns]``.
+        """
+        return read_features(
+            self._table(X), self.feature_index_, self.input_names_,
+            argument=self.argument, check=check, stack=stack, hint=self.hint,
+        )  # fmt: skip
+
+
+class ProtectedColumns(ColumnSpec):
     """Resolve, check, split and encode the protected columns of ``X``.
 
     Parameters
@@ -137,9 +196,6 @@ class ProtectedColumns:
         self.categories = categories
         self.categorical = categorical
 
-    def _table(self, X):
-        return X if isinstance(X, Table) else as_table(X, self.argument)
-
     def fit(self, X):
         """Learn which columns are protected and the levels of label ones.
 
@@ -153,12 +209,7 @@ class ProtectedColumns:
         """
         table = self._table(X)
         n_columns = table.shape[1]
-        self.protected_index_ = resolve_columns(
-            self.protected, table.names, n_columns, argument=self.argument
-        )
-        protected = set(self.protected_index_)
-        self.feature_index_ = [j for j in range(n_columns) if j not in protected]
-        self.input_names_ = table.names or [f"x{j}" for j in range(n_columns)]
+        self.protected_index_ = self._resolve(self.protected, table, "protected")
         given = dict(self.categories or {})
         coded = set()
         if self.categorical is not None:
@@ -275,42 +326,6 @@ class ProtectedColumns:
             return S, None
         source, columns = self.features(table)
         return S, source[:, columns]
-
-    def features(self, X, *, check=True, stack=False):
-        """Return the non-protected features without copying where possible.
-
-        Parameters
-        ----------
-        X : array-like or Table of shape (n_samples, n_features)
-        check : bool, default=True
-            Check a float ndarray for NaN and infinity. A fit that reduces every
-            column anyway may skip it and check its sums instead.
-        stack : bool, default=False
-            With ``check=False``, for a frame whose features are float32 or
-            float64 columns of one dtype, return them uncopied: a 2-D view
-            where they lie in one buffer, else a
-            :class:`~orthokit._inputs._frames.ColumnStack`; for callers that
-            read ``source`` only in row blocks and check it themselves
-            (missing values are NaN).
-
-        Returns
-        -------
-        source : ndarray or ColumnStack
-            ``X`` itself when it is a float ndarray, else (without ``stack``)
-            a new float64 array of the non-protected columns.
-        columns : slice or list of int
-            The feature columns within ``source``: ``source[:, columns]``.
-        """
-        return read_features(
-            self._table(X), self.feature_index_, self.input_names_,
-            argument=self.argument, check=check, stack=stack,
-            hint="or name it as protected",
-        )  # fmt: skip
-
-    @property
-    def feature_names_(self):
-        """Names of the non-protected input columns."""
-        return [self.input_names_[j] for j in self.feature_index_]
 
 
 def read_features(

@@ -369,7 +369,7 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
                 self._cluster_spec_.feature_names_, dtype=object
             )
         spec = self._cluster_spec_
-        cluster = spec.codes(table, allow_unseen=True)
+        cluster = spec.codes(table)
         if (cluster < 0).any() and (y is not None or self.unseen_clusters == "error"):
             unseen = sorted({str(v) for v in spec.labels(table)[cluster < 0]})[:5]
             raise ValueError(
@@ -382,7 +382,8 @@ class ARMEDBase(SkopsStateMixin, NeuralNet):
                     "only) to predict on them."
                 )
             )
-        features = spec.features(table)
+        source, columns = spec.features(table)
+        features = source[:, columns]
         check_float32_range(features, spec.feature_names_, "X")
         data = {"features": features.astype(np.float32), "cluster": cluster}
         if y is None:
