@@ -141,13 +141,14 @@ def encode_reference(
 ):
     """Encode the protected columns for a regression (first level dropped).
 
-    Returns ``(S, names, None)``; constant and collinear columns (with each
-    other or the intercept) are errors that name them. With ``groups=True``
-    and every protected column categorical, returns ``(None, names, (codes,
-    sizes))`` instead: the level codes of shape ``(n_samples, n_columns)``
-    and the number of levels of each column stand for the one-hot matrix
-    (constant and collinear columns are left to the caller, who sees the
-    distinct rows).
+    Returns ``(S, columns, None)``, ``columns`` the fitted
+    :class:`~orthokit._inputs.ProtectedColumns` (names and levels); constant
+    and collinear columns (with each other or the intercept) are errors that
+    name them. With ``groups=True`` and every protected column categorical,
+    returns ``(None, columns, (codes, sizes))`` instead: the level codes of
+    shape ``(n_samples, n_columns)`` and the number of levels of each column
+    stand for the one-hot matrix (constant and collinear columns are left to
+    the caller, who sees the distinct rows).
     """
     table, columns = read_protected(
         protected, n_samples, categorical=categorical, argument=argument
@@ -163,10 +164,10 @@ def encode_reference(
     if groups and columns.group_columns_:
         # Every level occurs (levels are learned from these rows).
         sizes = [len(columns.categories_[name]) for name in columns.group_columns_]
-        return None, names, (columns.group_codes(table), sizes)
+        return None, columns, (columns.group_codes(table), sizes)
     S, _ = columns.split(table, numeric_features=False)
     check_estimable(S, names, argument)
-    return S, names, None
+    return S, columns, None
 
 
 def check_estimable(S, names, argument="protected"):

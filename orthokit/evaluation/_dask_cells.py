@@ -36,8 +36,10 @@ def read_dask(predictions, protected, categorical, nonlinear):
         In memory when ``cells`` is ``None`` (computed, with a warning).
     cells : Cells or None
         The cells of all rows.
-    outputs, names : list of str or None
-        Names of the predictions and of the encoded protected columns.
+    outputs : list of str or None
+        Names of the predictions.
+    columns : ProtectedColumns or None
+        The protected columns, fitted with the levels of all rows.
     """
     if not (is_dask_collection(predictions) and is_dask_collection(protected)):
         return _computed(
@@ -73,9 +75,8 @@ def read_dask(predictions, protected, categorical, nonlinear):
     ).fit(table)
     sizes = [len(columns.categories_[name]) for name in names]
     cells = _reduce(predictions, frame, columns, sizes, lengths)
-    encoded = list(columns.encoded_names_)
-    check_estimable(cells.design()[:, 1:], encoded)
-    return None, None, cells, outputs, encoded
+    check_estimable(cells.design()[:, 1:], columns.encoded_names_)
+    return None, None, cells, outputs, columns
 
 
 def _computed(predictions, protected, reason):
