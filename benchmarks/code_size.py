@@ -8,8 +8,9 @@ with ``git show`` so that the working tree is not touched.
 1. The whole package ``orthokit/`` at the base revision and at the other one.
 2. The input readers that issue 28 replaced, at the base revision (whole files,
    and single functions where they stood in larger files), against the input
-   layer ``orthokit/_inputs/`` at the other revision; the group means module
-   ``orthokit/_groups.py`` is listed apart, as a feature the issue added.
+   layer ``orthokit/_inputs/`` at the other revision, with and without the
+   features that other work added to it (:data:`FEATURES`); the group means
+   module ``orthokit/_groups.py``, a feature issue 28 asked for, is listed apart.
 
     python benchmarks/code_size.py [--base ff60ebf] [--rev WORKTREE]
 
@@ -48,6 +49,16 @@ REPLACED = [
 ]
 LAYER = "orthokit/_inputs/"
 GROUPS = "orthokit/_groups.py"
+#: Features inside the layer that replace no reader: what they do, and where
+#: they came from.
+FEATURES = {
+    "orthokit/_inputs/_basis.py": "basis= of the transformers (1934787)",
+    "orthokit/_inputs/_frames.py::ColumnStack": "frames read without a copy "
+    "(issue 33, f9dde7d)",
+    "orthokit/_inputs/_frames.py::numeric_columns": "same",
+    "orthokit/_inputs/_frames.py::_strided_view": "same",
+    "orthokit/_inputs/_frames.py::_root": "same",
+}
 LAYOUT = {
     tokenize.COMMENT,
     tokenize.NL,
@@ -131,10 +142,10 @@ def tree_size(rev, folder):
     return {path: count(read(rev, path)) for path in python_files(rev, folder)}
 
 
-def replaced_size(rev):
-    """Return ``{spec: code lines}`` for the readers in :data:`REPLACED`."""
+def specs_size(rev, specs):
+    """Return ``{spec: code lines}`` for ``file`` or ``file::name`` specs."""
     sizes = {}
-    for spec in REPLACED:
+    for spec in specs:
         path, _, name = spec.partition("::")
         sizes[spec] = count(read(rev, path), name or None)
     return sizes
@@ -162,16 +173,26 @@ def main():
     )
     print(f"| | {args.base} | {args.rev} |\n|---|---:|---:|")
     print(f"| package `orthokit/` | {base_package:,} | {package:,} |")
-    replaced = replaced_size(args.base)
+    replaced = specs_size(args.base, REPLACED)
     layer = tree_size(args.rev, LAYER)
+    features = specs_size(args.rev, FEATURES)
     groups = count(read(args.rev, GROUPS))
+    total, extra = sum(layer.values()), sum(features.values())
     print(
         f"| readers replaced (at {args.base}) vs `{LAYER}` | "
-        f"{sum(replaced.values()):,} | {sum(layer.values()):,} |"
+        f"{sum(replaced.values()):,} | {total:,} |"
+    )
+    print(
+        f"| the same, without the layer's features from other work | "
+        f"{sum(replaced.values()):,} | {total - extra:,} |"
     )
     print(f"| `{GROUPS}` (group means, new) | - | {groups:,} |")
     table(f"Readers replaced, at {args.base}", replaced)
     table(f"`{LAYER}` at {args.rev}", layer)
+    print(f"\nFeatures from other work inside `{LAYER}` at {args.rev}\n")
+    print("| code | what | lines |\n|---|---|---:|")
+    for spec, lines in features.items():
+        print(f"| `{spec}` | {FEATURES[spec]} | {lines:,} |")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from orthokit._inputs._checks import check_finite, column_kind, missing_mask
+from orthokit._inputs._checks import check_finite, column_kind
 from orthokit._inputs._columns import ColumnSpec
-from orthokit._inputs._encode import level_codes
+from orthokit._inputs._encode import labels, level_codes
 
 
 def _label_kind(value):
@@ -118,12 +118,7 @@ class ClusterColumn(ColumnSpec):
         ndarray of shape (n_samples,)
         """
         table = self._table(X)
-        values = table.column(self.position_)
-        if missing_mask(values).any():
-            raise ValueError(
-                f"cluster column {self.name_!r} contains missing values (NaN or "
-                "None); every sample needs a cluster label."
-            )
+        values = labels(table.column(self.position_), self.name_, "cluster")
         kind = column_kind(table, self.position_, self.name_, "cluster")
         if kind == "numeric":
             check_finite(

@@ -13,7 +13,7 @@ import numpy as np
 
 from orthokit._inputs._checks import check_finite, column_kind, shown
 from orthokit._inputs._encode import column_codes, learn_levels, one_hot
-from orthokit._inputs._frames import Table, as_table, numeric_columns, nw, select
+from orthokit._inputs._frames import Table, as_table, numeric_columns
 
 
 def resolve_columns(spec, names, n_columns, *, what="protected", argument="X"):
@@ -139,10 +139,40 @@ class ColumnSpec:
         columns : slice or list of int
             The feature columns within ``source``: ``source[:, columns]``.
         """
-        return read_features(
-            self._table(X), self.feature_index_, self.input_names_,
-            argument=self.argument, check=check, stack=stack, hint=self.hint,
-        )  # fmt: skip
+        table, index, names = self._table(X), self.feature_index_, self.input_names_
+        data, argument = table.data, self.argument
+        if not table.is_frame and data.dtype.kind in "fiub":
+            if data.dtype.kind != "f":
+                data = data.astype(np.float64)
+            if check:
+                check_finite(data, names, argument)
+            contiguous = bool(index) and index == list(range(index[0], index[-1] + 1))
+            return data, slice(index[0], index[-1] + 1) if contiguous else index
+        for j in index:
+            if column_kind(table, j, names[j], argument) != "numeric":
+                raise _not_numeric(argument, names[j], self.hint)
+        if stack and not check and table.is_frame:
+            stacked = numeric_columns(table, index)
+            if stacked is not None:
+                return stacked, slice(None)
+        F = None
+        # Arrow columns are separate buffers: filling a column-major array is
+        # one copy each, ten times faster than a row-major to_numpy of them all.
+        if not (table.is_frame and data.implementation.is_pyarrow()):
+            try:  # one conversion of the whole block (no copy where none is needed)
+                block = data[:, index]
+                F = np.asarray(
+                    block.to_numpy() if table.is_frame else block, dtype=np.float64
+                )
+            except (TypeError, ValueError):  # nullable values, mixed objects
+                pass
+        if F is None:
+            F = np.empty((table.shape[0], len(index)), order="F")
+            for i, j in enumerate(index):
+                F[:, i] = _to_float(table.column(j), names[j], argument, self.hint)
+        if check:
+            check_finite(F, [names[j] for j in index], argument)
+        return F, slice(None)
 
 
 class ProtectedColumns(ColumnSpec):
@@ -250,12 +280,6 @@ class ProtectedColumns(ColumnSpec):
             return list(self.categories_)
         return []
 
-    @property
-    def group_column_(self):
-        """Name of the only protected column when it holds labels, else ``None``."""
-        columns = self.group_columns_
-        return columns[0] if len(columns) == 1 else None
-
     def group_codes(self, X):
         """Return the level codes of the label protected columns (all of them).
 
@@ -274,19 +298,6 @@ class ProtectedColumns(ColumnSpec):
         for k, (j, name) in enumerate(zip(index, self.group_columns_, strict=True)):
             codes[:, k] = column_codes(table, j, self.categories_[name], name)
         return codes
-
-    def codes(self, X):
-        """Return the level codes of the single label protected column.
-
-        Parameters
-        ----------
-        X : array-like or Table
-
-        Returns
-        -------
-        ndarray of int of shape (n_samples,)
-        """
-        return self.group_codes(X)[:, 0]
 
     def split(self, X, *, numeric_features=True):
         """Return the encoded protected columns and the remaining features.
@@ -328,89 +339,16 @@ class ProtectedColumns(ColumnSpec):
         return S, source[:, columns]
 
 
-def read_features(
-    table, feature_index, names, *, argument="X", check=True, stack=False, hint=""
-):
-    """Return the feature columns of a table as float64, without copying if possible.
-
-    Parameters
-    ----------
-    table : Table
-    feature_index : list of int
-        Positions of the feature columns.
-    names : list of str
-        Names of every column of ``table``.
-    argument : str, default="X"
-    check : bool, default=True
-        Check for NaN and infinity.
-    stack : bool, default=False
-        Without ``check``, a frame's numeric columns may come back as a
-        :class:`~orthokit._inputs._frames.ColumnStack` (a view of the frame's
-        buffer, or its columns copied a block of rows at a time) instead of one
-        float64 copy (see :meth:`ProtectedColumns.features`).
-    hint : str, default=""
-        What else the user may do with a non-numeric column, for the message
-        (e.g. ``"or name it as protected"``).
-
-    Returns
-    -------
-    source : ndarray
-        ``table``'s array itself when it is a float ndarray, else a new
-        float64 array of the feature columns.
-    columns : slice or list of int
-        The feature columns within ``source``: ``source[:, columns]``.
-    """
-    data = table.data
-    if not table.is_frame and data.dtype.kind in "fiub":
-        if data.dtype.kind != "f":
-            data = data.astype(np.float64)
-        if check:
-            check_finite(data, names, argument)
-        index = feature_index
-        contiguous = index == list(range(index[0], index[-1] + 1)) if index else True
-        columns = slice(index[0], index[-1] + 1) if index and contiguous else index
-        return data, columns
-    for j in feature_index:
-        if column_kind(table, j, names[j], argument) != "numeric":
-            raise ValueError(
-                f"{argument} column {names[j]!r} is not numeric. Encode it first "
-                f"(e.g. with OneHotEncoder in a ColumnTransformer){_hint(hint)}."
-            )
-    if stack and not check and table.is_frame:
-        stacked = numeric_columns(table, feature_index)
-        if stacked is not None:
-            return stacked, slice(None)
-    F = None
-    # Arrow columns are separate buffers: filling a column-major array is one
-    # copy each, ten times faster than a row-major to_numpy of them all.
-    if not (table.is_frame and table.data.implementation.is_pyarrow()):
-        try:  # one conversion of the whole block (no copy where none is needed)
-            block = select(table, feature_index)
-            F = np.asarray(
-                block if not table.is_frame else nw.from_native(block).to_numpy(),
-                dtype=np.float64,
-            )
-        except (TypeError, ValueError):  # nullable values, mixed objects
-            pass
-    if F is None:
-        F = np.empty((table.shape[0], len(feature_index)), order="F")
-        for i, j in enumerate(feature_index):
-            F[:, i] = _to_float(table.column(j), names[j], argument, hint)
-    if check:
-        check_finite(F, [names[j] for j in feature_index], argument)
-    return F, slice(None)
-
-
-def _hint(hint):
-    return f" {hint}" if hint else ""
-
-
 def _to_float(values, name, argument, hint="or name it as protected"):
     """Convert one numeric column to float64 with an error that names it."""
     try:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{argument} column {name!r} is not numeric ({exc}). Encode it first "
-            f"(e.g. with OneHotEncoder in a ColumnTransformer){_hint(hint)}."
-        ) from None
+        raise _not_numeric(argument, name, hint, f" ({exc})") from None
+
+
+def _not_numeric(argument, name, hint, detail=""):
+    return ValueError(
+        f"{argument} column {name!r} is not numeric{detail}. Encode it first "
+        f"(e.g. with OneHotEncoder in a ColumnTransformer) {hint}."
+    )
