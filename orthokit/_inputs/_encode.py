@@ -110,8 +110,8 @@ def labels(values, name, what="protected"):
 def _reject_missing(missing, name, what="protected"):
     if missing.any():
         raise ValueError(
-            f"{what} column {name!r} contains missing values (first in row "
-            f"{int(np.flatnonzero(missing)[0])}); impute or drop them first."
+            f"{what} column {name!r} contains missing values (NaN or None, first "
+            f"in row {int(np.flatnonzero(missing)[0])}); impute or drop them first."
         )
 
 
