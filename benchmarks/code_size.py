@@ -27,37 +27,38 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 #: The readers replaced by the input layer (issue 28 and its part 2), at ff60ebf:
-#: a file, or ``file::name`` for every function or method of that name in it.
+#: a file, or ``file::name`` for every function or method of that name in it;
+#: paths within the package (most of these files are gone now).
 REPLACED = [
-    "orthokit/_protected.py",
-    "orthokit/evaluation/_inputs.py",
-    "orthokit/mixed/_clusters.py",
-    "orthokit/_base.py::_split_protected",
-    "orthokit/_base.py::_encode_target",
-    "orthokit/linear_model/_glm.py::_encode_y",
-    "orthokit/linear_model/_glm.py::_check_weights",
-    "orthokit/evaluation/_dcor.py::_as_features",
-    "orthokit/evaluation/_audit.py::_protected_frame",
-    "orthokit/evaluation/_audit.py::_check_predictions",
-    "orthokit/_dask.py::protected_levels",
-    "orthokit/nn/_skorch.py::_as_float32",
-    "orthokit/nn/_skorch.py::_inputs",
-    "orthokit/nn/_skorch.py::_class_index",
-    "orthokit/nn/_layers.py::_as_columns",
-    "orthokit/mixed/_estimators.py::_read_X",
-    "orthokit/mixed/_estimators.py::_read_y",
+    "_protected.py",
+    "evaluation/_inputs.py",
+    "mixed/_clusters.py",
+    "_base.py::_split_protected",
+    "_base.py::_encode_target",
+    "linear_model/_glm.py::_encode_y",
+    "linear_model/_glm.py::_check_weights",
+    "evaluation/_dcor.py::_as_features",
+    "evaluation/_audit.py::_protected_frame",
+    "evaluation/_audit.py::_check_predictions",
+    "_dask.py::protected_levels",
+    "nn/_skorch.py::_as_float32",
+    "nn/_skorch.py::_inputs",
+    "nn/_skorch.py::_class_index",
+    "nn/_layers.py::_as_columns",
+    "mixed/_estimators.py::_read_X",
+    "mixed/_estimators.py::_read_y",
 ]
+PACKAGE = "orthokit"
 LAYER = "orthokit/_inputs/"
 GROUPS = "orthokit/_groups.py"
-#: Features inside the layer that replace no reader: what they do, and where
-#: they came from.
+#: Features inside the layer that replace no reader (paths within the package):
+#: what they do, and where they came from.
 FEATURES = {
-    "orthokit/_inputs/_basis.py": "basis= of the transformers (1934787)",
-    "orthokit/_inputs/_frames.py::ColumnStack": "frames read without a copy "
-    "(issue 33, f9dde7d)",
-    "orthokit/_inputs/_frames.py::numeric_columns": "same",
-    "orthokit/_inputs/_frames.py::_strided_view": "same",
-    "orthokit/_inputs/_frames.py::_root": "same",
+    "_inputs/_basis.py": "basis= of the transformers (1934787)",
+    "_inputs/_frames.py::ColumnStack": "frames read without a copy (issue 33, f9dde7d)",
+    "_inputs/_frames.py::numeric_columns": "same",
+    "_inputs/_frames.py::_strided_view": "same",
+    "_inputs/_frames.py::_root": "same",
 }
 LAYOUT = {
     tokenize.COMMENT,
@@ -143,11 +144,14 @@ def tree_size(rev, folder):
 
 
 def specs_size(rev, specs):
-    """Return ``{spec: code lines}`` for ``file`` or ``file::name`` specs."""
+    """Return ``{spec: code lines}`` for ``file`` or ``file::name`` specs.
+
+    The files are named within :data:`PACKAGE`.
+    """
     sizes = {}
     for spec in specs:
         path, _, name = spec.partition("::")
-        sizes[spec] = count(read(rev, path), name or None)
+        sizes[spec] = count(read(rev, f"{PACKAGE}/{path}"), name or None)
     return sizes
 
 
