@@ -73,7 +73,7 @@ def column_kind(table, j, name, argument="X"):
 
 def _object_kind(values, name, argument):
     """Numbers held in object columns are numbers; labels otherwise."""
-    present = [v for v in values if not _missing(v)]
+    present = np.asarray(values)[~missing_mask(values)]
     for v in present:
         if isinstance(v, decimal.Decimal):
             raise _decimal_error(argument, name)
@@ -130,10 +130,6 @@ def shown(names, limit=8):
         return str(names)
     head = ", ".join(repr(n) for n in names[: limit - 1])
     return f"[{head}, ..., {names[-1]!r}] ({len(names):,} names)"
-
-
-def _missing(value):
-    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def missing_mask(values):

@@ -13,10 +13,9 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from orthokit._inputs._checks import check_finite, column_kind, missing_mask
-from orthokit._inputs._columns import read_features, resolve_columns
-from orthokit._inputs._encode import level_codes
-from orthokit._inputs._frames import Table, as_table
+from orthokit._inputs._checks import check_finite, column_kind
+from orthokit._inputs._columns import ColumnSpec
+from orthokit._inputs._encode import labels, level_codes
 
 
 def _label_kind(value):
@@ -27,7 +26,7 @@ def _label_kind(value):
     return "str"
 
 
-class ClusterColumn:
+class ClusterColumn(ColumnSpec):
     """Resolve, check and encode the cluster column of ``X``.
 
     Parameters
@@ -57,16 +56,16 @@ class ClusterColumn:
     >>> column = ClusterColumn("site").fit(X)
     >>> column.clusters_.tolist(), column.codes(X).tolist()
     (['a', 'b'], [1, 0, 1])
-    >>> column.feature_names_, column.features(X).ravel().tolist()
+    >>> source, columns = column.features(X)
+    >>> column.feature_names_, source[:, columns].ravel().tolist()
     (['x'], [1.0, 2.0, 3.0])
     """
+
+    hint = "or drop it"
 
     def __init__(self, cluster, argument="X"):
         self.cluster = cluster
         self.argument = argument
-
-    def _table(self, X):
-        return X if isinstance(X, Table) else as_table(X, self.argument)
 
     def fit(self, X):
         """Find the cluster column and learn its labels.
@@ -89,18 +88,13 @@ class ClusterColumn:
                 f"{type(cluster).__name__}."
             )
         table = self._table(X)
-        n_columns = table.shape[1]
-        (self.position_,) = resolve_columns(
-            cluster, table.names, n_columns, what="cluster", argument=self.argument
-        )
-        self.input_names_ = table.names or [f"x{j}" for j in range(n_columns)]
+        (self.position_,) = self._resolve(cluster, table, "cluster")
         self.name_ = self.input_names_[self.position_]
-        self.feature_index_ = [j for j in range(n_columns) if j != self.position_]
         values = self.labels(table)
         if not self.feature_index_:
             raise ValueError(
-                f"{self.argument} has {n_columns} feature(s): only its cluster "
-                "column. At least one more column is needed."
+                f"{self.argument} has 1 feature(s): only its cluster column. At "
+                "least one more column is needed."
             )
         return self._learn_clusters(values)
 
@@ -115,11 +109,6 @@ class ClusterColumn:
         self.clusters_ = np.asarray(levels, dtype=object)
         return self
 
-    @property
-    def feature_names_(self):
-        """Names of the columns other than the cluster column."""
-        return [self.input_names_[j] for j in self.feature_index_]
-
     def labels(self, X):
         """Return the cluster column's labels, checked.
 
@@ -132,12 +121,7 @@ class ClusterColumn:
         ndarray of shape (n_samples,)
         """
         table = self._table(X)
-        values = table.column(self.position_)
-        if missing_mask(values).any():
-            raise ValueError(
-                f"cluster column {self.name_!r} contains missing values (NaN or "
-                "None); every sample needs a cluster label."
-            )
+        values = labels(table.column(self.position_), self.name_, "cluster")
         kind = column_kind(table, self.position_, self.name_, "cluster")
         if kind == "numeric":
             check_finite(
@@ -153,46 +137,17 @@ class ClusterColumn:
                 )
         return values
 
-    def codes(self, X, *, allow_unseen=False):
+    def codes(self, X):
         """Return the index of every row's label in ``clusters_``.
 
         Parameters
         ----------
         X : array-like or Table
-        allow_unseen : bool, default=False
-            Give labels not seen in :meth:`fit` the code ``-1`` instead of
-            raising a ValueError.
 
         Returns
         -------
         ndarray of int64 of shape (n_samples,)
+            ``-1`` for a label not seen in :meth:`fit`.
         """
         values = self.labels(X)
-        codes = level_codes(values, list(self.clusters_), self.name_, check=False)
-        unseen = codes < 0
-        if unseen.any() and not allow_unseen:
-            examples = sorted({str(v) for v in values[unseen]})[:5]
-            raise ValueError(
-                f"cluster column {self.name_!r} has labels {examples} not seen in fit."
-            )
-        return codes.astype(np.int64)
-
-    def features(self, X):
-        """Return the other columns as float64, checked for NaN and infinity.
-
-        Parameters
-        ----------
-        X : array-like or Table
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features - 1)
-        """
-        source, columns = read_features(
-            self._table(X),
-            self.feature_index_,
-            self.input_names_,
-            argument=self.argument,
-            hint="or drop it",
-        )
-        return source[:, columns]
+        return level_codes(values, list(self.clusters_), self.name_, check=False)

@@ -60,7 +60,8 @@ class ClusterKey(ClusterColumn):
     >>> key = ClusterKey("site").fit(X)
     >>> key.clusters_.tolist(), key.codes(X).tolist(), key.input_shape_
     (['a', 'b'], [1, 0, 1], (1, 2, 2))
-    >>> key.features(X).shape, key.feature_names_[:2]
+    >>> source, columns = key.features(X)
+    >>> source[:, columns].shape, key.feature_names_[:2]
     ((3, 1, 2, 2), ['images[0]', 'images[1]'])
     """
 
@@ -133,7 +134,10 @@ class ClusterKey(ClusterColumn):
 
         Returns
         -------
-        ndarray of float32 of shape (n_samples, *input_shape_)
+        source : ndarray of float32 of shape (n_samples, *input_shape_)
+        columns : slice
+            All of them (``source[:, columns]``), as
+            :meth:`ClusterColumn.features` returns its feature columns.
         """
         _, key, inputs = self._split(X)
         shape = tuple(inputs.shape[1:])
@@ -156,4 +160,4 @@ class ClusterKey(ClusterColumn):
                     "float32 (3.4e38)."
                 ) from exc
         check_finite(values.reshape(len(values), -1), self.feature_names_, "X")
-        return values
+        return values, slice(None)

@@ -13,7 +13,7 @@ import numpy as np
 
 from orthokit._inputs._checks import check_finite, column_kind, shown
 from orthokit._inputs._encode import column_codes, learn_levels, one_hot
-from orthokit._inputs._frames import Table, as_table, numeric_columns, nw, select
+from orthokit._inputs._frames import Table, as_table, numeric_columns
 
 
 def resolve_columns(spec, names, n_columns, *, what="protected", argument="X"):
@@ -86,7 +86,96 @@ def resolve_columns(spec, names, n_columns, *, what="protected", argument="X"):
     return index
 
 
-class ProtectedColumns:
+class ColumnSpec:
+    """What the specifications of columns share: reading ``X`` and its features.
+
+    Subclasses name the argument in ``argument`` and say in ``hint`` what
+    else the user may do with a feature column that is not numeric.
+    """
+
+    hint = "or name it as protected"
+
+    def _table(self, X):
+        return X if isinstance(X, Table) else as_table(X, self.argument)
+
+    def _resolve(self, spec, table, what):
+        """Return the positions ``spec`` names; set the input names and features."""
+        n_columns = table.shape[1]
+        index = resolve_columns(
+            spec, table.names, n_columns, what=what, argument=self.argument
+        )
+        chosen = set(index)
+        self.feature_index_ = [j for j in range(n_columns) if j not in chosen]
+        self.input_names_ = table.names or [f"x{j}" for j in range(n_columns)]
+        return index
+
+    @property
+    def feature_names_(self):
+        """Names of the other input columns (the features)."""
+        return [self.input_names_[j] for j in self.feature_index_]
+
+    def features(self, X, *, check=True, stack=False):
+        """Return the features without copying where possible.
+
+        Parameters
+        ----------
+        X : array-like or Table of shape (n_samples, n_features)
+        check : bool, default=True
+            Check a float ndarray for NaN and infinity. A fit that reduces every
+            column anyway may skip it and check its sums instead.
+        stack : bool, default=False
+            With ``check=False``, for a frame whose features are float32 or
+            float64 columns of one dtype, return them uncopied: a 2-D view
+            where they lie in one buffer, else a
+            :class:`~orthokit._inputs._frames.ColumnStack`; for callers that
+            read ``source`` only in row blocks and check it themselves
+            (missing values are NaN).
+
+        Returns
+        -------
+        source : ndarray or ColumnStack
+            ``X`` itself when it is a float ndarray, else (without ``stack``)
+            a new float64 array of the features.
+        columns : slice or list of int
+            The feature columns within ``source``: ``source[:, columns]``.
+        """
+        table, index, names = self._table(X), self.feature_index_, self.input_names_
+        data, argument = table.data, self.argument
+        if not table.is_frame and data.dtype.kind in "fiub":
+            if data.dtype.kind != "f":
+                data = data.astype(np.float64)
+            if check:
+                check_finite(data, names, argument)
+            contiguous = bool(index) and index == list(range(index[0], index[-1] + 1))
+            return data, slice(index[0], index[-1] + 1) if contiguous else index
+        for j in index:
+            if column_kind(table, j, names[j], argument) != "numeric":
+                raise _not_numeric(argument, names[j], self.hint)
+        if stack and not check and table.is_frame:
+            stacked = numeric_columns(table, index)
+            if stacked is not None:
+                return stacked, slice(None)
+        F = None
+        # Arrow columns are separate buffers: filling a column-major array is
+        # one copy each, ten times faster than a row-major to_numpy of them all.
+        if not (table.is_frame and data.implementation.is_pyarrow()):
+            try:  # one conversion of the whole block (no copy where none is needed)
+                block = data[:, index]
+                F = np.asarray(
+                    block.to_numpy() if table.is_frame else block, dtype=np.float64
+                )
+            except (TypeError, ValueError):  # nullable values, mixed objects
+                pass
+        if F is None:
+            F = np.empty((table.shape[0], len(index)), order="F")
+            for i, j in enumerate(index):
+                F[:, i] = _to_float(table.column(j), names[j], argument, self.hint)
+        if check:
+            check_finite(F, [names[j] for j in index], argument)
+        return F, slice(None)
+
+
+class ProtectedColumns(ColumnSpec):
     """Resolve, check, split and encode the protected columns of ``X``.
 
     Parameters
@@ -137,9 +226,6 @@ class ProtectedColumns:
         self.categories = categories
         self.categorical = categorical
 
-    def _table(self, X):
-        return X if isinstance(X, Table) else as_table(X, self.argument)
-
     def fit(self, X):
         """Learn which columns are protected and the levels of label ones.
 
@@ -153,12 +239,7 @@ class ProtectedColumns:
         """
         table = self._table(X)
         n_columns = table.shape[1]
-        self.protected_index_ = resolve_columns(
-            self.protected, table.names, n_columns, argument=self.argument
-        )
-        protected = set(self.protected_index_)
-        self.feature_index_ = [j for j in range(n_columns) if j not in protected]
-        self.input_names_ = table.names or [f"x{j}" for j in range(n_columns)]
+        self.protected_index_ = self._resolve(self.protected, table, "protected")
         given = dict(self.categories or {})
         coded = set()
         if self.categorical is not None:
@@ -199,12 +280,6 @@ class ProtectedColumns:
             return list(self.categories_)
         return []
 
-    @property
-    def group_column_(self):
-        """Name of the only protected column when it holds labels, else ``None``."""
-        columns = self.group_columns_
-        return columns[0] if len(columns) == 1 else None
-
     def group_codes(self, X):
         """Return the level codes of the label protected columns (all of them).
 
@@ -223,19 +298,6 @@ class ProtectedColumns:
         for k, (j, name) in enumerate(zip(index, self.group_columns_, strict=True)):
             codes[:, k] = column_codes(table, j, self.categories_[name], name)
         return codes
-
-    def codes(self, X):
-        """Return the level codes of the single label protected column.
-
-        Parameters
-        ----------
-        X : array-like or Table
-
-        Returns
-        -------
-        ndarray of int of shape (n_samples,)
-        """
-        return self.group_codes(X)[:, 0]
 
     def split(self, X, *, numeric_features=True):
         """Return the encoded protected columns and the remaining features.
@@ -276,126 +338,17 @@ class ProtectedColumns:
         source, columns = self.features(table)
         return S, source[:, columns]
 
-    def features(self, X, *, check=True, stack=False):
-        """Return the non-protected features without copying where possible.
-
-        Parameters
-        ----------
-        X : array-like or Table of shape (n_samples, n_features)
-        check : bool, default=True
-            Check a float ndarray for NaN and infinity. A fit that reduces every
-            column anyway may skip it and check its sums instead.
-        stack : bool, default=False
-            With ``check=False``, for a frame whose features are float32 or
-            float64 columns of one dtype, return them uncopied: a 2-D view
-            where they lie in one buffer, else a
-            :class:`~orthokit._inputs._frames.ColumnStack`; for callers that
-            read ``source`` only in row blocks and check it themselves
-            (missing values are NaN).
-
-        Returns
-        -------
-        source : ndarray or ColumnStack
-            ``X`` itself when it is a float ndarray, else (without ``stack``)
-            a new float64 array of the non-protected columns.
-        columns : slice or list of int
-            The feature columns within ``source``: ``source[:, columns]``.
-        """
-        return read_features(
-            self._table(X), self.feature_index_, self.input_names_,
-            argument=self.argument, check=check, stack=stack,
-            hint="or name it as protected",
-        )  # fmt: skip
-
-    @property
-    def feature_names_(self):
-        """Names of the non-protected input columns."""
-        return [self.input_names_[j] for j in self.feature_index_]
-
-
-def read_features(
-    table, feature_index, names, *, argument="X", check=True, stack=False, hint=""
-):
-    """Return the feature columns of a table as float64, without copying if possible.
-
-    Parameters
-    ----------
-    table : Table
-    feature_index : list of int
-        Positions of the feature columns.
-    names : list of str
-        Names of every column of ``table``.
-    argument : str, default="X"
-    check : bool, default=True
-        Check for NaN and infinity.
-    stack : bool, default=False
-        Without ``check``, a frame's numeric columns may come back as a
-        :class:`~orthokit._inputs._frames.ColumnStack` (a view of the frame's
-        buffer, or its columns copied a block of rows at a time) instead of one
-        float64 copy (see :meth:`ProtectedColumns.features`).
-    hint : str, default=""
-        What else the user may do with a non-numeric column, for the message
-        (e.g. ``"or name it as protected"``).
-
-    Returns
-    -------
-    source : ndarray
-        ``table``'s array itself when it is a float ndarray, else a new
-        float64 array of the feature columns.
-    columns : slice or list of int
-        The feature columns within ``source``: ``source[:, columns]``.
-    """
-    data = table.data
-    if not table.is_frame and data.dtype.kind in "fiub":
-        if data.dtype.kind != "f":
-            data = data.astype(np.float64)
-        if check:
-            check_finite(data, names, argument)
-        index = feature_index
-        contiguous = index == list(range(index[0], index[-1] + 1)) if index else True
-        columns = slice(index[0], index[-1] + 1) if index and contiguous else index
-        return data, columns
-    for j in feature_index:
-        if column_kind(table, j, names[j], argument) != "numeric":
-            raise ValueError(
-                f"{argument} column {names[j]!r} is not numeric. Encode it first "
-                f"(e.g. with OneHotEncoder in a ColumnTransformer){_hint(hint)}."
-            )
-    if stack and not check and table.is_frame:
-        stacked = numeric_columns(table, feature_index)
-        if stacked is not None:
-            return stacked, slice(None)
-    F = None
-    # Arrow columns are separate buffers: filling a column-major array is one
-    # copy each, ten times faster than a row-major to_numpy of them all.
-    if not (table.is_frame and table.data.implementation.is_pyarrow()):
-        try:  # one conversion of the whole block (no copy where none is needed)
-            block = select(table, feature_index)
-            F = np.asarray(
-                block if not table.is_frame else nw.from_native(block).to_numpy(),
-                dtype=np.float64,
-            )
-        except (TypeError, ValueError):  # nullable values, mixed objects
-            pass
-    if F is None:
-        F = np.empty((table.shape[0], len(feature_index)), order="F")
-        for i, j in enumerate(feature_index):
-            F[:, i] = _to_float(table.column(j), names[j], argument, hint)
-    if check:
-        check_finite(F, [names[j] for j in feature_index], argument)
-    return F, slice(None)
-
-
-def _hint(hint):
-    return f" {hint}" if hint else ""
-
 
 def _to_float(values, name, argument, hint="or name it as protected"):
     """Convert one numeric column to float64 with an error that names it."""
     try:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{argument} column {name!r} is not numeric ({exc}). Encode it first "
-            f"(e.g. with OneHotEncoder in a ColumnTransformer){_hint(hint)}."
-        ) from None
+        raise _not_numeric(argument, name, hint, f" ({exc})") from None
+
+
+def _not_numeric(argument, name, hint, detail=""):
+    return ValueError(
+        f"{argument} column {name!r} is not numeric{detail}. Encode it first "
+        f"(e.g. with OneHotEncoder in a ColumnTransformer) {hint}."
+    )

@@ -47,11 +47,6 @@ class Design:
         """Number of rows."""
         return self.source.shape[0]
 
-    @property
-    def F(self):
-        """The features, ``source[:, columns]``."""
-        return self.source[:, self.columns]
-
 
 def read_design(
     estimator,

@@ -100,18 +100,18 @@ def _key(value):
     return (str(type(value)), value)
 
 
-def labels(values, name):
+def labels(values, name, what="protected"):
     """Return a label column as an ndarray, rejecting missing values."""
     values = np.asarray(values)
-    _reject_missing(missing_mask(values), name)
+    _reject_missing(missing_mask(values), name, what)
     return values
 
 
-def _reject_missing(missing, name):
+def _reject_missing(missing, name, what="protected"):
     if missing.any():
         raise ValueError(
-            f"protected column {name!r} contains missing values (first in row "
-            f"{int(np.flatnonzero(missing)[0])}); impute or drop them first."
+            f"{what} column {name!r} contains missing values (NaN or None, first "
+            f"in row {int(np.flatnonzero(missing)[0])}); impute or drop them first."
         )
 
 

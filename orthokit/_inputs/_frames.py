@@ -39,7 +39,8 @@ class Table:
         self.data = data
         self.native = native
         self.names = names
-        self._dtypes = None  # read once: narwhals rebuilds a schema per call
+        # Read once: narwhals rebuilds the schema and the column list per call.
+        self._dtypes = self._keys = None
 
     @property
     def is_frame(self):
@@ -67,7 +68,9 @@ class Table:
 
     def series(self, j):
         """Column ``j`` of a frame as a narwhals Series."""
-        return self.data.get_column(self.data.columns[j])
+        if self._keys is None:
+            self._keys = self.data.columns
+        return self.data.get_column(self._keys[j])
 
 
 def is_frame_like(X):
@@ -79,6 +82,10 @@ def is_frame_like(X):
     >>> is_frame_like(pd.Series([1])), is_frame_like(np.ones(2))
     (True, False)
     """
+    if isinstance(X, np.ndarray | list | tuple):
+        # Not frames; asking narwhals would look for its plugins, which costs
+        # 0.1 s at the first call (reading every package's entry points).
+        return False
     return nw.dependencies.is_into_dataframe(X) or nw.dependencies.is_into_series(
         X
     ) or _is_lazy(X)  # fmt: skip
@@ -119,9 +126,11 @@ def as_table(X, argument="X", *, allow_empty=False):
             frame = frame.collect()
         if isinstance(frame, nw.Series):
             frame = frame.to_frame()
-        names = [str(name) for name in frame.columns]
+        keys = frame.columns
+        names = [str(name) for name in keys]
         _check_unique(names, argument)
         table = Table(frame, nw.to_native(frame), names)
+        table._keys = keys
     else:
         data = _as_array(X, argument)
         table = Table(data, data, None)

@@ -12,20 +12,20 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from orthokit._inputs._checks import (
-    check_finite,
-    column_kind,
-    first_non_number,
-    integer_codes,
-    shown,
-)
+from orthokit._inputs._checks import check_finite, integer_codes, shown
 from orthokit._inputs._columns import ProtectedColumns
-from orthokit._inputs._frames import as_table, is_frame_like, reject_sparse, select
+from orthokit._inputs._frames import as_table, is_frame_like, select
+from orthokit._inputs._numeric import read_numeric
 from orthokit._linalg import centred_rank
 
 
-def read_outputs(values, argument="predictions", default="y_pred", prefix=None):
+def read_outputs(
+    values, argument="predictions", default="y_pred", prefix=None, *, allow_empty=False
+):
     """Return ``(values (n, k) float64, names)`` of 1-D or 2-D numeric input.
+
+    Read by :func:`~orthokit._inputs._numeric.read_numeric`, a frame's
+    boolean columns as labels (hard decisions are not predictions).
 
     Parameters
     ----------
@@ -35,6 +35,8 @@ def read_outputs(values, argument="predictions", default="y_pred", prefix=None):
         Name of an unnamed single column (``default_j`` for several).
     prefix : str, optional
         Name the columns of an array ``prefix0, prefix1, ...`` instead.
+    allow_empty : bool, default=False
+        Accept zero rows (a dask collection's ``_meta``).
 
     Returns
     -------
@@ -48,52 +50,15 @@ def read_outputs(values, argument="predictions", default="y_pred", prefix=None):
     """
     if type(values).__name__ == "OrthogonalityReport":
         raise TypeError(f"{argument} is already a report.")
-    reject_sparse(values, argument)
-    if is_frame_like(values):
-        if getattr(values, "name", "") in (None, "") and not hasattr(values, "columns"):
-            values = values.rename(default) if hasattr(values, "rename") else values
-        table = as_table(values, argument)
-        names = table.names
-        out = np.empty(table.shape)
-        for j, name in enumerate(names):
-            column = table.column(j)
-            if column_kind(table, j, name, argument) != "numeric":
-                row, value = first_non_number(column)
-                where = "text" if row is None else f"row {row} is {value!r}"
-                raise TypeError(
-                    f"{argument} must be numeric: column {name!r} is not (dtype "
-                    f"{table.dtype(j)}; {where})."
-                )
-            out[:, j] = column
-    else:
-        try:
-            out = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{argument} must be numeric: {exc}.") from None
-        if out.ndim == 0:
-            raise ValueError(f"{argument} must be 1-D or 2-D, got a scalar.")
-        if out.ndim == 1:
-            out = out[:, None]
-        if out.ndim != 2:
-            raise ValueError(
-                f"{argument} must be 1-D or 2-D, got an array of shape {out.shape}."
-            )
-        if out.size == 0:
-            raise ValueError(f"{argument} is empty (shape={out.shape}).")
+
+    def names(k):
         if prefix is not None:
-            names = [f"{prefix}{j}" for j in range(out.shape[1])]
-        elif out.shape[1] == 1:
-            names = [default]
-        else:
-            names = [f"{default}_{j}" for j in range(out.shape[1])]
-    bad = ~np.isfinite(out)
-    if bad.any():
-        row, column = np.argwhere(bad)[0]
-        raise ValueError(
-            f"{argument} column {names[column]!r} contains NaN or infinity "
-            f"({int(bad.sum())} value(s), the first in row {row})."
-        )
-    return out, names
+            return [f"{prefix}{j}" for j in range(k)]
+        return [default] if k == 1 else [f"{default}_{j}" for j in range(k)]
+
+    return read_numeric(
+        values, argument, allow_empty=allow_empty, names=names, booleans=False
+    )
 
 
 def check_pairing(values, protected, argument="protected"):
@@ -181,13 +146,14 @@ def encode_reference(
 ):
     """Encode the protected columns for a regression (first level dropped).
 
-    Returns ``(S, names, None)``; constant and collinear columns (with each
-    other or the intercept) are errors that name them. With ``groups=True``
-    and every protected column categorical, returns ``(None, names, (codes,
-    sizes))`` instead: the level codes of shape ``(n_samples, n_columns)``
-    and the number of levels of each column stand for the one-hot matrix
-    (constant and collinear columns are left to the caller, who sees the
-    distinct rows).
+    Returns ``(S, columns, None)``, ``columns`` the fitted
+    :class:`~orthokit._inputs.ProtectedColumns` (names and levels); constant
+    and collinear columns (with each other or the intercept) are errors that
+    name them. With ``groups=True`` and every protected column categorical,
+    returns ``(None, columns, (codes, sizes))`` instead: the level codes of
+    shape ``(n_samples, n_columns)`` and the number of levels of each column
+    stand for the one-hot matrix (constant and collinear columns are left to
+    the caller, who sees the distinct rows).
     """
     table, columns = read_protected(
         protected, n_samples, categorical=categorical, argument=argument
@@ -203,10 +169,10 @@ def encode_reference(
     if groups and columns.group_columns_:
         # Every level occurs (levels are learned from these rows).
         sizes = [len(columns.categories_[name]) for name in columns.group_columns_]
-        return None, names, (columns.group_codes(table), sizes)
+        return None, columns, (columns.group_codes(table), sizes)
     S, _ = columns.split(table, numeric_features=False)
     check_estimable(S, names, argument)
-    return S, names, None
+    return S, columns, None
 
 
 def check_estimable(S, names, argument="protected"):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from orthokit._files import check_local_path, check_regular_file
-from orthokit._inputs import ProtectedColumns, shown
+from orthokit._inputs import shown
 from orthokit._inputs._paired import read_outputs
 from orthokit._optional import require
 from orthokit.evaluation._glm import PerfectSeparationError, check_orthogonality
@@ -318,12 +318,10 @@ def audit_csv(
         except (TypeError, ValueError) as exc:
             raise ValueError(_for_the_command(str(exc))) from None
     notes = [_for_the_command(str(w.message)) for w in caught]
-    columns = ProtectedColumns(None, categorical=categorical).fit(protected_frame)
-    references = {name: levels[0] for name, levels in columns.categories_.items()}
     note = ""
     if family is None and scale == "response":
         note = _inference_note(values, report.family)
-    return AuditResult(report, name, references, notes, note)
+    return AuditResult(report, name, report.reference_levels, notes, note)
 
 
 def _inference_note(values, family):

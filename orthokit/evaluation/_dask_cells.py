@@ -39,8 +39,10 @@ def read_dask(predictions, protected, categorical, nonlinear):
     cells : Cells, DaskRows or None
         The cells of all rows when every protected column is categorical,
         else the paired row blocks (the GLM is fitted by block reductions).
-    outputs, names : list of str or None
-        Names of the predictions and of the encoded protected columns.
+    outputs : list of str or None
+        Names of the predictions.
+    columns : ProtectedColumns or None
+        The protected columns, fitted with the levels of all rows.
     """
     if not (is_dask_collection(predictions) and is_dask_collection(protected)):
         return _computed(
@@ -60,7 +62,7 @@ def read_dask(predictions, protected, categorical, nonlinear):
         for j, name in enumerate(names)
         if name not in coded and column_kind(table, j, name, "protected") == "numeric"
     ]
-    outputs = _output_names(predictions)
+    outputs = read_outputs(predictions._meta, allow_empty=True)[1]
     levels, lengths = _scan(predictions, frame, names, coded)
     columns = ProtectedColumns(
         None, argument="protected", categories=levels, categorical=categorical
@@ -70,11 +72,11 @@ def read_dask(predictions, protected, categorical, nonlinear):
     if numeric or nonlinear:  # the nonlinear check draws rows
         rows = DaskRows(pairs, columns, lengths[0])
         rows.check_estimable(encoded)
-        return None, None, rows, outputs, encoded
+        return None, None, rows, outputs, columns
     sizes = [len(columns.categories_[name]) for name in names]
     cells = _summarize(pairs, columns, sizes)
     check_estimable(cells.design()[:, 1:], encoded)
-    return None, None, cells, outputs, encoded
+    return None, None, cells, outputs, columns
 
 
 def _computed(predictions, protected, reason):
@@ -102,25 +104,6 @@ def _protected_frame(protected):
 
     array = protected if protected.ndim == 2 else protected[:, None]
     return dd.from_dask_array(array, columns=[f"s{j}" for j in range(array.shape[1])])
-
-
-def _output_names(predictions):
-    if not _is_frame(predictions):
-        if predictions.ndim not in (1, 2):
-            raise ValueError(
-                "predictions must be 1-D or 2-D, got an array of shape "
-                f"{predictions.shape}."
-            )
-        k = 1 if predictions.ndim == 1 else predictions.shape[1]
-        return ["y_pred"] if k == 1 else [f"y_pred_{j}" for j in range(k)]
-    meta = predictions._meta
-    if not hasattr(meta, "columns"):
-        meta = meta.to_frame(meta.name if meta.name not in (None, "") else "y_pred")
-    table = as_table(meta, "predictions", allow_empty=True)
-    for j, name in enumerate(table.names):
-        if column_kind(table, j, name, "predictions") != "numeric":
-            raise TypeError(f"predictions must be numeric: column {name!r} is not.")
-    return table.names
 
 
 def _scan(predictions, frame, names, coded):

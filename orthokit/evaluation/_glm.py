@@ -443,23 +443,24 @@ def check_orthogonality(
     _validate_options(family, scale, dispersion, alpha, max_effect)
     cells = None
     if is_dask_collection(predictions) or is_dask_collection(protected):
-        predictions, protected, cells, outputs, names = read_dask(
+        predictions, protected, cells, outputs, columns = read_dask(
             predictions, protected, categorical, nonlinear
         )
     if cells is None:
         values, outputs = read_outputs(predictions)
         check_pairing(predictions, protected)
-        S, names, codes = encode_reference(
+        S, columns, codes = encode_reference(
             protected, values.shape[0], categorical=categorical, groups=not nonlinear
         )
         if codes is not None:
             cells = Cells.from_rows(*codes, values)
-            check_estimable(cells.design()[:, 1:], names)
+            check_estimable(cells.design()[:, 1:], columns.encoded_names_)
         extremes, integral, n_samples = values, None, values.shape[0]
     else:
         values = S = None
         extremes, integral = cells.extremes(), bool(cells.integral.all())
         n_samples = cells.n_total
+    names = list(columns.encoded_names_)
     if family is None:
         family = _infer_family(extremes, scale, integral)
         inferred = True
@@ -510,4 +511,5 @@ def check_orthogonality(
         max_effect=max_effect,
         n_samples=n_samples,
         nonlinear=nonlinear,
+        reference_levels={n: levels[0] for n, levels in columns.categories_.items()},
     )

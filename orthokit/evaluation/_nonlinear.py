@@ -119,7 +119,8 @@ def nonlinear_check(predictions, protected, *, n_permutations=19, random_state=N
     """
     values, outputs = read_outputs(predictions)
     check_pairing(predictions, protected)
-    S, names, _ = encode_reference(protected, values.shape[0])
+    S, columns, _ = encode_reference(protected, values.shape[0])
+    names = list(columns.encoded_names_)
     return pd.concat(
         [
             _nonlinear_table(values[:, j], S, names, o, n_permutations, random_state)

@@ -35,6 +35,9 @@ class OrthogonalityReport:
         Number of predictions.
     nonlinear : bool
         Whether the random-forest check was run.
+    reference_levels : dict, default=None
+        The reference (dropped) level of each label protected column, by
+        column name: a term ``sex_M`` is the effect of ``M`` against it.
 
     Attributes
     ----------
@@ -70,6 +73,7 @@ class OrthogonalityReport:
         max_effect,
         n_samples,
         nonlinear,
+        reference_levels=None,
     ):
         self.table = table
         self.family = family
@@ -82,6 +86,7 @@ class OrthogonalityReport:
         self.max_effect = max_effect
         self.n_samples = n_samples
         self.nonlinear = nonlinear
+        self.reference_levels = dict(reference_levels or {})
 
     @property
     def passed(self):

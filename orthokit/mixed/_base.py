@@ -457,7 +457,7 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, NeuralNet):
                 + ("as a mapping" if isinstance(spec, ClusterKey) else "with columns")
                 + f"; got {type(X).__name__}."
             )
-        cluster = spec.codes(table, allow_unseen=True)
+        cluster = spec.codes(table)
         if (cluster < 0).any() and (y is not None or self.unseen_clusters == "error"):
             unseen = sorted({str(v) for v in spec.labels(table)[cluster < 0]})[:5]
             raise ValueError(
@@ -470,7 +470,8 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, NeuralNet):
                     "only) to predict on them."
                 )
             )
-        features = spec.features(table)
+        source, columns = spec.features(table)
+        features = source[:, columns]
         if features.ndim == 2:
             check_float32_range(features, spec.feature_names_, "X")
         data = {"features": features.astype(np.float32), "cluster": cluster}

@@ -109,7 +109,7 @@ def _batch_columns(values, n_rows, name, like, width=None):
     row check. The result has the device and dtype of ``like``.
     """
     if not torch.is_tensor(values):
-        values = torch.from_numpy(read_numeric(values, name, allow_empty=True))
+        values = torch.from_numpy(read_numeric(values, name, allow_empty=True)[0])
     if values.ndim == 1:
         values = values[:, None]
     if values.ndim != 2:

@@ -366,7 +366,7 @@ def _numbers(values, argument):
         if values.ndim > 2:  # images: checked as rows of numbers
             shape = values.shape
             values = values.reshape(shape[0], -1)
-    flat = read_numeric(values, argument)
-    check_float32_range(flat, [str(j) for j in range(flat.shape[1])], argument)
+    flat, names = read_numeric(values, argument)
+    check_float32_range(flat, names, argument)
     flat = flat.astype(np.float32)
     return flat if shape is None else flat.reshape(shape)

@@ -55,7 +55,7 @@ def _write(tmp_path, text, name="bad.csv"):
         ("", [], "is empty"),
         ("p,sex\n", [], "no rows"),
         ("p,sex\n0.1,F\n0.2,M\n", ["--prediction-column", "q"], "'q' not in"),
-        ("p,sex\nhigh,F\nlow,M\n", [], "column 'p' is not .*'high'"),
+        ("p,sex\nhigh,F\nlow,M\n", [], "column 'p' holds labels .*'high'"),
         ("p,sex\n0.1,F\n1.7,M\n0.3,F\n", ["--family", "binomial"], r"\[0, 1\]"),
         ("p,q,sex\n0.1,1,F\n0.2,2,M\n", [], "name the predictions"),
         ('p,sex\n"0.1,F\n', [], "not a readable CSV|no rows|must be numeric"),
@@ -187,7 +187,7 @@ def test_hints_are_flags_not_python(tmp_path, capsys):
         ),
         (
             "p,sex\nTrue,F\nFalse,M\n",
-            r"not \(dtype Boolean; row 1 \(line 2 of the file\) is True",
+            r"holds labels \(dtype Boolean; row 1 \(line 2 of the file\) is True",
         ),
         (
             "p,sex\n0.1,F\n0.2,\n0.3,M\n",

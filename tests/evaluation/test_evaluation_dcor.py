@@ -199,7 +199,7 @@ def test_by_averages_groups_and_combines_p_values():
             np.full((5, 2), np.nan),
             np.arange(5),
             {},
-            r"features column .x0. contains NaN or infinity .*row 0",
+            r"features columns \['x0', 'x1'\] contains NaN or infinity .*row 0",
         ),
         (np.ones((5, 2)), np.arange(5), {"method": "fast"}, "method must be"),
         (np.ones((5, 2)), np.arange(5), {"n_projections": 0}, "n_projections"),

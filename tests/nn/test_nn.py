@@ -506,17 +506,47 @@ def test_metadata_as_a_data_frame(kind, frame):
 
 
 @pytest.mark.parametrize(
-    ("metadata", "target", "match"),
+    ("metadata", "target", "error", "match"),
     [
-        (pd.DataFrame({"site": list("abab")}), None, "metadata must hold numbers"),
-        (pd.DataFrame({"s": [0.0, np.nan, 1, 2]}), None, "metadata column 's' .*NaN"),
-        (np.array([[0.0], [1], [np.inf], [2]]), None, "metadata column '0' .*NaN"),
-        (np.zeros((5, 1)), None, "metadata has 5 rows but x has 4; they must match"),
-        (np.zeros((4, 1)), np.zeros(3), "target has 3 rows but x has 4; they must"),
-        (np.zeros((4, 1)), pd.Series([0, 1, None, 1.0]), "target column '0' .*NaN"),
+        (
+            pd.DataFrame({"site": list("abab")}),
+            None,
+            TypeError,
+            "metadata must be numeric, but its column 'site' holds labels",
+        ),
+        (
+            pd.DataFrame({"s": [0.0, np.nan, 1, 2]}),
+            None,
+            ValueError,
+            "metadata column 's' .*NaN",
+        ),
+        (
+            np.array([[0.0], [1], [np.inf], [2]]),
+            None,
+            ValueError,
+            "metadata column '0' .*NaN",
+        ),
+        (
+            np.zeros((5, 1)),
+            None,
+            ValueError,
+            "metadata has 5 rows but x has 4; they must match",
+        ),
+        (
+            np.zeros((4, 1)),
+            np.zeros(3),
+            ValueError,
+            "target has 3 rows but x has 4; they must",
+        ),
+        (
+            np.zeros((4, 1)),
+            pd.Series([0, 1, None, 1.0]),
+            ValueError,
+            "target column '0' .*NaN",
+        ),
     ],
 )
-def test_batch_metadata_and_target_errors(metadata, target, match):
+def test_batch_metadata_and_target_errors(metadata, target, error, match):
     layer = RecursiveMetadataNorm(3, 1, n_targets=1)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         layer(torch.randn(4, 3), metadata, target if target is not None else [1] * 4)

@@ -142,7 +142,7 @@ def test_partial_fit_carries_rmdn_state():
         ),
         (
             {"X": np.zeros((4, 2)), "metadata": np.array(list("abab"))[:, None]},
-            "metadata must hold numbers, but its column '0' holds labels",
+            "metadata must be numeric, but its column '0' holds labels",
         ),
         (
             {"X": np.zeros((4, 2)), "metadata": np.zeros((3, 1))},
