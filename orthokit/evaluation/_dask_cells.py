@@ -62,7 +62,10 @@ def read_dask(predictions, protected, categorical, nonlinear):
         for j, name in enumerate(names)
         if name not in coded and column_kind(table, j, name, "protected") == "numeric"
     ]
-    outputs = read_outputs(predictions._meta, allow_empty=True)[1]
+    meta = predictions._meta
+    if not _is_frame(predictions):  # an array's meta is (0, 0): no columns
+        meta = np.empty((0, *predictions.shape[1:]), dtype=meta.dtype)
+    outputs = read_outputs(meta, allow_empty=True)[1]
     levels, lengths = _scan(predictions, frame, names, coded)
     columns = ProtectedColumns(
         None, argument="protected", categories=levels, categorical=categorical
