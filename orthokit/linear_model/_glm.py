@@ -32,17 +32,17 @@ from orthokit.linear_model._diagnostics import (
     separation_message,
 )
 from orthokit.linear_model._families import FAMILIES
+from orthokit.linear_model._problem import Problem
 from orthokit.linear_model._row_blocks import one_blas_thread
-from orthokit.linear_model._scaling import (
-    principal_components,
-    scale_target,
-    standardize,
-)
+from orthokit.linear_model._scaling import scale_target
 from orthokit.linear_model._solvers import (
-    Problem,
     _solve_intercept_only,
     _solve_mdmm,
     _solve_newton,
+)
+from orthokit.linear_model._standard_design import (
+    principal_components,
+    standardize,
 )
 
 
@@ -308,7 +308,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         ``diag`` holds ``Σ w x²`` of the standardized predictors, ``jacobian``
         their weighted products with the orthonormal constraint basis
         (``Uᵀ W X_std``) and ``rank`` their numerical rank (see
-        :func:`~orthokit.linear_model._scaling.principal_components`): small
+        :func:`~orthokit.linear_model._standard_design.principal_components`): small
         statistics, which a dask fit reduces over row blocks. Returns whether
         the constraints leave only the intercept-only model.
         """
