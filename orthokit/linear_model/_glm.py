@@ -144,7 +144,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         self._check_shape(family, predictors.shape[1], np.count_nonzero(weights))
         w = weights / weights.sum()
         design = standardize(predictors, S, w, names, self.fit_intercept)
-        X1, transform, gram, axes = principal_components(design, w)
+        X1, transform, gram, axes, ones = principal_components(design, w)
         lead = design.lead
         constant_only = self._check_design(
             np.diag(design.gram)[lead:],
@@ -164,13 +164,13 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         problem = Problem(
             X1, target.y, w, design.basis, family, ridge, penalized, offset=offset,
             gram=gram, levels=[(rows, label) for _, _, rows, label in levels],
-            transform=transform,
+            transform=transform, ones=ones,
         )  # fmt: skip
         solution = self._run_solver(problem, theta, constant_only)
         Theta = self._store_solution(solution, problem, design, axes, target)
-        # design.X1 holds the centred predictors: X1 Θ is the linear predictor
-        # in the original units of y (the target's scaling is undone in Θ).
-        mu = family.mean(design.X1 @ Theta)
+        # [1, X_std] Θ is the linear predictor in the original units of y (the
+        # target's scaling is undone in Θ).
+        mu = family.mean(design.standard_product(Theta))
         self.constraint_violation_ = float(
             np.abs(design.s_centred.T @ (w[:, None] * mu)).max(initial=0.0)
         )

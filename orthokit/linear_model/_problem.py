@@ -37,14 +37,17 @@ class Problem:
     With a ``transform`` the problem's design is ``X1 @ transform`` (the
     whitened principal components of ``X1``, see ``principal_components``)
     without that product being formed: each pass goes over ``X1`` and the
-    ``q x q`` transform is applied to its small results.
+    ``q x q`` transform is applied to its small results. With ``ones`` the
+    design has that many columns of ones before ``X1`` (the predictors read
+    in place, the transform holding their centring), which are not stored.
     """
 
     def __init__(
         self, X1, Y, weights, basis, family, alpha, penalized, offset=0.0, gram=None,
-        levels=(), transform=None,
+        levels=(), transform=None, ones=0,
     ):  # fmt: skip
         self.X1 = X1
+        self.ones = ones
         self.transform = transform
         # X1ᵀ W X1, when known: the Hessian wherever the curvature is the same
         # on every row (the intercept-only start), without a pass over X1.
@@ -57,7 +60,7 @@ class Problem:
         self.penalized = penalized  # (q,) boolean: the slope rows of Θ
         # (q,) ridge per row of Θ: α (a scalar or one per row) on the slopes.
         self.ridge = np.where(penalized, alpha, 0.0)
-        self.q = X1.shape[1] if transform is None else transform.shape[1]
+        self.q = ones + X1.shape[1] if transform is None else transform.shape[1]
         self.m = Y.shape[1]
         self.r = basis.shape[1]
         # Pure levels (see _diagnostics.pure_levels) as (row indices, class):
@@ -70,14 +73,23 @@ class Problem:
     def unpack(self, theta):
         return theta.reshape(self.q, self.m, order="F")
 
+    def _times(self, block, coef, out=None):
+        """Return ``[1, block] coef`` (the columns of ones implied by ``ones``)."""
+        out = np.matmul(block, coef[self.ones :], out=out)
+        if self.ones:
+            out += coef[0]
+        return out
+
     def linear_predictor(self, theta):
         """Return ``X1 Θ`` without the offset (``Θ`` of one class)."""
         coef = theta if self.transform is None else self.transform @ theta
-        return self.X1 @ coef
+        return self._times(self.X1, coef)
 
     def weighted_sum(self, rows):
         """Return ``Σ wᵢ xᵢ`` over ``rows`` of the problem's design."""
         total = self.X1[rows].T @ self.w[rows]
+        if self.ones:
+            total = np.concatenate([[self.w[rows].sum()], total])
         return total if self.transform is None else self.transform.T @ total
 
     def state(self, theta, first_order=False):
@@ -93,21 +105,25 @@ class Problem:
             coef = self.transform @ coef
         n = self.X1.shape[0]
         if not first_order or n <= _CROSS_ROWS:
-            eta = self.X1 @ coef + self.offset
+            eta = self._times(self.X1, coef) + self.offset
             state = eta, self.family.mean(eta)
             if first_order:
                 self._first_order(state)
             return state
         eta = np.empty((n, self.m))
         mu = np.empty((n, self.m))
-        product = np.zeros((self.X1.shape[1], self.m + self.r * self.m**2))
+        ones = self.ones
+        product = np.zeros((ones + self.X1.shape[1], self.m + self.r * self.m**2))
         for start in range(0, n, _CROSS_ROWS):
             rows = slice(start, start + _CROSS_ROWS)
             block = self.X1[rows]
-            np.matmul(block, coef, out=eta[rows])
+            self._times(block, coef, out=eta[rows])
             eta[rows] += self.offset
             mu[rows] = self.family.mean(eta[rows])
-            product += block.T @ self._first_order_columns(mu[rows], rows)
+            columns = self._first_order_columns(mu[rows], rows)
+            product[ones:] += block.T @ columns
+            if ones:
+                product[0] += columns.sum(axis=0)
         self._first = (mu, self._first_order_split(product))
         return eta, mu
 
@@ -130,7 +146,9 @@ class Problem:
         _, mu = state
         if self._first[0] is mu:
             return self._first[1]
-        product = cross_product(self.X1, self._first_order_columns(mu, slice(None)))
+        product = cross_product(
+            self.X1, self._first_order_columns(mu, slice(None)), ones=self.ones
+        )
         self._first = (mu, self._first_order_split(product))
         return self._first[1]
 
@@ -179,7 +197,7 @@ class Problem:
         _, mu = state
         Z = self.U @ v.reshape(self.r, self.m, order="F")
         residual = mu - self.Y + self._mean_jacobian_apply(mu, Z)
-        grad = cross_product(self.X1, self.w[:, None] * residual)
+        grad = cross_product(self.X1, self.w[:, None] * residual, ones=self.ones)
         if self.transform is not None:
             grad = self.transform.T @ grad
         grad += self.ridge[:, None] * self.unpack(theta)
@@ -215,7 +233,7 @@ class Problem:
         rows_problem = Problem(
             self.X1[rows], self.Y[rows], self.w[rows], self.U[rows], self.family,
             np.zeros(self.q), self.penalized, offset=self.offset,
-            transform=self.transform,
+            transform=self.transform, ones=self.ones,
         )  # fmt: skip
         return rows_problem, (state[0][rows], mu[rows]), share
 
@@ -256,7 +274,7 @@ class Problem:
                 if self.gram is not None and curvature.min() == curvature.max():
                     block = curvature[0] * self.gram
                 else:
-                    block = weighted_gram(self.X1, self.w * curvature)
+                    block = weighted_gram(self.X1, self.w * curvature, ones=self.ones)
                     if self.transform is not None:
                         block = self.transform.T @ block @ self.transform
                         block = 0.5 * (block + block.T)

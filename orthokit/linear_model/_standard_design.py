@@ -28,6 +28,13 @@ from orthokit.linear_model._scaling import (
 #: results: a Hessian ``AᵀHA`` then loses at most 1e6 rounding errors (2e-10).
 _IMPLICIT_RANGE = 1e-6
 
+#: Largest ratio of a predictor's weighted mean to its standard deviation at
+#: which the solvers read the predictors in place, the centring folded into
+#: the intercept: products with uncentred columns then lose at most this many
+#: rounding errors (2e-14). Larger offsets (``1e15 + N(0, 1)``) are centred in
+#: a copy.
+_IN_PLACE_OFFSET = 1e2
+
 
 @dataclass
 class StandardDesign:
@@ -53,6 +60,11 @@ class StandardDesign:
         The protected columns minus their weighted means.
     basis_cross : ndarray of shape (r, p)
         ``basisᵀ W X_std`` (``None`` where not computed).
+    predictors : ndarray of shape (n, p) or None
+        The predictors as given, when ``X1`` is not formed (``None``): their
+        offsets are small enough (see :data:`_IN_PLACE_OFFSET`) that the
+        solvers read them in place, with the centring and scaling folded into
+        the transform of :func:`principal_components`.
     """
 
     X1: np.ndarray
@@ -65,6 +77,22 @@ class StandardDesign:
     basis_map: np.ndarray
     s_centred: np.ndarray
     basis_cross: np.ndarray | None = None
+    predictors: np.ndarray | None = None
+
+    def standard_product(self, Theta):
+        """Return ``[1, X_std] Θ`` (``Θ`` of shape ``(lead + p, m)``)."""
+        if self.X1 is not None:
+            return self.X1 @ Theta
+        coef = self.unstandardize(Theta)
+        return self.predictors @ coef[self.lead :] + coef[: self.lead].sum(axis=0)
+
+    def unstandardize(self, Theta):
+        """Return ``M Θ``, with ``[1, X] M = [1, X_std]`` (an intercept taken in)."""
+        slopes = Theta[self.lead :] / self.x_scale[:, None]
+        if not self.lead:
+            return slopes
+        centre = self.x_high + self.x_low
+        return np.vstack([Theta[:1] - centre @ slopes, slopes])
 
 
 def standardize(predictors, S, w, names, fit_intercept):
@@ -123,6 +151,13 @@ def standardize(predictors, S, w, names, fit_intercept):
             "constant, e.g. 1e300; the fit does not depend on their scale."
         )
     basis = np.asfortranarray(s_std @ basis_map)
+    in_place = _in_place_predictors(predictors, w, fit_intercept, basis)
+    if in_place is not None:
+        return StandardDesign(
+            None, int(fit_intercept), *in_place[:4], basis=basis,
+            basis_map=original_map, s_centred=s_centred, basis_cross=in_place[4],
+            predictors=predictors,
+        )  # fmt: skip
     X1, gram, high, low, spread, cross = _standard_predictors(
         predictors, w, fit_intercept, basis
     )
@@ -130,6 +165,70 @@ def standardize(predictors, S, w, names, fit_intercept):
         X1, int(fit_intercept), gram, high, low, spread, basis, original_map,
         s_centred, cross,
     )  # fmt: skip
+
+
+def _in_place_predictors(predictors, w, fit_intercept, basis):
+    """Return ``(gram, high, low, scale, basis_cross)`` without copying the predictors.
+
+    The statistics of :func:`_standard_predictors`, from the same three passes
+    and the same arithmetic on each block of rows, but the standardized block
+    is a temporary of a few thousand rows: nothing of the size of the data is
+    written. ``None`` where the predictors need the copy: columns that need a
+    power-of-two rescaling, a second pass for their spread, or whose mean is
+    more than :data:`_IN_PLACE_OFFSET` standard deviations from zero; constant
+    columns; predictors that are not float64 or more columns than rows.
+    """
+    n, p = predictors.shape
+    if predictors.dtype != np.float64 or p >= n or p == 0:
+        return None
+    lead = int(fit_intercept)
+    blocks = [slice(start, start + _GRAM_ROWS) for start in range(0, n, _GRAM_ROWS)]
+    top, bottom, high = np.zeros(p), np.zeros(p), np.zeros(p)
+    for rows in blocks:
+        block = predictors[rows]
+        np.maximum(top, block.max(axis=0), out=top)
+        np.minimum(bottom, block.min(axis=0), out=bottom)
+        if fit_intercept:
+            high += w[rows] @ block
+    largest = np.maximum(top, -bottom)
+    if not np.all((largest > _SAFE_RANGE[0]) & (largest < _SAFE_RANGE[1])):
+        return None
+    low, square = np.zeros(p), np.zeros(p)
+    top, bottom = np.full(p, -np.inf), np.full(p, np.inf)
+    for rows in blocks:
+        block = predictors[rows] - high if fit_intercept else predictors[rows]
+        if fit_intercept:
+            low += w[rows] @ block
+        square += w[rows] @ block**2
+        np.maximum(top, block.max(axis=0), out=top)
+        np.minimum(bottom, block.min(axis=0), out=bottom)
+    spread = np.sqrt(np.maximum(square - low**2, 0.0))
+    if fit_intercept:
+        top, bottom = top - low, bottom - low
+    constant = ((top == bottom) & fit_intercept) | (
+        spread <= _CONSTANT_ULPS * np.finfo(float).eps * np.maximum(top, -bottom)
+    )
+    if (
+        constant.any()
+        or np.any(np.abs(low) > 1e-4 * spread)
+        or np.any(np.abs(high + low) > _IN_PLACE_OFFSET * spread)
+    ):
+        return None
+    root = np.sqrt(w)
+    gram = np.zeros((lead + p, lead + p))
+    cross = np.zeros((basis.shape[1], p))
+    standard = np.empty((min(_GRAM_ROWS, n), lead + p), order="F")
+    standard[:, :lead] = 1.0
+    for rows in blocks:
+        size = len(range(*rows.indices(n)))
+        block = standard[:size, lead:]
+        np.subtract(predictors[rows], high, out=block)
+        block -= low
+        block /= spread
+        weighted = standard[:size] * root[rows, None]
+        gram += weighted.T @ weighted
+        cross += (basis[rows] * w[rows, None]).T @ block
+    return gram, high, low, spread, cross
 
 
 def _standard_predictors(predictors, w, fit_intercept, basis):
@@ -233,7 +332,10 @@ def principal_components(design, w):
     eigenvalues spread over more than :data:`_IMPLICIT_RANGE` (a Hessian
     ``AᵀHA`` computed from ``X_std`` would lose their ratio's worth of digits).
     Otherwise the solvers get ``[1, X_std]`` and the transform, and apply it
-    to their ``q x q`` results.
+    to their ``q x q`` results; when the design was not copied (see
+    :class:`StandardDesign`), they get the predictors as given, with the
+    column of ones implicit and the centring and scaling folded into the
+    transform.
 
     Parameters
     ----------
@@ -243,18 +345,22 @@ def principal_components(design, w):
 
     Returns
     -------
-    X1 : ndarray of shape (n, lead + p) or (n, lead + r)
+    X1 : ndarray of shape (n, lead + p), (n, p) or (n, lead + r)
         The leading column of ones (if any), then ``X_std`` (with a
-        ``transform``) or ``Z``.
+        ``transform``) or ``Z``; or the predictors alone (``ones = lead``).
     transform : ndarray of shape (lead + p, lead + r) or None
-        ``[1, Z] = X1 @ transform``; ``None`` when ``X1`` holds ``Z``.
+        ``[1, Z] = [1, X1] @ transform`` (``ones`` columns of ones before
+        ``X1``); ``None`` when ``X1`` holds ``Z``.
     gram : ndarray of shape (lead + r, lead + r)
         ``[1, Z]ᵀ W [1, Z]``.
     axes : ndarray of shape (p, r)
         ``A``: standardized slopes are ``A γ``.
+    ones : int
+        Columns of ones implied before ``X1`` (0, or ``lead`` when ``X1``
+        holds the predictors as given).
     """
     lead = design.lead
-    X = design.X1[:, lead:]
+    X = design.X1[:, lead:] if design.X1 is not None else design.predictors
     n, p = X.shape
     if p > n:
         _, singular, vt = np.linalg.svd(X * np.sqrt(w)[:, None], full_matrices=False)
@@ -272,10 +378,20 @@ def principal_components(design, w):
     gram = transform.T @ design.gram @ transform
     kept = eigenvalues[keep]
     if p <= n and (kept.size == 0 or kept.min() >= _IMPLICIT_RANGE * kept.max()):
-        return design.X1, transform, gram, axes
+        if design.X1 is None:
+            return X, design.unstandardize(transform), gram, axes, lead
+        return design.X1, transform, gram, axes, 0
     X1 = np.empty((n, lead + axes.shape[1]), order="F")
     X1[:, :lead] = 1.0
     # Z = X A, written as Zᵀ = Aᵀ Xᵀ straight into the column-major X1: one
     # BLAS product, no row-major temporary to transpose.
-    np.matmul(axes.T, X.T, out=X1[:, lead:].T)
-    return X1, None, gram, axes
+    if design.X1 is None:
+        # Standardized by blocks first: A can be large (nearly collinear
+        # predictors), and an uncentred product would lose its offset's digits.
+        for start in range(0, n, _GRAM_ROWS):
+            rows = slice(start, start + _GRAM_ROWS)
+            block = (X[rows] - design.x_high - design.x_low) / design.x_scale
+            np.matmul(block, axes, out=X1[rows, lead:])
+    else:
+        np.matmul(axes.T, X.T, out=X1[:, lead:].T)
+    return X1, None, gram, axes, 0
