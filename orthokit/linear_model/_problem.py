@@ -67,8 +67,12 @@ class Problem:
         # along them the maximum is at infinity, and the solvers stop once the
         # rest has converged and the fitted probabilities there are pinned.
         self.levels = list(levels)
-        # The last _first_order answer, with the means it was computed from.
+        # The last _first_order answer, with the means it was computed from,
+        # and the last loss and constraints computed in a fused pass, with
+        # their η and μ.
         self._first = (None, None)
+        self._loss = (None, None)
+        self._constraints = (None, None)
 
     def unpack(self, theta):
         return theta.reshape(self.q, self.m, order="F")
@@ -98,7 +102,10 @@ class Problem:
         With ``first_order`` the gradient and the constraint Jacobian there
         (see :meth:`_first_order`) are computed in the same pass, by blocks of
         rows of ``X1`` that are read once for both products: for the solver's
-        steps, whose points are nearly always accepted.
+        steps, whose points are nearly always accepted. So is the loss and the
+        constraints (see :meth:`objective`, :meth:`constraints`), while each
+        block of ``η`` and ``μ`` is in cache, without temporaries of the size
+        of the data.
         """
         coef = self.unpack(theta)
         if self.transform is not None:
@@ -114,22 +121,31 @@ class Problem:
         mu = np.empty((n, self.m))
         ones = self.ones
         product = np.zeros((ones + self.X1.shape[1], self.m + self.r * self.m**2))
+        loss = 0.0
+        constraints = np.zeros((self.r, self.m))
         for start in range(0, n, _CROSS_ROWS):
             rows = slice(start, start + _CROSS_ROWS)
             block = self.X1[rows]
             self._times(block, coef, out=eta[rows])
             eta[rows] += self.offset
             mu[rows] = self.family.mean(eta[rows])
+            loss += self.w[rows] @ self.family.loss(self.Y[rows], eta[rows])
+            constraints += self.U[rows].T @ (self.w[rows, None] * mu[rows])
             columns = self._first_order_columns(mu[rows], rows)
             product[ones:] += block.T @ columns
             if ones:
                 product[0] += columns.sum(axis=0)
         self._first = (mu, self._first_order_split(product))
+        self._loss = (eta, loss)
+        self._constraints = (mu, constraints.ravel(order="F"))
         return eta, mu
 
     def objective(self, theta, state):
         eta, _ = state
-        loss = self.w @ self.family.loss(self.Y, eta)
+        if self._loss[0] is eta:
+            loss = self._loss[1]
+        else:
+            loss = self.w @ self.family.loss(self.Y, eta)
         return loss + 0.5 * self.ridge @ np.sum(self.unpack(theta) ** 2, axis=1)
 
     def gradient(self, theta, state):
@@ -184,6 +200,8 @@ class Problem:
 
     def constraints(self, state):
         _, mu = state
+        if self._constraints[0] is mu:
+            return self._constraints[1].copy()
         return (self.U.T @ (self.w[:, None] * mu)).ravel(order="F")
 
     def _mean_jacobian_apply(self, mu, Z):

@@ -42,10 +42,11 @@ class StandardDesign:
 
     Attributes
     ----------
-    X1 : ndarray of shape (n, lead + p)
+    X1 : ndarray of shape (n, lead + p) or None
         A leading column of ones (with an intercept, ``lead = 1``), then the
         standardized predictors ``(X - x_high - x_low) / x_scale``; constant
-        columns are exactly zero.
+        columns are exactly zero. ``None`` where the predictors are read in
+        place (see ``predictors``).
     lead : int
         Number of leading columns of ones (0 or 1).
     gram : ndarray of shape (lead + p, lead + p)
@@ -98,10 +99,12 @@ class StandardDesign:
 def standardize(predictors, S, w, names, fit_intercept):
     """Return the :class:`StandardDesign` of a fit.
 
-    The predictors are written once into the design matrix, centred there in
-    two passes (as in :func:`centre_and_scale`) and scaled by the square roots
-    of the diagonal of their weighted Gram matrix, which is kept: it is the
-    first Hessian of the solvers and the matrix of the collinearity check.
+    The predictors are centred in two passes (as in :func:`centre_and_scale`)
+    and scaled by the square roots of the diagonal of their weighted Gram
+    matrix, which is kept: it is the first Hessian of the solvers and the
+    matrix of the collinearity check. Where their offsets allow, they are read
+    in place by blocks of rows and nothing of the size of the data is written;
+    otherwise they are written once into the standardized design matrix.
 
     Parameters
     ----------
