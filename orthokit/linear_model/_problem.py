@@ -261,14 +261,16 @@ class Problem:
             return self.family.derivative(mu[:, 0])
         return mu[:, k] * ((k == j) - mu[:, j])
 
-    def _constraint_curvature(self, mu, multipliers, k, j):
+    def _constraint_curvature(self, mu, multipliers, k, j, rows=slice(None)):
         """Row weights of block ``(k, j)`` of ``∂²(λᵀc)/∂η²`` (before ``w``).
+
+        ``mu`` holds the means of ``rows`` (a slice of the problem's rows).
 
         With ``z = U λ`` per class and softmax means ``p`` (classes 1..K-1;
         the reference class has no constraint), ``Σ_c z_c ∂²p_c/∂η_k∂η_j =
         δ_kj p_k (z_k - z̄) - p_k p_j (z_k + z_j - 2 z̄)``, ``z̄ = Σ_c p_c z_c``.
         """
-        Z = self.U @ multipliers.reshape(self.r, self.m, order="F")
+        Z = self.U[rows] @ multipliers.reshape(self.r, self.m, order="F")
         if self.family.name != "multinomial":
             return self.family.curvature2(mu[:, 0]) * Z[:, 0]
         mean = (mu * Z).sum(axis=1)
@@ -278,21 +280,44 @@ class Problem:
     def jacobian(self, state):
         return self._first_order(state)[1].copy()
 
+    def _curvature(self, mu, multipliers, k, j, rows):
+        """Row weights of block ``(k, j)`` of the Hessian on ``rows`` (before ``w``)."""
+        curvature = self._block_weights(mu[rows], k, j)
+        if multipliers is not None:
+            curvature = curvature + self._constraint_curvature(
+                mu[rows], multipliers, k, j, rows
+            )
+        return curvature
+
     def hessian(self, state, multipliers=None):
-        """Hessian of the Lagrangian (of the loss alone without multipliers)."""
+        """Hessian of the Lagrangian (of the loss alone without multipliers).
+
+        The row weights are computed by blocks of rows, each used while in
+        cache, without temporaries of the size of the data. Where they are
+        the same on every row and ``gram`` is known, no pass over ``X1``.
+        """
         _, mu = state
         H = np.empty((self.q * self.m, self.q * self.m))
+        starts = range(0, mu.shape[0], _CROSS_ROWS)
+        blocks = [slice(start, start + _CROSS_ROWS) for start in starts]
         for k in range(self.m):
             for j in range(k, self.m):
-                curvature = self._block_weights(mu, k, j)
-                if multipliers is not None:
-                    curvature = curvature + self._constraint_curvature(
-                        mu, multipliers, k, j
-                    )
-                if self.gram is not None and curvature.min() == curvature.max():
-                    block = curvature[0] * self.gram
+                low = high = np.nan
+                if self.gram is not None:
+                    low, high = np.inf, -np.inf
+                    for rows in blocks:
+                        curvature = self._curvature(mu, multipliers, k, j, rows)
+                        low = np.minimum(low, curvature.min())
+                        high = np.maximum(high, curvature.max())
+                if low == high:
+                    block = low * self.gram
                 else:
-                    block = weighted_gram(self.X1, self.w * curvature, ones=self.ones)
+                    block = np.zeros((self.X1.shape[1] + self.ones,) * 2)
+                    for rows in blocks:
+                        curvature = self._curvature(mu, multipliers, k, j, rows)
+                        block += weighted_gram(
+                            self.X1[rows], self.w[rows] * curvature, ones=self.ones
+                        )
                     if self.transform is not None:
                         block = self.transform.T @ block @ self.transform
                         block = 0.5 * (block + block.T)
