@@ -178,8 +178,9 @@ def _in_place_predictors(predictors, w, fit_intercept, basis):
     is a temporary of a few thousand rows: nothing of the size of the data is
     written. ``None`` where the predictors need the copy: columns that need a
     power-of-two rescaling, a second pass for their spread, or whose mean is
-    more than :data:`_IN_PLACE_OFFSET` standard deviations from zero; constant
-    columns; predictors that are not float64 or more columns than rows.
+    more than :data:`_IN_PLACE_OFFSET` standard deviations from zero; columns
+    that may be constant; predictors that are not float64 or more columns than
+    rows.
     """
     n, p = predictors.shape
     if predictors.dtype != np.float64 or p >= n or p == 0:
@@ -197,22 +198,19 @@ def _in_place_predictors(predictors, w, fit_intercept, basis):
     if not np.all((largest > _SAFE_RANGE[0]) & (largest < _SAFE_RANGE[1])):
         return None
     low, square = np.zeros(p), np.zeros(p)
-    top, bottom = np.full(p, -np.inf), np.full(p, np.inf)
     for rows in blocks:
         block = predictors[rows] - high if fit_intercept else predictors[rows]
         if fit_intercept:
             low += w[rows] @ block
         square += w[rows] @ block**2
-        np.maximum(top, block.max(axis=0), out=top)
-        np.minimum(bottom, block.min(axis=0), out=bottom)
     spread = np.sqrt(np.maximum(square - low**2, 0.0))
-    if fit_intercept:
-        top, bottom = top - low, bottom - low
-    constant = ((top == bottom) & fit_intercept) | (
-        spread <= _CONSTANT_ULPS * np.finfo(float).eps * np.maximum(top, -bottom)
-    )
+    # The centred range is bounded by the first pass's (no second min and max
+    # over row-major blocks): a column that passes the constant-column test
+    # against the bound passes it against the range; one that may not takes
+    # the copy, where the test is exact.
+    centred = np.maximum(top - high, high - bottom) + np.abs(low)
     if (
-        constant.any()
+        np.any(spread <= 2 * _CONSTANT_ULPS * np.finfo(float).eps * centred)
         or np.any(np.abs(low) > 1e-4 * spread)
         or np.any(np.abs(high + low) > _IN_PLACE_OFFSET * spread)
     ):
@@ -220,7 +218,9 @@ def _in_place_predictors(predictors, w, fit_intercept, basis):
     root = np.sqrt(w)
     gram = np.zeros((lead + p, lead + p))
     cross = np.zeros((basis.shape[1], p))
-    standard = np.empty((min(_GRAM_ROWS, n), lead + p), order="F")
+    # Row-major like the predictors: the standardization copies without a
+    # transposition.
+    standard = np.empty((min(_GRAM_ROWS, n), lead + p))
     standard[:, :lead] = 1.0
     for rows in blocks:
         size = len(range(*rows.indices(n)))
