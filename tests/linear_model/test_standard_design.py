@@ -11,6 +11,7 @@ import pytest
 from scipy.special import expit
 
 from orthokit.linear_model import OrthogonalGLM
+from orthokit.linear_model._row_blocks import cross_product, weighted_gram
 from orthokit.linear_model._standard_design import principal_components, standardize
 
 
@@ -70,3 +71,17 @@ def test_in_place_and_copied_designs_give_the_same_fit(family, solver, fit_inter
     if fit_intercept:
         intercept = copied.intercept_ + 1e3 * coef[..., 1]
         np.testing.assert_allclose(intercept, ours.intercept_, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_products_with_an_implied_column_of_ones(signed):
+    # More rows than one block of either product, and a last block cut short.
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(20_001, 3))
+    d = rng.normal(size=len(X)) if signed else rng.uniform(size=len(X))
+    C = rng.normal(size=(len(X), 2))
+    X1 = np.column_stack([np.ones(len(X)), X])
+    np.testing.assert_allclose(
+        weighted_gram(X, d, ones=1), (X1 * d[:, None]).T @ X1, rtol=1e-12, atol=1e-9
+    )
+    np.testing.assert_allclose(cross_product(X, C, ones=1), X1.T @ C, rtol=1e-12)
