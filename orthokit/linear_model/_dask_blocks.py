@@ -6,15 +6,16 @@ sums over row blocks (loss, gradient, ``Xᵀ W X`` and the constraint Jacobian
 together, as dask-glm computes its gradient and Hessian together), and the
 small reduced system is solved locally. Unlike dask-glm the iterations are
 not written again here: :class:`BlockProblem` has the interface of
-:class:`~orthokit.linear_model._solvers.Problem`, so the in-memory solvers
+:class:`~orthokit.linear_model._problem.Problem`, so the in-memory solvers
 (Newton-KKT, MDMM and its Newton polish) run on it unchanged and take the same
 steps as in memory.
 
-The units-free statement of the problem (:mod:`._scaling`) is reproduced from
-three passes of small statistics (ranges and classes; weighted means;
-centred cross-products); each row block is then standardized on the fly, so
-nothing of the size of the data is ever held, and an out-of-core collection
-(generated or read block by block) is read once per pass. Every block is read
+The units-free statement of the problem (:mod:`._scaling`,
+:mod:`._standard_design`) is reproduced from three passes of small statistics
+(ranges and classes; weighted means; centred cross-products); each row block
+is then standardized on the fly, so nothing of the size of the data is ever
+held, and an out-of-core collection (generated or read block by block) is
+read once per pass. Every block is read
 through the input layer (:func:`~orthokit._inputs.read_design`,
 ``read_y``, ``read_weights``), so bad input raises the errors it raises in
 memory.
@@ -28,7 +29,7 @@ from orthokit._inputs._target import read_y
 from orthokit._inputs._weights import read_weights
 from orthokit.linear_model._diagnostics import quasi_separation
 from orthokit.linear_model._families import FAMILIES
-from orthokit.linear_model._solvers import DIVERGENCE_LIMIT, Problem
+from orthokit.linear_model._problem import DIVERGENCE_LIMIT, Problem
 
 
 def _merge(first, second):
@@ -316,7 +317,7 @@ class _BlockState:
 
 
 class BlockProblem:
-    """:class:`~orthokit.linear_model._solvers.Problem` over dask row blocks.
+    """:class:`~orthokit.linear_model._problem.Problem` over dask row blocks.
 
     :meth:`state` is one pass over the data, which returns everything the
     solvers ask of that point: the loss, gradient, constraints and Jacobian,

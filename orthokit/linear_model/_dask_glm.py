@@ -1,14 +1,15 @@
 """OrthogonalGLM's fit and predictions on dask arrays and data frames.
 
-:func:`fit_dask` states the units-free problem of :mod:`._scaling` from three
-passes of small statistics over the row blocks (ranges, levels and classes;
-weighted means; centred cross-products), runs the in-memory solvers on a
-:class:`~._dask_blocks.BlockProblem` (one pass per evaluation), and makes one
-last pass for the constraint violation and the separation check. Everything
-it computes from the reduced statistics mirrors :func:`._scaling.standardize`,
-``principal_components`` and ``scale_target`` step for step, so the fit equals
-the in-memory one to rounding. :func:`predict_blocks` maps a prediction
-method over the blocks, lazily.
+:func:`fit_dask` states the units-free problem of :mod:`._scaling` and
+:mod:`._standard_design` from three passes of small statistics over the row
+blocks (ranges, levels and classes; weighted means; centred cross-products),
+runs the in-memory solvers on a :class:`~._dask_blocks.BlockProblem` (one pass
+per evaluation), and makes one last pass for the constraint violation and the
+separation check. Everything it computes from the reduced statistics mirrors
+:func:`._standard_design.standardize`, ``principal_components`` and
+``scale_target`` step for step, so the fit equals the in-memory one to
+rounding. :func:`predict_blocks` maps a prediction method over the blocks,
+lazily.
 """
 
 import numpy as np
@@ -29,9 +30,9 @@ from orthokit.linear_model._families import FAMILIES
 from orthokit.linear_model._scaling import (
     _CONSTANT_ULPS,
     _SAFE_RANGE,
-    StandardDesign,
     TargetScaling,
 )
+from orthokit.linear_model._standard_design import StandardDesign
 
 
 def _row_blocks(X, y, sample_weight):

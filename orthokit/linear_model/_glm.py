@@ -32,17 +32,17 @@ from orthokit.linear_model._diagnostics import (
     separation_message,
 )
 from orthokit.linear_model._families import FAMILIES
+from orthokit.linear_model._problem import Problem
 from orthokit.linear_model._row_blocks import one_blas_thread
-from orthokit.linear_model._scaling import (
-    principal_components,
-    scale_target,
-    standardize,
-)
+from orthokit.linear_model._scaling import scale_target
 from orthokit.linear_model._solvers import (
-    Problem,
     _solve_intercept_only,
     _solve_mdmm,
     _solve_newton,
+)
+from orthokit.linear_model._standard_design import (
+    principal_components,
+    standardize,
 )
 
 
@@ -144,7 +144,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         self._check_shape(family, predictors.shape[1], np.count_nonzero(weights))
         w = weights / weights.sum()
         design = standardize(predictors, S, w, names, self.fit_intercept)
-        X1, transform, gram, axes = principal_components(design, w)
+        X1, transform, gram, axes, ones = principal_components(design, w)
         lead = design.lead
         constant_only = self._check_design(
             np.diag(design.gram)[lead:],
@@ -164,13 +164,13 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         problem = Problem(
             X1, target.y, w, design.basis, family, ridge, penalized, offset=offset,
             gram=gram, levels=[(rows, label) for _, _, rows, label in levels],
-            transform=transform,
+            transform=transform, ones=ones,
         )  # fmt: skip
         solution = self._run_solver(problem, theta, constant_only)
         Theta = self._store_solution(solution, problem, design, axes, target)
-        # design.X1 holds the centred predictors: X1 Θ is the linear predictor
-        # in the original units of y (the target's scaling is undone in Θ).
-        mu = family.mean(design.X1 @ Theta)
+        # [1, X_std] Θ is the linear predictor in the original units of y (the
+        # target's scaling is undone in Θ).
+        mu = family.mean(design.standard_product(Theta))
         self.constraint_violation_ = float(
             np.abs(design.s_centred.T @ (w[:, None] * mu)).max(initial=0.0)
         )
@@ -308,7 +308,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         ``diag`` holds ``Σ w x²`` of the standardized predictors, ``jacobian``
         their weighted products with the orthonormal constraint basis
         (``Uᵀ W X_std``) and ``rank`` their numerical rank (see
-        :func:`~orthokit.linear_model._scaling.principal_components`): small
+        :func:`~orthokit.linear_model._standard_design.principal_components`): small
         statistics, which a dask fit reduces over row blocks. Returns whether
         the constraints leave only the intercept-only model.
         """

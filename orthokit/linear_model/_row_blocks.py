@@ -56,7 +56,7 @@ def one_blas_thread(n_rows, n_columns):
     return _controller.limit(limits=1, user_api="blas")
 
 
-def weighted_gram(X, d):
+def weighted_gram(X, d, ones=0):
     """Return ``Xᵀ diag(d) X`` by blocks of rows, one symmetric BLAS product each.
 
     For non-negative ``d`` each block is ``B = √d ⊙ X`` and ``BᵀB`` goes to
@@ -65,13 +65,17 @@ def weighted_gram(X, d):
 
     Parameters
     ----------
-    X : ndarray of shape (n, q)
+    X : ndarray of shape (n, p)
     d : ndarray of shape (n,)
+    ones : int, default=0
+        Columns of ones to put before ``X`` (not stored in it).
 
     Returns
     -------
-    ndarray of shape (q, q)
+    ndarray of shape (ones + p, ones + p)
     """
+    if ones:
+        return _weighted_gram_with_ones(X, d, ones)
     if d.size and d.min() < 0:
         return (X * d[:, None]).T @ X
     root = np.sqrt(d)
@@ -82,18 +86,44 @@ def weighted_gram(X, d):
     return gram
 
 
-def cross_product(X, C):
+def _weighted_gram_with_ones(X, d, ones):
+    """:func:`weighted_gram` of ``[1, X]``, the block ``[1, X]`` in one buffer."""
+    n, p = X.shape
+    signed = d.size and d.min() < 0
+    scale = d if signed else np.sqrt(d)
+    buffer = np.empty((min(n, _GRAM_ROWS), ones + p))
+    gram = np.zeros((ones + p, ones + p))
+    for start in range(0, n, _GRAM_ROWS):
+        rows = slice(start, start + _GRAM_ROWS)
+        block = buffer[: len(range(*rows.indices(n)))]
+        if signed:
+            block[:, :ones] = 1.0
+            block[:, ones:] = X[rows]
+            gram += (block * scale[rows, None]).T @ block
+        else:
+            block[:, :ones] = scale[rows, None]
+            np.multiply(X[rows], scale[rows, None], out=block[:, ones:])
+            gram += block.T @ block
+    return gram
+
+
+def cross_product(X, C, ones=0):
     """Return ``Xᵀ C`` for a tall ``X`` and a few columns ``C``, by blocks of rows.
 
     Parameters
     ----------
-    X : ndarray of shape (n, q)
+    X : ndarray of shape (n, p)
     C : ndarray of shape (n, c)
+    ones : int, default=0
+        Columns of ones to put before ``X`` (not stored in it).
 
     Returns
     -------
-    ndarray of shape (q, c)
+    ndarray of shape (ones + p, c)
     """
+    if ones:
+        total = C.sum(axis=0)
+        return np.vstack([np.tile(total, (ones, 1)), cross_product(X, C)])
     n = X.shape[0]
     if n <= _CROSS_ROWS:
         return X.T @ C

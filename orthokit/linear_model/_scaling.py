@@ -1,34 +1,25 @@
-"""Units-free statement of the constrained GLM problem.
+"""Units-free statement of the constrained GLM problem: column statistics, target.
 
 The solvers work on standardized predictors, unit-scale protected columns and a
 target brought to unit scale, whatever the units of the data: a column
 ``1e15 + N(0, 1)`` is centred before it is scaled (two passes, so the offset
 does not eat its digits), Gaussian targets ``1e4 y`` or ``y + 1e6`` and Poisson
 counts near ``5e4`` become problems of size one. Each rescaling is exact: the
-solution is mapped back to the original units afterwards.
+solution is mapped back to the original units afterwards. The design itself
+(predictors and protected basis) is built in
+:mod:`orthokit.linear_model._standard_design`.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from orthokit._linalg import (
-    kept_eigenvalues,
-    power_of_two_scale,
-    range_power_of_two,
-    whitening_basis,
-)
-from orthokit.linear_model._row_blocks import _GRAM_ROWS
+from orthokit._linalg import power_of_two_scale
 
 #: A centred column is constant when its weighted standard deviation is within
 #: this many rounding errors of its largest centred value (see
 #: :func:`constant_columns`).
 _CONSTANT_ULPS = 32.0
-
-#: Smallest ratio of the kept eigenvalues of the predictors' Gram matrix at
-#: which the solvers work on ``X_std`` and apply the whitening to their small
-#: results: a Hessian ``AᵀHA`` then loses at most 1e6 rounding errors (2e-10).
-_IMPLICIT_RANGE = 1e-6
 
 #: Magnitudes of predictors whose weighted squares (and those of their
 #: deviations from the mean) neither overflow nor underflow.
@@ -157,255 +148,3 @@ def scale_target(family_name, Y, w):
         mean = float(w @ Y[:, 0])
         return TargetScaling(Y / mean, -float(np.log(mean)), 1.0, 1.0, 1.0 / mean)
     return TargetScaling(Y, 0.0, 1.0, 1.0, 1.0)
-
-
-@dataclass
-class StandardDesign:
-    """Standardized predictors and an orthonormal basis of the protected span.
-
-    Attributes
-    ----------
-    X1 : ndarray of shape (n, lead + p)
-        A leading column of ones (with an intercept, ``lead = 1``), then the
-        standardized predictors ``(X - x_high - x_low) / x_scale``; constant
-        columns are exactly zero.
-    lead : int
-        Number of leading columns of ones (0 or 1).
-    gram : ndarray of shape (lead + p, lead + p)
-        ``X1ᵀ W X1``.
-    x_high, x_low, x_scale : ndarray of shape (p,)
-        The weighted mean in two parts (see :func:`centre_and_scale`).
-    basis : ndarray of shape (n, r)
-        ``S̃ basis_map``, orthonormal in the weighted inner product.
-    basis_map : ndarray of shape (k, r)
-        Maps the centred protected columns (original units) to ``basis``.
-    s_centred : ndarray of shape (n, k)
-        The protected columns minus their weighted means.
-    basis_cross : ndarray of shape (r, p)
-        ``basisᵀ W X_std`` (``None`` where not computed).
-    """
-
-    X1: np.ndarray
-    lead: int
-    gram: np.ndarray
-    x_high: np.ndarray
-    x_low: np.ndarray
-    x_scale: np.ndarray
-    basis: np.ndarray
-    basis_map: np.ndarray
-    s_centred: np.ndarray
-    basis_cross: np.ndarray | None = None
-
-
-def standardize(predictors, S, w, names, fit_intercept):
-    """Return the :class:`StandardDesign` of a fit.
-
-    The predictors are written once into the design matrix, centred there in
-    two passes (as in :func:`centre_and_scale`) and scaled by the square roots
-    of the diagonal of their weighted Gram matrix, which is kept: it is the
-    first Hessian of the solvers and the matrix of the collinearity check.
-
-    Parameters
-    ----------
-    predictors : ndarray of shape (n, p)
-    S : ndarray of shape (n, k)
-        Encoded protected columns.
-    w : ndarray of shape (n,)
-        Weights summing to one.
-    names : list of str
-        Names of the protected columns, for messages.
-    fit_intercept : bool
-        Centre the predictors and lead with a column of ones (otherwise they
-        are only scaled).
-
-    Returns
-    -------
-    StandardDesign
-
-    Raises
-    ------
-    ValueError
-        If a protected column is constant (in the weighted sense), or so small
-        that the multipliers of its constraints overflow.
-    """
-    # Column-major: the few protected columns and every column of the design
-    # matrix are contiguous, so that column-wise updates and the products of
-    # the solvers run over long contiguous loops.
-    S = np.asfortranarray(S)
-    s_high, s_low, s_scale, s_constant, s_std = centre_and_scale(S, w)
-    if s_constant.any():
-        bad = [names[j] for j in np.flatnonzero(s_constant)]
-        raise ValueError(
-            f"protected column(s) {bad} are constant; a constant column carries no "
-            "information and cannot be regressed out or constrained. Drop it."
-        )
-    s_centred = (S - s_high) - s_low
-    basis_map = whitening_basis((s_std * w[:, None]).T @ s_std, names)
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        original_map = basis_map / s_scale[:, None]
-    tiny = ~np.isfinite(original_map).all(axis=1)
-    if tiny.any():
-        bad = [names[j] for j in np.flatnonzero(tiny)]
-        raise ValueError(
-            f"protected column(s) {bad} are too small for float64 (largest "
-            f"magnitude {np.abs(S[:, tiny]).max():.3g}): the multipliers of their "
-            "constraints (multipliers_) would overflow. Multiply them by a "
-            "constant, e.g. 1e300; the fit does not depend on their scale."
-        )
-    basis = np.asfortranarray(s_std @ basis_map)
-    X1, gram, high, low, spread, cross = _standard_predictors(
-        predictors, w, fit_intercept, basis
-    )
-    return StandardDesign(
-        X1, int(fit_intercept), gram, high, low, spread, basis, original_map,
-        s_centred, cross,
-    )  # fmt: skip
-
-
-def _standard_predictors(predictors, w, fit_intercept, basis):
-    """Return ``(X1, gram, high, low, scale, basis_cross)`` of :class:`StandardDesign`.
-
-    Three passes over blocks of rows, each read once while in cache: the copy
-    into the column-major design matrix (with the range of every column and
-    the first mean), the centring (second mean, weighted squares and the
-    centred range), then the second centring, the scaling, the weighted Gram
-    matrix and the products with the constraint ``basis``. Columns whose
-    squares could overflow or underflow are first brought near 1 by a power of
-    two (exact, and it commutes exactly with the rest); the returned means and
-    scales are in the original units.
-    """
-    n, p = predictors.shape
-    lead = int(fit_intercept)
-    X1 = np.empty((n, lead + p), order="F")
-    X1[:, :lead] = 1.0
-    X = X1[:, lead:]
-    blocks = [slice(start, start + _GRAM_ROWS) for start in range(0, n, _GRAM_ROWS)]
-    top, bottom, high = np.zeros(p), np.zeros(p), np.zeros(p)
-    for rows in blocks:
-        # Row blocks: a row-major to column-major copy in one go thrashes the
-        # cache (3x slower at a million rows).
-        block = X[rows]
-        block[...] = predictors[rows]
-        np.maximum(top, block.max(axis=0), out=top)
-        np.minimum(bottom, block.min(axis=0), out=bottom)
-        if fit_intercept:
-            high += w[rows] @ block
-    largest = np.maximum(top, -bottom)
-    power = range_power_of_two(top, bottom)
-    power[(largest > _SAFE_RANGE[0]) & (largest < _SAFE_RANGE[1])] = 1.0
-    if np.any(power != 1.0):
-        X *= power
-        high = w @ X if fit_intercept else high
-    low, square = np.zeros(p), np.zeros(p)
-    top, bottom = np.full(p, -np.inf), np.full(p, np.inf)
-    for rows in blocks:
-        block = X[rows]
-        if fit_intercept:
-            block -= high
-            low += w[rows] @ block
-        square += w[rows] @ block**2
-        np.maximum(top, block.max(axis=0), out=top)
-        np.minimum(bottom, block.min(axis=0), out=bottom)
-    # Σ w (x - high - low)² = Σ w (x - high)² - low² (the weights sum to one);
-    # low is the rounding error of the first mean, so the difference keeps
-    # its digits unless that error was large (offsets like 1e15 + N(0, 1)):
-    # those columns' squares are summed again, after the second centring.
-    spread = np.sqrt(np.maximum(square - low**2, 0.0))
-    inexact = np.abs(low) > 1e-4 * spread
-    if fit_intercept:
-        top, bottom = top - low, bottom - low
-    constant = ((top == bottom) & fit_intercept) | (
-        spread <= _CONSTANT_ULPS * np.finfo(float).eps * np.maximum(top, -bottom)
-    )
-    recompute = np.flatnonzero(inexact & ~constant)
-    if recompute.size:
-        centred = X[:, recompute] - low[recompute]
-        spread[recompute] = np.sqrt(w @ centred**2)
-    spread[constant] = 1.0
-    root = np.sqrt(w)
-    gram = np.zeros((lead + p, lead + p))
-    cross = np.zeros((basis.shape[1], p))
-    for rows in blocks:
-        block = X[rows]
-        block -= low
-        block /= spread
-        weighted = X1[rows] * root[rows, None]
-        gram += weighted.T @ weighted
-        cross += (basis[rows] * w[rows, None]).T @ block
-    if fit_intercept and constant.any():
-        X[:, constant] = 0.0
-        cross[:, constant] = 0.0
-        zero = np.flatnonzero(constant) + lead
-        gram[zero, :] = 0.0
-        gram[:, zero] = 0.0
-    return X1, gram, high / power, low / power, spread / power, cross
-
-
-def principal_components(design, w):
-    """Whitened principal components of the standardized predictors.
-
-    The solvers work on ``Z = X_std A`` with ``ZᵀWZ = I``: ``A`` (the
-    ``axes``) holds the eigenvectors of the predictors' weighted Gram matrix
-    whose eigenvalues exceed :data:`~orthokit._linalg.RANK_RTOL` times the
-    largest, each divided by the square root of its eigenvalue. Directions
-    below that cut-off (collinear or constant predictors, all but ``n`` of
-    them when there are more predictors than rows) are dropped, which gives
-    the minimum-norm solution; in the others the problem is well conditioned
-    however nearly collinear the predictors are, so both solvers reach the
-    same optimum and a coefficient beyond ``DIVERGENCE_LIMIT`` means the
-    linear predictor itself diverges. A ridge ``α‖β‖²`` on the standardized
-    slopes ``β = A γ`` is ``Σⱼ α ‖Aⱼ‖² γⱼ²``. With more predictors than rows
-    the axes come from a thin SVD of ``√w X_std`` (``O(n² p)``), never from a
-    ``p x p`` matrix.
-
-    ``Z`` is formed (one pass of ``O(n p r)``) only where it pays: with more
-    predictors than rows (``Z`` is narrower than ``X_std``) or when the kept
-    eigenvalues spread over more than :data:`_IMPLICIT_RANGE` (a Hessian
-    ``AᵀHA`` computed from ``X_std`` would lose their ratio's worth of digits).
-    Otherwise the solvers get ``[1, X_std]`` and the transform, and apply it
-    to their ``q x q`` results.
-
-    Parameters
-    ----------
-    design : StandardDesign
-    w : ndarray of shape (n,)
-        Weights summing to one.
-
-    Returns
-    -------
-    X1 : ndarray of shape (n, lead + p) or (n, lead + r)
-        The leading column of ones (if any), then ``X_std`` (with a
-        ``transform``) or ``Z``.
-    transform : ndarray of shape (lead + p, lead + r) or None
-        ``[1, Z] = X1 @ transform``; ``None`` when ``X1`` holds ``Z``.
-    gram : ndarray of shape (lead + r, lead + r)
-        ``[1, Z]ᵀ W [1, Z]``.
-    axes : ndarray of shape (p, r)
-        ``A``: standardized slopes are ``A γ``.
-    """
-    lead = design.lead
-    X = design.X1[:, lead:]
-    n, p = X.shape
-    if p > n:
-        _, singular, vt = np.linalg.svd(X * np.sqrt(w)[:, None], full_matrices=False)
-        eigenvalues, vectors = singular**2, vt.T
-    else:
-        eigenvalues, vectors = np.linalg.eigh(design.gram[lead:, lead:])
-    keep = kept_eigenvalues(eigenvalues)
-    axes = vectors[:, keep] / np.sqrt(eigenvalues[keep])
-    transform = np.zeros((lead + p, lead + axes.shape[1]))
-    transform[:lead, :lead] = np.eye(lead)
-    transform[lead:, lead:] = axes
-    # [1, Z]ᵀW[1, Z] from the Gram matrix of the standardized predictors,
-    # O(q³) instead of a pass of O(n q²): the same up to rounding (ZᵀWZ = I
-    # and, with an intercept, 1ᵀWZ = 0).
-    gram = transform.T @ design.gram @ transform
-    kept = eigenvalues[keep]
-    if p <= n and (kept.size == 0 or kept.min() >= _IMPLICIT_RANGE * kept.max()):
-        return design.X1, transform, gram, axes
-    X1 = np.empty((n, lead + axes.shape[1]), order="F")
-    X1[:, :lead] = 1.0
-    # Z = X A, written as Zᵀ = Aᵀ Xᵀ straight into the column-major X1: one
-    # BLAS product, no row-major temporary to transpose.
-    np.matmul(axes.T, X.T, out=X1[:, lead:].T)
-    return X1, None, gram, axes

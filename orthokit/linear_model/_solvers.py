@@ -11,8 +11,9 @@ inner product) basis of the centred protected columns, so that ``c = 0`` iff
 ``S̃ᵀ W h(η) = 0``. Parameters are flattened class block by class block
 (``Θ.ravel(order="F")``), and so are the constraints.
 
-Nothing here knows about scikit-learn: the functions take arrays and return a
-:class:`Solution`.
+The solvers take a :class:`~orthokit.linear_model._problem.Problem` (the
+data's values and derivatives) and return a :class:`Solution`; nothing here
+knows about scikit-learn.
 """
 
 from dataclasses import dataclass
@@ -22,22 +23,11 @@ import scipy.linalg
 import scipy.optimize
 
 from orthokit._linalg import RANK_RTOL, solve_kkt
-from orthokit.linear_model._row_blocks import (
-    _CROSS_ROWS,
-    cross_product,
-    weighted_gram,
-)
 from orthokit.linear_model._separation import (
-    is_pinned,
     limit_derivatives,
     limit_hessian,
     push_pinned,
 )
-
-#: Largest coefficient of a whitened predictor (a principal component of unit
-#: weighted variance, see ``principal_components``) before the data count as
-#: separable: the linear predictor then spreads over 1e3 units.
-DIVERGENCE_LIMIT = 1e3
 
 #: Bound on MDMM's damping relative to the loss curvature: beyond it the
 #: curvature ``H + ρJᵀJ`` loses the digits of ``H`` and Cholesky breaks down.
@@ -70,248 +60,6 @@ class Solution:
     violation: float
     stationarity: float
     message: str = ""
-
-
-class Problem:
-    """Objective, constraints and their derivatives on standardized data.
-
-    With a ``transform`` the problem's design is ``X1 @ transform`` (the
-    whitened principal components of ``X1``, see ``principal_components``)
-    without that product being formed: each pass goes over ``X1`` and the
-    ``q x q`` transform is applied to its small results.
-    """
-
-    def __init__(
-        self, X1, Y, weights, basis, family, alpha, penalized, offset=0.0, gram=None,
-        levels=(), transform=None,
-    ):  # fmt: skip
-        self.X1 = X1
-        self.transform = transform
-        # X1ᵀ W X1, when known: the Hessian wherever the curvature is the same
-        # on every row (the intercept-only start), without a pass over X1.
-        self.gram = gram
-        self.offset = offset
-        self.Y = Y
-        self.w = weights / weights.sum()
-        self.U = basis
-        self.family = family
-        self.penalized = penalized  # (q,) boolean: the slope rows of Θ
-        # (q,) ridge per row of Θ: α (a scalar or one per row) on the slopes.
-        self.ridge = np.where(penalized, alpha, 0.0)
-        self.q = X1.shape[1] if transform is None else transform.shape[1]
-        self.m = Y.shape[1]
-        self.r = basis.shape[1]
-        # Pure levels (see _diagnostics.pure_levels) as (row indices, class):
-        # along them the maximum is at infinity, and the solvers stop once the
-        # rest has converged and the fitted probabilities there are pinned.
-        self.levels = list(levels)
-        # The last _first_order answer, with the means it was computed from.
-        self._first = (None, None)
-
-    def unpack(self, theta):
-        return theta.reshape(self.q, self.m, order="F")
-
-    def linear_predictor(self, theta):
-        """Return ``X1 Θ`` without the offset (``Θ`` of one class)."""
-        coef = theta if self.transform is None else self.transform @ theta
-        return self.X1 @ coef
-
-    def weighted_sum(self, rows):
-        """Return ``Σ wᵢ xᵢ`` over ``rows`` of the problem's design."""
-        total = self.X1[rows].T @ self.w[rows]
-        return total if self.transform is None else self.transform.T @ total
-
-    def state(self, theta, first_order=False):
-        """Return ``(η, μ)`` at ``theta``.
-
-        With ``first_order`` the gradient and the constraint Jacobian there
-        (see :meth:`_first_order`) are computed in the same pass, by blocks of
-        rows of ``X1`` that are read once for both products: for the solver's
-        steps, whose points are nearly always accepted.
-        """
-        coef = self.unpack(theta)
-        if self.transform is not None:
-            coef = self.transform @ coef
-        n = self.X1.shape[0]
-        if not first_order or n <= _CROSS_ROWS:
-            eta = self.X1 @ coef + self.offset
-            state = eta, self.family.mean(eta)
-            if first_order:
-                self._first_order(state)
-            return state
-        eta = np.empty((n, self.m))
-        mu = np.empty((n, self.m))
-        product = np.zeros((self.X1.shape[1], self.m + self.r * self.m**2))
-        for start in range(0, n, _CROSS_ROWS):
-            rows = slice(start, start + _CROSS_ROWS)
-            block = self.X1[rows]
-            np.matmul(block, coef, out=eta[rows])
-            eta[rows] += self.offset
-            mu[rows] = self.family.mean(eta[rows])
-            product += block.T @ self._first_order_columns(mu[rows], rows)
-        self._first = (mu, self._first_order_split(product))
-        return eta, mu
-
-    def objective(self, theta, state):
-        eta, _ = state
-        loss = self.w @ self.family.loss(self.Y, eta)
-        return loss + 0.5 * self.ridge @ np.sum(self.unpack(theta) ** 2, axis=1)
-
-    def gradient(self, theta, state):
-        grad = self._first_order(state)[0] + self.ridge[:, None] * self.unpack(theta)
-        return grad.ravel(order="F")
-
-    def _first_order(self, state):
-        """Return ``(X1ᵀ W (μ - Y), J)``: the solvers ask for both at each point.
-
-        One product of ``X1ᵀ`` with the ``m + r m²`` columns of the residuals
-        and the weighted constraint basis reads ``X1`` once instead of
-        ``1 + m²`` times. The answer for the last state is kept.
-        """
-        _, mu = state
-        if self._first[0] is mu:
-            return self._first[1]
-        product = cross_product(self.X1, self._first_order_columns(mu, slice(None)))
-        self._first = (mu, self._first_order_split(product))
-        return self._first[1]
-
-    def _first_order_columns(self, mu, rows):
-        """Return the ``m + r m²`` columns whose products with ``X1`` give ∇f, J.
-
-        ``mu`` holds the means of ``rows`` (a slice of the problem's rows).
-        """
-        m, r = self.m, self.r
-        w = self.w[rows]
-        columns = np.empty((mu.shape[0], m + r * m * m), order="F")
-        columns[:, :m] = w[:, None] * (mu - self.Y[rows])
-        for k in range(m):
-            for j in range(m):
-                start = m + (k * m + j) * r
-                d = w * self._block_weights(mu, k, j)
-                columns[:, start : start + r] = self.U[rows] * d[:, None]
-        return columns
-
-    def _first_order_split(self, product):
-        """Return ``(∇f, J)`` from ``X1ᵀ`` times :meth:`_first_order_columns`."""
-        m, q, r = self.m, self.q, self.r
-        if self.transform is not None:
-            product = self.transform.T @ product
-        J = np.empty((r * m, q * m))
-        for k in range(m):
-            for j in range(m):
-                start = m + (k * m + j) * r
-                J[k * r : (k + 1) * r, j * q : (j + 1) * q] = product[
-                    :, start : start + r
-                ].T
-        return product[:, :m], J
-
-    def constraints(self, state):
-        _, mu = state
-        return (self.U.T @ (self.w[:, None] * mu)).ravel(order="F")
-
-    def _mean_jacobian_apply(self, mu, Z):
-        """Return ``A[:, j] = Σ_k ∂μ_k/∂η_j · Z[:, k]`` (the Jacobian is symmetric)."""
-        if self.m == 1 and self.family.name != "multinomial":
-            return self.family.derivative(mu) * Z
-        return mu * Z - mu * (mu * Z).sum(axis=1, keepdims=True)
-
-    def lagrangian_gradient(self, theta, state, v):
-        """Return ``∇f + Jᵀ v`` with one pass over ``X1``: O(n (q + r) m)."""
-        _, mu = state
-        Z = self.U @ v.reshape(self.r, self.m, order="F")
-        residual = mu - self.Y + self._mean_jacobian_apply(mu, Z)
-        grad = cross_product(self.X1, self.w[:, None] * residual)
-        if self.transform is not None:
-            grad = self.transform.T @ grad
-        grad += self.ridge[:, None] * self.unpack(theta)
-        return grad.ravel(order="F")
-
-    def pinned(self, state):
-        """Return the pinned rows as a problem of their own (``None`` if none).
-
-        Rows are pinned when they make up a pure level (all of one class) and
-        every fitted probability of that class there exceeds ``1 - PINNED``
-        (the rule by which :func:`~._diagnostics.separation_message` names the
-        level): the likelihood rises without bound along the level's
-        indicator, and the rows' share of the derivatives decays only like the
-        probabilities of the other classes, ``exp(-coefficient)``. Without
-        that share the derivatives are those of the limit problem, in which
-        those rows are fitted exactly.
-
-        Returns
-        -------
-        (Problem, state, float) or None
-            The rows' problem (no ridge), its state and their share of the
-            weight: a derivative of the rows is ``share ×`` that of the returned
-            problem.
-        """
-        if not self.levels:
-            return None
-        _, mu = state
-        pinned = [rows for rows, label in self.levels if is_pinned(mu[rows], label)]
-        if not pinned:
-            return None
-        rows = np.concatenate(pinned)
-        share = float(self.w[rows].sum())
-        rows_problem = Problem(
-            self.X1[rows], self.Y[rows], self.w[rows], self.U[rows], self.family,
-            np.zeros(self.q), self.penalized, offset=self.offset,
-            transform=self.transform,
-        )  # fmt: skip
-        return rows_problem, (state[0][rows], mu[rows]), share
-
-    def _block_weights(self, mu, k, j):
-        """Return the row weights of block ``(k, j)`` of ``∂μ/∂η``."""
-        if self.family.name != "multinomial":
-            return self.family.derivative(mu[:, 0])
-        return mu[:, k] * ((k == j) - mu[:, j])
-
-    def _constraint_curvature(self, mu, multipliers, k, j):
-        """Row weights of block ``(k, j)`` of ``∂²(λᵀc)/∂η²`` (before ``w``).
-
-        With ``z = U λ`` per class and softmax means ``p`` (classes 1..K-1;
-        the reference class has no constraint), ``Σ_c z_c ∂²p_c/∂η_k∂η_j =
-        δ_kj p_k (z_k - z̄) - p_k p_j (z_k + z_j - 2 z̄)``, ``z̄ = Σ_c p_c z_c``.
-        """
-        Z = self.U @ multipliers.reshape(self.r, self.m, order="F")
-        if self.family.name != "multinomial":
-            return self.family.curvature2(mu[:, 0]) * Z[:, 0]
-        mean = (mu * Z).sum(axis=1)
-        cross = mu[:, k] * mu[:, j] * (Z[:, k] + Z[:, j] - 2 * mean)
-        return (k == j) * mu[:, k] * (Z[:, k] - mean) - cross
-
-    def jacobian(self, state):
-        return self._first_order(state)[1].copy()
-
-    def hessian(self, state, multipliers=None):
-        """Hessian of the Lagrangian (of the loss alone without multipliers)."""
-        _, mu = state
-        H = np.empty((self.q * self.m, self.q * self.m))
-        for k in range(self.m):
-            for j in range(k, self.m):
-                curvature = self._block_weights(mu, k, j)
-                if multipliers is not None:
-                    curvature = curvature + self._constraint_curvature(
-                        mu, multipliers, k, j
-                    )
-                if self.gram is not None and curvature.min() == curvature.max():
-                    block = curvature[0] * self.gram
-                else:
-                    block = weighted_gram(self.X1, self.w * curvature)
-                    if self.transform is not None:
-                        block = self.transform.T @ block @ self.transform
-                        block = 0.5 * (block + block.T)
-                if k == j:
-                    block[np.diag_indices_from(block)] += self.ridge
-                H[k * self.q : (k + 1) * self.q, j * self.q : (j + 1) * self.q] = block
-                H[j * self.q : (j + 1) * self.q, k * self.q : (k + 1) * self.q] = (
-                    block.T
-                )
-        return H
-
-    def diverged(self, theta):
-        coef = self.unpack(theta)[self.penalized]
-        return coef.size > 0 and np.abs(coef).max() > DIVERGENCE_LIMIT
 
 
 def _kkt_residuals(problem, theta, state, multipliers):
@@ -541,7 +289,7 @@ def _polish(
     at most ``floor``. The optimum is a point, not a
     set, even for collinear predictors or more predictors than rows: the
     solvers work on the whitened principal components of the predictors
-    (:func:`~orthokit.linear_model._scaling.principal_components`), which
+    (:func:`~orthokit.linear_model._standard_design.principal_components`), which
     have full column rank on the rows of positive weight.
 
     Every step uses one Hessian: ``hessian`` (the newton solver's last, from

@@ -26,7 +26,7 @@ from orthokit.linear_model import (
     make_posthoc_pipeline,
 )
 from orthokit.linear_model._families import FAMILIES
-from orthokit.linear_model._solvers import Problem
+from orthokit.linear_model._problem import Problem
 
 SM_FAMILIES = {
     "binomial": sm.families.Binomial,
