@@ -5,8 +5,8 @@ from orthokit.linear_model._glm import (
     OrthogonalGLM,
     OrthogonalLogisticRegression,
     OrthogonalPoissonRegressor,
-    make_posthoc_pipeline,
 )
+from orthokit.linear_model._posthoc import make_posthoc_pipeline
 
 __all__ = [
     "OrthogonalGLM",
