@@ -165,7 +165,7 @@ def run_repeat(cfg, seed):
 
 AUTOENCODERS = {
     "plain autoencoder": {"adversary_weight": 0.0, "random_effects": False},
-    "ARMED autoencoder": {"adversary_weight": 5.0},
+    "ARMED autoencoder": {"adversary_weight": 5.0, "intercept_prior_scale": 0.3},
 }
 
 
@@ -222,7 +222,8 @@ def autoencoder_report(results, cfg, seconds, loads):
         f"data and splits above ({cfg.clusters} clusters of {cfg.per_cluster}, "
         f"confounding {cfg.confounding}); dense autoencoders on the flattened "
         "images (encoder 256-64-8, decoder 8-64-256), ARMED at adversary "
-        f"weight 5; {cfg.epochs} epochs of Adam at lr {cfg.lr}, batches of 32. "
+        "weight 5 and intercept prior sd 0.3; "
+        f"{cfg.epochs} epochs of Adam at lr {cfg.lr}, batches of 32. "
         f"Wall time {seconds:.0f} s; load average (1 min) {loads[0]:.2f} "
         f"before, {loads[1]:.2f} after (2 cores, shared).",
         "",

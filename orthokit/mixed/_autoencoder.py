@@ -33,9 +33,9 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
     ``e_M = e_F ⊙ (1 + s(z)) + b(z)`` (Gaussian posteriors, a KL term to
     their prior); a decoder reconstructs ``x`` from ``e_M``, plus a
     per-cluster intercept ``c(z)`` on the reconstruction. An adversary
-    classifies the cluster from ``e_F`` and the encoder is penalised for
-    its success, so the batch effect is carried by the random effects
-    rather than the code. With a label ``y``, a small head classifies it
+    classifies the cluster from ``e_F`` and the encoder is trained to make
+    its prediction uniform, so the batch effect is carried by the random
+    effects rather than the code. With a label ``y``, a small head classifies it
     from ``e_F`` and is trained with the rest (the paper's
     autoencoder-classifier), so that the code keeps what predicts it.
     ``transform`` gives ``e_F``, the batch-corrected code;
@@ -76,8 +76,9 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
         Per-cluster shift and scale of the code and intercept of the
         reconstruction.
     adversary_weight : float, default=1.0
-        Weight ``λ_g`` of the adversary's cross-entropy, subtracted from the
-        loss; 0 removes the adversary.
+        Weight ``λ_g`` of the encoder's confusion term (the cross-entropy of
+        the adversary's prediction to the uniform distribution); 0 removes
+        the adversary.
     classifier_weight : float, default=1.0
         Weight of the label's cross-entropy (with a ``y`` in fit).
     kl_weight : float, default=0.1
@@ -357,19 +358,31 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Reconstruction, adversary, label and KL terms for one batch.
 
-        ``MSE(x, x̂_M) − λ_g·CCE(z, ẑ) + λ_c·CCE(y, ŷ) + λ_K·KL/n_train``
+        ``MSE(x, x̂_M) + CCE(z, ẑ) + λ_g·CCE(uniform, ẑ) + λ_c·CCE(y, ŷ)
+        + λ_K·KL/n_train``, where the adversary's ``CCE(z, ẑ)`` reads the
+        detached code and the confusion term the adversary's detached
+        weights. ARMED's own step (the encoder maximising ``CCE(z, ẑ)``)
+        raised the batch's predictability on images: the encoder can make
+        the adversary confidently wrong, and a wrong but sure prediction
+        still tells the cluster apart.
 
         Returns
         -------
         loss : torch.Tensor
         """
-        reconstruction, _, adversary_logit, class_logit = y_pred
+        reconstruction, _, adversary_logit, class_logit, confusion_logit = y_pred
         features = to_tensor(X["features"], device=self.device)
         loss = self.criterion_(reconstruction, features)
         cluster = to_tensor(X["cluster"], device=self.device)
         if adversary_logit.shape[1]:
-            loss = loss - self.adversary_weight * F.cross_entropy(
-                adversary_logit, cluster
+            # Each part sees one term: the adversary its cross-entropy (on
+            # the detached code), the encoder the cross-entropy of the
+            # adversary's prediction to the uniform distribution.
+            confusion = -F.log_softmax(confusion_logit, dim=1).mean()
+            loss = (
+                loss
+                + F.cross_entropy(adversary_logit, cluster)
+                + self.adversary_weight * confusion
             )
         y_true = to_tensor(y_true, device=self.device)
         if class_logit.shape[1] and y_true.numel():
@@ -381,6 +394,15 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
                 getattr(self, "n_train_samples_", 1), 1
             )
         return loss
+
+    def train_step_single(self, batch, **fit_params):
+        """Take skorch's step (the loss already gives each part its gradient).
+
+        Returns
+        -------
+        step : dict
+        """
+        return NeuralNet.train_step_single(self, batch, **fit_params)
 
     # -- transformer ---------------------------------------------------------
 

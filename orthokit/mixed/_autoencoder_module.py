@@ -5,7 +5,7 @@ effects shift and scale it, ``e_M = e_F ⊙ (1 + s(z)) + b(z)``; the decoder
 reconstructs ``x`` from ``e_M``, and a per-cluster intercept ``c(z)`` (also a
 random effect) is added to the reconstruction. The adversary classifies the
 cluster from ``e_F``, and an optional head the label. The batch effect can thus live in
-the random effects, and the adversary pushes it out of ``e_F``.
+the random effects, and the encoder is trained to confuse the adversary.
 """
 
 import copy
@@ -64,9 +64,11 @@ class AutoencoderModule(nn.Module):
     """Encoder, random effects on the code, decoder, adversary, label head.
 
     ``forward(features, cluster)`` returns ``(reconstruction, code,
-    adversary_logit, class_logit)``: the mixed reconstruction (of the shape
-    of ``features``), the fixed-effects code, and logits of the cluster and
-    of the label (empty where there is no adversary or label). A cluster
+    adversary_logit, class_logit, confusion_logit)``: the mixed
+    reconstruction (of the shape of ``features``), the fixed-effects code,
+    logits of the cluster (from the detached code) and of the label, and
+    the cluster's logits again from the adversary's detached weights (empty
+    where there is no adversary or label). A cluster
     index of ``-1`` (not seen in training) gets no random effect.
 
     Parameters
@@ -186,6 +188,14 @@ class AutoencoderModule(nn.Module):
         code = self.encode(features)
         empty = code.new_zeros((len(code), 0))
         reconstruction = self.mixed_reconstruction(code, cluster)
-        adversary_logit = self.adversary(code) if self.adversary is not None else empty
+        adversary_logit = confusion_logit = empty
+        if self.adversary is not None:
+            # The adversary learns from the detached code; the encoder from
+            # the adversary's weights detached (see ARMEDAutoencoder.get_loss).
+            adversary_logit = self.adversary(code.detach())
+            frozen = {k: v.detach() for k, v in self.adversary.named_parameters()}
+            confusion_logit = torch.func.functional_call(
+                self.adversary, frozen, (code,)
+            )
         class_logit = self.classifier(code) if self.classifier is not None else empty
-        return reconstruction, code, adversary_logit, class_logit
+        return reconstruction, code, adversary_logit, class_logit, confusion_logit

@@ -203,8 +203,9 @@ def test_code_predicts_the_batch_less_than_a_plain_autoencoders():
         assert scores["plain"][0] > 0.95  # the batch effect is strong
         gaps.append(scores["plain"][0] - scores["armed"][0])
         errors.append((scores["armed"][1], scores["plain"][1]))
-    # Measured at seeds 0-2: AUC gaps 0.15, 0.42, 0.19 (plain 0.996-1.0);
-    # relative errors 0.042-0.045 against the plain 0.023-0.027.
-    assert min(gaps) > 0.05, gaps
+    # Measured at seeds 0-2: probe AUC 0.54, 0.63, 0.61 against the plain
+    # 1.0, 0.999, 0.991 (gaps 0.46, 0.37, 0.38); relative errors 0.032-0.052
+    # against the plain 0.023-0.027.
+    assert min(gaps) > 0.2, gaps
     for armed_error, plain_error in errors:
         assert armed_error < 0.1 and armed_error < 3 * plain_error, errors
