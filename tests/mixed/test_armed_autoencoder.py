@@ -209,3 +209,35 @@ def test_code_predicts_the_batch_less_than_a_plain_autoencoders():
     assert min(gaps) > 0.2, gaps
     for armed_error, plain_error in errors:
         assert armed_error < 0.1 and armed_error < 3 * plain_error, errors
+
+
+def test_adversary_learns_its_cross_entropy_only_and_encoder_the_confusion():
+    X, _ = _frame()
+    ae = ARMEDAutoencoder(cluster="site", adversary_weight=2.0, **FAST).fit(X)
+    batch = {
+        "features": torch.tensor(X[["a", "b", "c", "d"]].to_numpy(np.float32)),
+        "cluster": torch.as_tensor(np.searchsorted(ae.clusters_, X["site"])),
+    }
+    module = ae.module_.train()
+    y_pred = module(batch["features"], batch["cluster"])
+    loss = ae.get_loss(y_pred, torch.zeros(0), X=batch, training=True)
+    adversary = list(module.adversary.parameters())
+    own = torch.nn.functional.cross_entropy(
+        module.adversary(y_pred[1].detach()), batch["cluster"]
+    )
+    for got, want in zip(
+        torch.autograd.grad(loss, adversary, retain_graph=True),
+        torch.autograd.grad(own, adversary),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want)
+    # The encoder's gradient from the adversary terms is the confusion's:
+    # the cross-entropy of the adversary's softmax to the uniform one.
+    code = y_pred[1]
+    confusion = -torch.log_softmax(y_pred[4], dim=1).mean()
+    reconstruction = torch.nn.functional.mse_loss(y_pred[0], batch["features"])
+    kl = ae.kl_weight * module.kl_divergence() / ae.n_train_samples_
+    expected = torch.autograd.grad(
+        reconstruction + 2.0 * confusion + kl, code, retain_graph=True
+    )[0]
+    torch.testing.assert_close(torch.autograd.grad(loss, code)[0], expected)
