@@ -44,7 +44,7 @@ _SUBPACKAGE_NAMES = {
         "make_continual_confounded_images",
         "make_spirals",
     ),
-    "mixed": ("ARMEDClassifier", "ARMEDRegressor"),
+    "mixed": ("ARMEDAutoencoder", "ARMEDClassifier", "ARMEDRegressor"),
     "nn": (
         "NORMS",
         "MetadataMLP",
@@ -75,6 +75,8 @@ _TRUSTED_TYPES = (
     "orthokit.linear_model._glm.OrthogonalGLM",
     "orthokit.linear_model._glm.OrthogonalLogisticRegression",
     "orthokit.linear_model._glm.OrthogonalPoissonRegressor",
+    "orthokit.mixed._autoencoder.ARMEDAutoencoder",
+    "orthokit.mixed._autoencoder_module.AutoencoderModule",
     "orthokit.mixed._base.FinishFit",
     "orthokit.mixed._batches.TensorBatches",
     "orthokit.mixed._classifier.ARMEDClassifier",

@@ -94,6 +94,19 @@ SETTINGS = {
             "random_state": 0,
         },
     ],
+    # Column 0 is the cluster column, as for ARMEDClassifier; clusters not
+    # seen in fit go through the fixed-effects path.
+    "ARMEDAutoencoder": [
+        {
+            "cluster": 0,
+            "n_components": 2,
+            "hidden_layer_sizes": (8,),
+            "max_epochs": 5,
+            "lr": 0.01,
+            "batch_size": 64,
+            "random_state": 0,
+        },
+    ],
     "ARMEDRegressor": [
         {
             "cluster": 0,
@@ -167,6 +180,7 @@ EXPECTED_FAILURES = {
     "OrthogonalProjector": {},
     "RecursiveResidualizer": {},
     "ARMEDClassifier": {},
+    "ARMEDAutoencoder": {},
     "ARMEDRegressor": {
         "check_methods_subset_invariance": (
             "a float32 network: predictions near 2.0 may differ by one float32 "

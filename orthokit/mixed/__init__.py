@@ -5,9 +5,13 @@ to get the CPU wheel); they are imported on first use, so ``import orthokit``
 never imports torch.
 """
 
-__all__ = ["ARMEDClassifier", "ARMEDRegressor"]
+__all__ = ["ARMEDAutoencoder", "ARMEDClassifier", "ARMEDRegressor"]
 
-_MODULES = {"ARMEDClassifier": "_classifier", "ARMEDRegressor": "_regressor"}
+_MODULES = {
+    "ARMEDAutoencoder": "_autoencoder",
+    "ARMEDClassifier": "_classifier",
+    "ARMEDRegressor": "_regressor",
+}
 
 
 def __getattr__(name):

@@ -73,6 +73,9 @@ def _check_layer_sizes(sizes, name, *, allow_empty):
 class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, NeuralNet):
     """Everything the ARMED classifier and regressor share (see their docs)."""
 
+    # The autoencoder's label is optional; the predictors' target is not.
+    _requires_target = True
+
     # skorch's documented list of prefixes: ``backbone__*`` parameters are
     # passed to the backbone, as ``module__*`` ones to the module.
     prefixes_ = [*NeuralNet.prefixes_, "backbone"]
@@ -552,7 +555,7 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, NeuralNet):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         self._check_params()
         reset = self._layout_pending_
-        if y is None:
+        if y is None and self._requires_target:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y "
                 "is None."
