@@ -410,15 +410,6 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
     def _n_features_out(self):
         return self.n_components
 
-    def _outputs(self, X, which):
-        check_is_fitted(self, "_cluster_spec_")
-        with torch.no_grad():
-            outputs = [
-                out[which].detach().to("cpu")
-                for out in self.forward_iter(X, training=False)
-            ]
-        return torch.cat(outputs).numpy().astype(np.float64)
-
     def transform(self, X):
         """Return the fixed-effects (batch-corrected) latent code of ``X``.
 

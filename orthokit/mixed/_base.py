@@ -556,12 +556,15 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
 
     # -- prediction ----------------------------------------------------------
 
-    def _logits(self, X):
+    def _outputs(self, X, which):
+        """Output ``which`` of the module on ``X``, as float64 (no gradients)."""
         check_is_fitted(self, "_cluster_spec_")
-        which = 0 if self.predict_effects == "mixed" else 1
         with torch.no_grad():
             outputs = [
                 out[which].detach().to("cpu")
                 for out in self.forward_iter(X, training=False)
             ]
         return torch.cat(outputs).numpy().astype(np.float64)
+
+    def _logits(self, X):
+        return self._outputs(X, 0 if self.predict_effects == "mixed" else 1)
