@@ -277,7 +277,7 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
             _check_layer_sizes(getattr(self, name), name, allow_empty=True)
 
     def initialize_module(self):
-        """Build the :class:`AutoencoderModule` for the layout read from ``X``.
+        """Build the ``AutoencoderModule`` for the layout read from ``X``.
 
         Returns
         -------
@@ -434,7 +434,7 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
 
         Returns
         -------
-        reconstruction : ndarray of shape (n_samples, *input_shape_)
+        reconstruction : ndarray of shape ``(n_samples, *input_shape_)``
         """
         return self._outputs(X, 0)
 
@@ -448,7 +448,7 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
 
         Returns
         -------
-        reconstruction : ndarray of shape (n_samples, *input_shape_)
+        reconstruction : ndarray of shape ``(n_samples, *input_shape_)``
         """
         check_is_fitted(self, "_cluster_spec_")
         code = check_array(X, dtype=np.float32, input_name="X")
