@@ -21,6 +21,7 @@ import torch
 from sklearn.utils import check_random_state
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
 from skorch.utils import to_device, to_tensor
 from torch.nn import functional as F
 
@@ -537,12 +538,24 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
         gradient there is ``−λ_g`` times the gradient of their own loss, and
         rescaling it by ``−1/λ_g`` gives the adversary's step.
 
+        skorch's own step sets every module's mode, a walk over all their
+        submodules, at each step; here the mode is set only when it is not
+        already the training mode (every mode change in the package applies
+        to a whole subtree), which is the same and cheaper.
+
         Returns
         -------
         step : dict
             ``{"loss": loss, "y_pred": y_pred}``.
         """
-        step = super().train_step_single(batch, **fit_params)
+        for part in (self.module_, self.criterion_):
+            if isinstance(part, torch.nn.Module) and not part.training:
+                part.train(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        step = {"loss": loss, "y_pred": y_pred}
         adversary = self.module_.adversary
         if adversary is not None:
             for param in adversary.parameters():
