@@ -87,23 +87,11 @@ def fit_dask(estimator, X, y, sample_weight):
     if stats is None:
         raise ValueError("X is empty: every block of the dask collection is empty.")
     family = _read_target(estimator, stats)
-    n_samples, k = stats["n"], stats["max_s"].size
-    if n_samples <= k:
-        raise ValueError(
-            f"X has {n_samples} sample(s) but {k} encoded protected columns: more "
-            "protected columns than rows. At least one more row than protected "
-            "columns is needed."
-        )
+    estimator._name_predictors(stats["n"], stats["max_s"].size)
     if not stats["max_weight"] > 0:
         raise ValueError(
             "sample_weight sums to zero: at least one weight must be positive."
         )
-    names = protected_names(estimator)
-    estimator.predictor_names_ = np.asarray(
-        estimator.protected_.feature_names_
-        + (list(names) if estimator.protected_as_predictors else []),
-        dtype=object,
-    )
     n_predictors = stats["max_x"].size
     estimator._check_shape(family, n_predictors, stats["n_positive"])
 

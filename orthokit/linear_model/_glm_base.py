@@ -127,18 +127,8 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         weights = read_weights(sample_weight, n_samples)
         Y, family = self._encode_y(y, n_samples, weights)
         predictors = self._predictors(S, source, columns)
-        if n_samples <= S.shape[1]:
-            raise ValueError(
-                f"X has {n_samples} sample(s) but {S.shape[1]} encoded protected "
-                "columns: more protected columns than rows. At least one more row "
-                "than protected columns is needed."
-            )
+        self._name_predictors(n_samples, S.shape[1])
         names = protected_names(self)
-        self.predictor_names_ = np.asarray(
-            self.protected_.feature_names_
-            + (list(names) if self.protected_as_predictors else []),
-            dtype=object,
-        )
         self._check_shape(family, predictors.shape[1], np.count_nonzero(weights))
         w = weights / weights.sum()
         design = standardize(predictors, S, w, names, self.fit_intercept)
@@ -270,6 +260,22 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         if self.protected_as_predictors:
             return np.hstack([features, S])
         return features
+
+    def _name_predictors(self, n_samples, n_protected):
+        """Refuse as many protected columns as rows; set ``predictor_names_``.
+
+        Shared by the in-memory and the dask fit.
+        """
+        if n_samples <= n_protected:
+            raise ValueError(
+                f"X has {n_samples} sample(s) but {n_protected} encoded protected "
+                "columns: more protected columns than rows. At least one more row "
+                "than protected columns is needed."
+            )
+        extra = list(protected_names(self)) if self.protected_as_predictors else []
+        self.predictor_names_ = np.asarray(
+            self.protected_.feature_names_ + extra, dtype=object
+        )
 
     def _check_shape(self, family, n_predictors, n_rows):
         """Refuse a classifier with more coefficients than rows and no ridge.
