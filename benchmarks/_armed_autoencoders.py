@@ -130,7 +130,25 @@ def scores(model, X, data, masks, seed):
     return [auc, error, *accuracy]
 
 
-def autoencoder_repeat(cfg, seed, variants=None):
+# The ablation (``--ablation``, dense only): what costs ARMED reconstruction.
+ABLATION = {
+    "plain": {"adversary_weight": 0.0, "random_effects": False},
+    "random effects, no adversary": {"adversary_weight": 0.0},
+    "adversary 5, no random effects": {
+        "adversary_weight": 5.0, "random_effects": False,
+    },
+    "adversary 5 (the earlier benchmark setting)": {"adversary_weight": 5.0},
+    "adversary 5, no KL": {"adversary_weight": 5.0, "kl_weight": 0.0},
+    "adversary 1, prior sd 1 (the earlier defaults)": {
+        "adversary_weight": 1.0, "intercept_prior_scale": 1.0,
+    },
+    "adversary 1": {"adversary_weight": 1.0},
+    "adversary 0.3 (the defaults)": {},
+    "adversary 0.1": {"adversary_weight": 0.1},
+}  # fmt: skip
+
+
+def autoencoder_repeat(cfg, seed, variants=None, archs=("dense", "CNN")):
     """Scores per architecture and model (``variants``: name to parameters)."""
     data = make_cluster_images(
         n_clusters=cfg.clusters,
@@ -140,7 +158,8 @@ def autoencoder_repeat(cfg, seed, variants=None):
     )
     masks = split(data.cluster, seed)
     results = {}
-    for arch, arch_params in architectures(cfg).items():
+    for arch in archs:
+        arch_params = architectures(cfg)[arch]
         images = data.images if arch == "CNN" else data.images.reshape(len(data.y), -1)
         X = SliceDict(images=images, cluster=data.cluster)
         for name, params in (variants or AUTOENCODERS).items():
@@ -199,4 +218,31 @@ def autoencoder_report(results, cfg, seconds, loads, torch_version):
             + " | ".join(f"{m:+.3f} ± {h:.3f}" for m, h in diffs)
             + " |"
         )
+    return "\n".join(lines) + "\n"
+
+
+def ablation_report(results, cfg, seconds, loads, torch_version):
+    """The ablation table (markdown): each variant's scores and error ratio."""
+    command = " ".join(["benchmarks/bench_armed_images.py", *cfg.argv.split()])
+    lines = [
+        "### Ablation: what costs the ARMED autoencoder reconstruction",
+        "",
+        f"`OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python {command}`: dense "
+        f"autoencoders as above, {cfg.epochs} epochs, seeds 0-{cfg.repeats - 1}, "
+        "intercept prior sd 0.3 unless named; torch "
+        f"{torch_version}, one thread. Wall time {seconds:.0f} s; load average "
+        f"(1 min) {loads[0]:.2f} before, {loads[1]:.2f} after (2 cores, shared).",
+        "",
+        "Mean over seeds (the ratio: the variant's reconstruction error over the "
+        "plain autoencoder's in the same seed, then averaged):",
+        "",
+        "| variant | batch probe AUC | reconstruction error | error / plain |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in ABLATION:
+        key = f"dense: {name}"
+        auc = np.mean([r[key][0] for r in results])
+        error = np.mean([r[key][1] for r in results])
+        ratio = np.mean([r[key][1] / r["dense: plain"][1] for r in results])
+        lines.append(f"| {name} | {auc:.3f} | {error:.3f} | {ratio:.2f} |")
     return "\n".join(lines) + "\n"

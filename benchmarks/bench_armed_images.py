@@ -27,7 +27,7 @@ error, downstream label accuracy from the code.
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_armed_images.py
         [--quick] [--repeats 5] [--epochs 20] [--per-cluster 100] [--out FILE]
-        [--autoencoder [--cnn-epochs 30] [--components 8]]
+        [--autoencoder [--cnn-epochs 30] [--components 8]] [--ablation]
 """
 
 import argparse
@@ -41,6 +41,8 @@ from skorch.helper import SliceDict
 from torch import nn
 
 from benchmarks._armed_autoencoders import (
+    ABLATION,
+    ablation_report,
     autoencoder_repeat,
     autoencoder_report,
     ci95,
@@ -214,6 +216,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--autoencoder", action="store_true", help="the autoencoders instead"
     )
+    parser.add_argument(
+        "--ablation", action="store_true", help="the dense autoencoder's ablation"
+    )
     parser.add_argument("--cnn-epochs", dest="cnn_epochs", type=int, default=30)
     parser.add_argument("--components", type=int, default=8)
     cfg = parser.parse_args(argv)
@@ -231,13 +236,19 @@ def main(argv=None):
     torch.set_num_threads(1)
     before, start = os.getloadavg()[0], time.perf_counter()
     results = []
-    repeat = autoencoder_repeat if cfg.autoencoder else run_repeat
     for seed in range(cfg.repeats):
-        results.append(repeat(cfg, seed))
+        if cfg.ablation:
+            results.append(autoencoder_repeat(cfg, seed, ABLATION, ("dense",)))
+        elif cfg.autoencoder:
+            results.append(autoencoder_repeat(cfg, seed))
+        else:
+            results.append(run_repeat(cfg, seed))
         print(f"repeat {seed}: {results[-1]}", flush=True)
     seconds = time.perf_counter() - start
     loads = (before, os.getloadavg()[0])
-    if cfg.autoencoder:
+    if cfg.ablation:
+        text = ablation_report(results, cfg, seconds, loads, torch.__version__)
+    elif cfg.autoencoder:
         text = autoencoder_report(results, cfg, seconds, loads, torch.__version__)
     else:
         text = report(results, cfg, seconds, loads)
