@@ -94,7 +94,8 @@ class AutoencoderModule(ZPredictorMixin, nn.Module):
         Prior sds of the shifts (code and reconstruction) and of the scale.
     adversary : bool
     z_predictor : bool
-        Build a Z-predictor for unseen clusters.
+        Build a Z-predictor for unseen clusters (only with random effects:
+        without them there is nothing to mix).
     generator : torch.Generator or None
     backbone, decoder : torch.nn.Module or None
         The encoder's backbone (a linear layer maps its feature vector to
