@@ -2,9 +2,13 @@
 
 Data: :func:`orthokit.datasets.make_cluster_images` (16x16 images, the label
 is a shape, per-cluster intensity, contrast and texture; ``confounding``
-makes the clusters' class balances differ). In every repeat 30 % of the
-clusters are held out whole (*unseen* clusters) and 25 % of the images of
-every other cluster (*seen* clusters, held-out images); one fit per model
+makes the clusters' class balances differ, so that within the training
+clusters the batch effects predict the label and in unseen clusters they do
+not). Two scenarios in one run: mild confounding (``--confounding``, sd 0.2
+of the clusters' shares of class 1) and strong (``--strong-confounding``,
+sd 1.0: most clusters hold 10 % or 90 % of class 1). In every repeat 30 % of
+the clusters are held out whole (*unseen* clusters) and 25 % of the images
+of every other cluster (*seen* clusters, held-out images); one fit per model
 gives both scores.
 
 Models, all with the same small CNN (two conv-ReLU-pool blocks, a dense
@@ -14,11 +18,17 @@ layer of 16) trained with Adam for the same epochs:
 - cluster-input CNN: the one-hot cluster concatenated to the CNN's features
   before the head (zeros for an unseen cluster), as the paper's baseline;
 - DA-CNN: domain adversarial, ARMED without random effects;
-- ARMED-CNN: adversary on the feature vector, random intercept and slopes on
-  it; unseen clusters through the Z-predictor (and, as a second row, fixed
-  effects only).
+- ARMED-CNN: ARMEDClassifier's defaults with the CNN as ``backbone``
+  (adversary on the feature vector at weight 0.5, random intercept and
+  slopes on the feature vector); unseen clusters through the Z-predictor
+  (and, as a second row, fixed effects only).
 
-Scores: accuracy, mean and 95 % t-interval over repeats.
+Scores: accuracy, mean and 95 % t-interval over repeats, and paired
+differences from the plain CNN.
+
+``--ablation`` fits instead ARMED-CNN variants on the strongly confounded
+scenario (adversary weight, the layers the adversary reads, which random
+effects, training length, early stopping) next to the plain CNN.
 
 ``--autoencoder`` compares instead :class:`orthokit.mixed.ARMEDAutoencoder`
 (dense, on the flattened images) with a plain autoencoder of the same size
@@ -32,7 +42,7 @@ seen clusters and unseen clusters).
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_armed_images.py
         [--quick] [--repeats 5] [--epochs 20] [--per-cluster 100] [--out FILE]
-        [--autoencoder]
+        [--ablation | --autoencoder]
 """
 
 import argparse
@@ -47,6 +57,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetBinaryClassifier
+from skorch.callbacks import EarlyStopping
+from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 from torch import nn
 
@@ -99,15 +111,23 @@ def split(cluster, seed):
 
 def armed(cfg, seed, **params):
     return ARMEDClassifier(
-        cluster="cluster",
-        backbone=FeatureCNN,
-        linear_slopes=False,
-        max_epochs=cfg.epochs,
-        lr=cfg.lr,
-        batch_size=32,
-        random_state=seed,
-        **params,
+        **{
+            "cluster": "cluster",
+            "backbone": FeatureCNN,
+            "max_epochs": cfg.epochs,
+            "lr": cfg.lr,
+            "batch_size": 32,
+            "random_state": seed,
+            **params,
+        }
     )
+
+
+NO_EFFECTS = {
+    "random_intercept": False,
+    "nonlinear_slopes": False,
+    "unseen_clusters": "fixed",
+}
 
 
 def cluster_input_scores(cfg, data, masks, seed):
@@ -130,30 +150,36 @@ def cluster_input_scores(cfg, data, masks, seed):
     return [float(np.mean(net.predict(X[m]) == data.y[m])) for m in (held, unseen)]
 
 
-def run_repeat(cfg, seed):
+def cluster_data(cfg, seed, confounding):
+    """The repeat's images, its masks, and ``X`` as a SliceDict."""
     data = make_cluster_images(
         n_clusters=cfg.clusters,
         n_per_cluster=cfg.per_cluster,
-        confounding=cfg.confounding,
+        confounding=confounding,
         random_state=seed,
     )
     masks = split(data.cluster, seed)
+    return data, masks, SliceDict(images=data.images, cluster=data.cluster)
+
+
+def fit_scores(model, X, y, masks):
+    """Fit on the training rows; accuracy on seen and on unseen clusters."""
     train, held, unseen = masks
-    X = SliceDict(images=data.images, cluster=data.cluster)
-    no_effects = {
-        "random_intercept": False,
-        "nonlinear_slopes": False,
-        "unseen_clusters": "fixed",
-    }
+    model.fit(X[train], y[train])
+    return [model.score(X[m], y[m]) for m in (held, unseen)]
+
+
+def run_repeat(cfg, seed, confounding):
+    data, masks, X = cluster_data(cfg, seed, confounding)
+    _, held, unseen = masks
     models = {
-        "plain CNN": armed(cfg, seed, adversary_weight=0.0, **no_effects),
-        "DA-CNN": armed(cfg, seed, **no_effects),
+        "plain CNN": armed(cfg, seed, adversary_weight=0.0, **NO_EFFECTS),
+        "DA-CNN": armed(cfg, seed, **NO_EFFECTS),
         "ARMED-CNN": armed(cfg, seed),
     }
     scores = {}
     for name, model in models.items():
-        model.fit(X[train], data.y[train])
-        scores[name] = [model.score(X[m], data.y[m]) for m in (held, unseen)]
+        scores[name] = fit_scores(model, X, data.y, masks)
         if name == "ARMED-CNN":
             model.set_params(predict_effects="fixed")
             scores["ARMED-CNN, fixed effects"] = [
@@ -161,6 +187,41 @@ def run_repeat(cfg, seed):
             ]
     scores["cluster-input CNN"] = cluster_input_scores(cfg, data, masks, seed)
     return scores
+
+
+def ablation_models(cfg, seed):
+    """ARMED-CNN variants, one setting changed from the defaults each."""
+    stop = [EarlyStopping(patience=5, load_best=True)]
+    return {
+        "plain CNN": armed(cfg, seed, adversary_weight=0.0, **NO_EFFECTS),
+        "ARMED-CNN (defaults)": armed(cfg, seed),
+        "no adversary": armed(cfg, seed, adversary_weight=0.0),
+        "adversary weight 2": armed(cfg, seed, adversary_weight=2.0),
+        "adversary on conv blocks and features": armed(
+            cfg, seed, adversary_layers=["net.2", "net.5", "net.8"]
+        ),
+        "random intercept only": armed(cfg, seed, nonlinear_slopes=False),
+        "plus random slopes on every pixel": armed(cfg, seed, linear_slopes=True),
+        "twice the epochs": armed(cfg, seed, max_epochs=2 * cfg.epochs),
+        "twice the epochs, plain CNN": armed(
+            cfg, seed, max_epochs=2 * cfg.epochs, adversary_weight=0.0, **NO_EFFECTS
+        ),
+        "early stopping (20 % validation)": armed(
+            cfg,
+            seed,
+            max_epochs=2 * cfg.epochs,
+            train_split=ValidSplit(5),
+            callbacks=stop,
+        ),
+    }
+
+
+def ablation_repeat(cfg, seed):
+    data, masks, X = cluster_data(cfg, seed, cfg.strong_confounding)
+    return {
+        name: fit_scores(model, X, data.y, masks)
+        for name, model in ablation_models(cfg, seed).items()
+    }
 
 
 AUTOENCODERS = {
@@ -258,27 +319,27 @@ def ci95(values):
     return values.mean(), half / np.sqrt(len(values))
 
 
-def report(results, cfg, seconds, loads):
-    order = [
-        "plain CNN",
-        "cluster-input CNN",
-        "DA-CNN",
-        "ARMED-CNN",
-        "ARMED-CNN, fixed effects",
-    ]
-    command = " ".join(["benchmarks/bench_armed_images.py", *cfg.argv.split()])
+ORDER = [
+    "plain CNN",
+    "cluster-input CNN",
+    "DA-CNN",
+    "ARMED-CNN",
+    "ARMED-CNN, fixed effects",
+]
+
+
+def classifier_repeat(cfg, seed):
+    """Every model's scores in the mild and in the strongly confounded scenario."""
+    return {c: run_repeat(cfg, seed, c) for c in scenarios(cfg)}
+
+
+def scenarios(cfg):
+    return [cfg.confounding, cfg.strong_confounding]
+
+
+def accuracy_tables(results, order, reference="plain CNN"):
+    """Accuracy per model and paired differences from ``reference``."""
     lines = [
-        "# ARMED with a CNN backbone on clustered images",
-        "",
-        f"`{command}`: {cfg.repeats} repeats "
-        f"(seeds 0-{cfg.repeats - 1}), make_cluster_images with {cfg.clusters} "
-        f"clusters of {cfg.per_cluster} 16x16 images, confounding "
-        f"{cfg.confounding}; 30 % of the clusters held out whole (unseen), 25 % "
-        f"of the images of the others held out (seen); {cfg.epochs} epochs of "
-        f"Adam at lr {cfg.lr}, batches of 32; torch {torch.__version__}, one "
-        f"thread. Wall time {seconds:.0f} s; load average (1 min) "
-        f"{loads[0]:.2f} before, {loads[1]:.2f} after (2 cores, shared).",
-        "",
         "Accuracy, mean ± 95 % t-interval half-width over repeats (chance about 0.5):",
         "",
         "| model | seen clusters (held-out images) | unseen clusters |",
@@ -292,21 +353,63 @@ def report(results, cfg, seconds, loads):
         )
     lines += [
         "",
-        "Paired differences from the plain CNN (same data and split in each "
-        "repeat), mean ± 95 % t-interval half-width:",
+        f"Paired differences from the {reference} (same data and split in each "
+        "repeat), mean ± 95 % t-interval half-width, and the repeats above zero:",
         "",
         "| model | seen clusters | unseen clusters |",
         "|---|---:|---:|",
     ]
-    for name in order[1:]:
-        diffs = [
-            ci95([r[name][part] - r["plain CNN"][part] for r in results])
-            for part in (0, 1)
-        ]
-        lines.append(
-            f"| {name} | {diffs[0][0]:+.3f} ± {diffs[0][1]:.3f} "
-            f"| {diffs[1][0]:+.3f} ± {diffs[1][1]:.3f} |"
-        )
+    for name in order:
+        if name == reference:
+            continue
+        cells = []
+        for part in (0, 1):
+            d = [r[name][part] - r[reference][part] for r in results]
+            m, h = ci95(d)
+            cells.append(f"{m:+.3f} ± {h:.3f} ({sum(x > 0 for x in d)}/{len(d)})")
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    return lines
+
+
+def setup(cfg, seconds, loads):
+    command = " ".join(["benchmarks/bench_armed_images.py", *cfg.argv.split()])
+    return (
+        f"`OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python {command}` on "
+        f"{time.strftime('%Y-%m-%d')}: {cfg.repeats} repeats "
+        f"(seeds 0-{cfg.repeats - 1}), make_cluster_images with {cfg.clusters} "
+        f"clusters of {cfg.per_cluster} 16x16 images; 30 % of the clusters held "
+        f"out whole (unseen), 25 % of the images of the others held out (seen); "
+        f"{cfg.epochs} epochs of Adam at lr {cfg.lr}, batches of 32; torch "
+        f"{torch.__version__}, one thread. Wall time {seconds:.0f} s; load "
+        f"average (1 min) {loads[0]:.2f} before, {loads[1]:.2f} after (2 cores, "
+        "shared)."
+    )
+
+
+def report(results, cfg, seconds, loads):
+    lines = [
+        "# ARMED with a CNN backbone on clustered images",
+        "",
+        setup(cfg, seconds, loads),
+    ]
+    for c, title in zip(scenarios(cfg), ("Mild", "Strong"), strict=True):
+        lines += ["", f"## {title} confounding (confounding={c})", ""]
+        lines += accuracy_tables([r[c] for r in results], ORDER)
+    return "\n".join(lines) + "\n"
+
+
+def ablation_report(results, cfg, seconds, loads):
+    lines = [
+        "## Ablation: what ARMED-CNN needs under strong confounding",
+        "",
+        setup(cfg, seconds, loads),
+        f"Strong confounding ({cfg.strong_confounding}); early stopping: "
+        "skorch's ``EarlyStopping(patience=5, load_best=True)`` on the "
+        f"validation loss of a ``ValidSplit(5)``, at most {2 * cfg.epochs} epochs.",
+        "",
+    ]
+    order = list(results[0])
+    lines += accuracy_tables(results, order, reference="ARMED-CNN (defaults)")
     return "\n".join(lines) + "\n"
 
 
@@ -318,10 +421,16 @@ def parse_args(argv=None):
     parser.add_argument("--per-cluster", dest="per_cluster", type=int, default=100)
     parser.add_argument("--clusters", type=int, default=10)
     parser.add_argument("--confounding", type=float, default=0.2)
+    parser.add_argument(
+        "--strong-confounding", dest="strong_confounding", type=float, default=1.0
+    )
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--out", default=None)
     parser.add_argument(
         "--autoencoder", action="store_true", help="the autoencoders instead"
+    )
+    parser.add_argument(
+        "--ablation", action="store_true", help="ARMED-CNN variants instead"
     )
     cfg = parser.parse_args(argv)
     shown = [a for a in (argv or []) if a != "--out" and a != cfg.out]
@@ -331,6 +440,13 @@ def parse_args(argv=None):
     return cfg
 
 
+MODES = {
+    "": (classifier_repeat, report),
+    "ablation": (ablation_repeat, ablation_report),
+    "autoencoder": (autoencoder_repeat, autoencoder_report),
+}
+
+
 def main(argv=None):
     import sys
 
@@ -338,12 +454,12 @@ def main(argv=None):
     torch.set_num_threads(1)
     before, start = os.getloadavg()[0], time.perf_counter()
     results = []
-    repeat = autoencoder_repeat if cfg.autoencoder else run_repeat
+    mode = "autoencoder" if cfg.autoencoder else "ablation" if cfg.ablation else ""
+    repeat, write = MODES[mode]
     for seed in range(cfg.repeats):
         results.append(repeat(cfg, seed))
         print(f"repeat {seed}: {results[-1]}", flush=True)
     seconds = time.perf_counter() - start
-    write = autoencoder_report if cfg.autoencoder else report
     text = write(results, cfg, seconds, (before, os.getloadavg()[0]))
     print(text)
     if cfg.out:
