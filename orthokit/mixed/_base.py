@@ -511,6 +511,11 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
         sample (the default 0.1 matches the authors' ``1e-5`` on the
         undivided KL for about 10,000 training samples).
 
+        Outside training (skorch's validation loss, ``valid_loss``) the
+        adversarial term is left out: it rewards an adversary that fails,
+        so a validation loss with it falls as the adversary loses track of
+        the validation rows and is no criterion for early stopping.
+
         Returns
         -------
         loss : torch.Tensor
@@ -522,7 +527,7 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
         ) + self.fixed_weight * self.criterion_(
             self._logit_for_loss(fixed_logit), self._target_for_loss(y_true)
         )
-        if isinstance(X, Mapping):
+        if training and isinstance(X, Mapping):
             cluster = to_tensor(X["cluster"], device=self.device)
             if adversary_logit.shape[1]:
                 loss = loss - self.adversary_weight * F.cross_entropy(

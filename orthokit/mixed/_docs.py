@@ -98,7 +98,9 @@ SHARED_PARAMETERS = """
     batch_size : int, default=32
     train_split : callable or None, default=None
         skorch's internal validation split (e.g. ``skorch.dataset.ValidSplit``)
-        for early stopping through ``skorch.callbacks.EarlyStopping``.
+        for early stopping through ``skorch.callbacks.EarlyStopping``. Its
+        ``valid_loss`` is the data terms and the KL term, without the
+        adversarial term (see ``get_loss``).
     callbacks : list of skorch callbacks, "disable" or None, default=None
         Progress, checkpoints, early stopping, learning-rate schedules;
         ``"disable"`` turns skorch's default callbacks off. A list set with
