@@ -210,7 +210,7 @@ def ablation_models(cfg, seed):
             cfg,
             seed,
             max_epochs=2 * cfg.epochs,
-            train_split=ValidSplit(5),
+            train_split=ValidSplit(0.2, random_state=seed),
             callbacks=stop,
         ),
     }
@@ -405,7 +405,8 @@ def ablation_report(results, cfg, seconds, loads):
         setup(cfg, seconds, loads),
         f"Strong confounding ({cfg.strong_confounding}); early stopping: "
         "skorch's ``EarlyStopping(patience=5, load_best=True)`` on the "
-        f"validation loss of a ``ValidSplit(5)``, at most {2 * cfg.epochs} epochs.",
+        "validation loss of a random 20 % of the training rows "
+        f"(``ValidSplit(0.2, random_state=seed)``), at most {2 * cfg.epochs} epochs.",
         "",
     ]
     order = list(results[0])

@@ -100,7 +100,10 @@ SHARED_PARAMETERS = """
         skorch's internal validation split (e.g. ``skorch.dataset.ValidSplit``)
         for early stopping through ``skorch.callbacks.EarlyStopping``. Its
         ``valid_loss`` is the data terms and the KL term, without the
-        adversarial term (see ``get_loss``).
+        adversarial term (see ``get_loss``). Split the rows at random
+        (``ValidSplit(0.2, random_state=0)``): skorch's ``ValidSplit(5)``
+        takes a block of rows in order, whole clusters where the rows are
+        sorted by cluster, and leaves them no training rows.
     callbacks : list of skorch callbacks, "disable" or None, default=None
         Progress, checkpoints, early stopping, learning-rate schedules;
         ``"disable"`` turns skorch's default callbacks off. A list set with

@@ -41,7 +41,7 @@ def test_early_stopping_reads_a_nonnegative_validation_loss(spirals):
         cluster="cluster",
         max_epochs=6,
         adversary_weight=2.0,
-        train_split=ValidSplit(4, stratified=True),
+        train_split=ValidSplit(0.25, random_state=0),
         callbacks=[EarlyStopping(patience=3, load_best=True)],
         random_state=0,
     ).fit(X, y)
