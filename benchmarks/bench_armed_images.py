@@ -2,9 +2,13 @@
 
 Data: :func:`orthokit.datasets.make_cluster_images` (16x16 images, the label
 is a shape, per-cluster intensity, contrast and texture; ``confounding``
-makes the clusters' class balances differ). In every repeat 30 % of the
-clusters are held out whole (*unseen* clusters) and 25 % of the images of
-every other cluster (*seen* clusters, held-out images); one fit per model
+makes the clusters' class balances differ, so that within the training
+clusters the batch effects predict the label and in unseen clusters they do
+not). Two scenarios in one run: mild confounding (``--confounding``, sd 0.2
+of the clusters' shares of class 1) and strong (``--strong-confounding``,
+sd 1.0: most clusters hold 10 % or 90 % of class 1). In every repeat 30 % of
+the clusters are held out whole (*unseen* clusters) and 25 % of the images
+of every other cluster (*seen* clusters, held-out images); one fit per model
 gives both scores.
 
 Models, all with the same small CNN (two conv-ReLU-pool blocks, a dense
@@ -14,20 +18,27 @@ layer of 16) trained with Adam for the same epochs:
 - cluster-input CNN: the one-hot cluster concatenated to the CNN's features
   before the head (zeros for an unseen cluster), as the paper's baseline;
 - DA-CNN: domain adversarial, ARMED without random effects;
-- ARMED-CNN: adversary on the feature vector, random intercept and slopes on
-  it; unseen clusters through the Z-predictor (and, as a second row, fixed
-  effects only).
+- ARMED-CNN: ARMEDClassifier's defaults with the CNN as ``backbone``
+  (adversary on the feature vector at weight 0.5, random intercept and
+  slopes on the feature vector); unseen clusters through the Z-predictor
+  (and, as a second row, fixed effects only).
 
-Scores: accuracy, mean and 95 % t-interval over repeats.
+Scores: accuracy, mean and 95 % t-interval over repeats, and paired
+differences from the plain CNN.
+
+``--ablation`` fits instead ARMED-CNN variants on the strongly confounded
+scenario (adversary weight, the layers the adversary reads, which random
+effects, training length, early stopping) next to the plain CNN.
 
 ``--autoencoder`` compares instead :class:`orthokit.mixed.ARMEDAutoencoder`
 with a plain autoencoder of the same size, dense and convolutional (see
 ``benchmarks/_armed_autoencoders.py``): batch probe AUC, reconstruction
-error, downstream label accuracy from the code.
+error, downstream label accuracy from the code; with ``--ablation``, the
+dense autoencoder's settings.
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_armed_images.py
         [--quick] [--repeats 5] [--epochs 20] [--per-cluster 100] [--out FILE]
-        [--autoencoder [--cnn-epochs 30] [--components 8]] [--ablation]
+        [--ablation] [--autoencoder [--cnn-epochs 30] [--components 8]]
 """
 
 import argparse
@@ -37,16 +48,20 @@ import time
 import numpy as np
 import torch
 from skorch import NeuralNetBinaryClassifier
+from skorch.callbacks import EarlyStopping
+from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 from torch import nn
 
 from benchmarks._armed_autoencoders import (
     ABLATION,
-    ablation_report,
     autoencoder_repeat,
     autoencoder_report,
     ci95,
     split,
+)
+from benchmarks._armed_autoencoders import (
+    ablation_report as autoencoder_ablation_report,
 )
 from orthokit.datasets import make_cluster_images
 from orthokit.mixed import ARMEDClassifier
@@ -87,15 +102,23 @@ class ClusterInputCNN(nn.Module):
 
 def armed(cfg, seed, **params):
     return ARMEDClassifier(
-        cluster="cluster",
-        backbone=FeatureCNN,
-        linear_slopes=False,
-        max_epochs=cfg.epochs,
-        lr=cfg.lr,
-        batch_size=32,
-        random_state=seed,
-        **params,
+        **{
+            "cluster": "cluster",
+            "backbone": FeatureCNN,
+            "max_epochs": cfg.epochs,
+            "lr": cfg.lr,
+            "batch_size": 32,
+            "random_state": seed,
+            **params,
+        }
     )
+
+
+NO_EFFECTS = {
+    "random_intercept": False,
+    "nonlinear_slopes": False,
+    "unseen_clusters": "fixed",
+}
 
 
 def cluster_input_scores(cfg, data, masks, seed):
@@ -118,30 +141,36 @@ def cluster_input_scores(cfg, data, masks, seed):
     return [float(np.mean(net.predict(X[m]) == data.y[m])) for m in (held, unseen)]
 
 
-def run_repeat(cfg, seed):
+def cluster_data(cfg, seed, confounding):
+    """The repeat's images, its masks, and ``X`` as a SliceDict."""
     data = make_cluster_images(
         n_clusters=cfg.clusters,
         n_per_cluster=cfg.per_cluster,
-        confounding=cfg.confounding,
+        confounding=confounding,
         random_state=seed,
     )
     masks = split(data.cluster, seed)
+    return data, masks, SliceDict(images=data.images, cluster=data.cluster)
+
+
+def fit_scores(model, X, y, masks):
+    """Fit on the training rows; accuracy on seen and on unseen clusters."""
     train, held, unseen = masks
-    X = SliceDict(images=data.images, cluster=data.cluster)
-    no_effects = {
-        "random_intercept": False,
-        "nonlinear_slopes": False,
-        "unseen_clusters": "fixed",
-    }
+    model.fit(X[train], y[train])
+    return [model.score(X[m], y[m]) for m in (held, unseen)]
+
+
+def run_repeat(cfg, seed, confounding):
+    data, masks, X = cluster_data(cfg, seed, confounding)
+    _, held, unseen = masks
     models = {
-        "plain CNN": armed(cfg, seed, adversary_weight=0.0, **no_effects),
-        "DA-CNN": armed(cfg, seed, **no_effects),
+        "plain CNN": armed(cfg, seed, adversary_weight=0.0, **NO_EFFECTS),
+        "DA-CNN": armed(cfg, seed, **NO_EFFECTS),
         "ARMED-CNN": armed(cfg, seed),
     }
     scores = {}
     for name, model in models.items():
-        model.fit(X[train], data.y[train])
-        scores[name] = [model.score(X[m], data.y[m]) for m in (held, unseen)]
+        scores[name] = fit_scores(model, X, data.y, masks)
         if name == "ARMED-CNN":
             model.set_params(predict_effects="fixed")
             scores["ARMED-CNN, fixed effects"] = [
@@ -151,27 +180,62 @@ def run_repeat(cfg, seed):
     return scores
 
 
-def report(results, cfg, seconds, loads):
-    order = [
-        "plain CNN",
-        "cluster-input CNN",
-        "DA-CNN",
-        "ARMED-CNN",
-        "ARMED-CNN, fixed effects",
-    ]
-    command = " ".join(["benchmarks/bench_armed_images.py", *cfg.argv.split()])
+def ablation_models(cfg, seed):
+    """ARMED-CNN variants, one setting changed from the defaults each."""
+    stop = [EarlyStopping(patience=5, load_best=True)]
+    return {
+        "plain CNN": armed(cfg, seed, adversary_weight=0.0, **NO_EFFECTS),
+        "ARMED-CNN (defaults)": armed(cfg, seed),
+        "no adversary": armed(cfg, seed, adversary_weight=0.0),
+        "adversary weight 2": armed(cfg, seed, adversary_weight=2.0),
+        "adversary on conv blocks and features": armed(
+            cfg, seed, adversary_layers=["net.2", "net.5", "net.8"]
+        ),
+        "random intercept only": armed(cfg, seed, nonlinear_slopes=False),
+        "plus random slopes on every pixel": armed(cfg, seed, linear_slopes=True),
+        "twice the epochs": armed(cfg, seed, max_epochs=2 * cfg.epochs),
+        "twice the epochs, plain CNN": armed(
+            cfg, seed, max_epochs=2 * cfg.epochs, adversary_weight=0.0, **NO_EFFECTS
+        ),
+        "early stopping (20 % validation)": armed(
+            cfg,
+            seed,
+            max_epochs=2 * cfg.epochs,
+            train_split=ValidSplit(0.2, random_state=seed),
+            callbacks=stop,
+        ),
+    }
+
+
+def ablation_repeat(cfg, seed):
+    data, masks, X = cluster_data(cfg, seed, cfg.strong_confounding)
+    return {
+        name: fit_scores(model, X, data.y, masks)
+        for name, model in ablation_models(cfg, seed).items()
+    }
+
+
+ORDER = [
+    "plain CNN",
+    "cluster-input CNN",
+    "DA-CNN",
+    "ARMED-CNN",
+    "ARMED-CNN, fixed effects",
+]
+
+
+def classifier_repeat(cfg, seed):
+    """Every model's scores in the mild and in the strongly confounded scenario."""
+    return {c: run_repeat(cfg, seed, c) for c in scenarios(cfg)}
+
+
+def scenarios(cfg):
+    return [cfg.confounding, cfg.strong_confounding]
+
+
+def accuracy_tables(results, order, reference="plain CNN"):
+    """Accuracy per model and paired differences from ``reference``."""
     lines = [
-        "# ARMED with a CNN backbone on clustered images",
-        "",
-        f"`{command}`: {cfg.repeats} repeats "
-        f"(seeds 0-{cfg.repeats - 1}), make_cluster_images with {cfg.clusters} "
-        f"clusters of {cfg.per_cluster} 16x16 images, confounding "
-        f"{cfg.confounding}; 30 % of the clusters held out whole (unseen), 25 % "
-        f"of the images of the others held out (seen); {cfg.epochs} epochs of "
-        f"Adam at lr {cfg.lr}, batches of 32; torch {torch.__version__}, one "
-        f"thread. Wall time {seconds:.0f} s; load average (1 min) "
-        f"{loads[0]:.2f} before, {loads[1]:.2f} after (2 cores, shared).",
-        "",
         "Accuracy, mean ± 95 % t-interval half-width over repeats (chance about 0.5):",
         "",
         "| model | seen clusters (held-out images) | unseen clusters |",
@@ -185,21 +249,64 @@ def report(results, cfg, seconds, loads):
         )
     lines += [
         "",
-        "Paired differences from the plain CNN (same data and split in each "
-        "repeat), mean ± 95 % t-interval half-width:",
+        f"Paired differences from the {reference} (same data and split in each "
+        "repeat), mean ± 95 % t-interval half-width, and the repeats above zero:",
         "",
         "| model | seen clusters | unseen clusters |",
         "|---|---:|---:|",
     ]
-    for name in order[1:]:
-        diffs = [
-            ci95([r[name][part] - r["plain CNN"][part] for r in results])
-            for part in (0, 1)
-        ]
-        lines.append(
-            f"| {name} | {diffs[0][0]:+.3f} ± {diffs[0][1]:.3f} "
-            f"| {diffs[1][0]:+.3f} ± {diffs[1][1]:.3f} |"
-        )
+    for name in order:
+        if name == reference:
+            continue
+        cells = []
+        for part in (0, 1):
+            d = [r[name][part] - r[reference][part] for r in results]
+            m, h = ci95(d)
+            cells.append(f"{m:+.3f} ± {h:.3f} ({sum(x > 0 for x in d)}/{len(d)})")
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    return lines
+
+
+def setup(cfg, seconds, loads):
+    command = " ".join(["benchmarks/bench_armed_images.py", *cfg.argv.split()])
+    return (
+        f"`OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python {command}` on "
+        f"{time.strftime('%Y-%m-%d')}: {cfg.repeats} repeats "
+        f"(seeds 0-{cfg.repeats - 1}), make_cluster_images with {cfg.clusters} "
+        f"clusters of {cfg.per_cluster} 16x16 images; 30 % of the clusters held "
+        f"out whole (unseen), 25 % of the images of the others held out (seen); "
+        f"{cfg.epochs} epochs of Adam at lr {cfg.lr}, batches of 32; torch "
+        f"{torch.__version__}, one thread. Wall time {seconds:.0f} s; load "
+        f"average (1 min) {loads[0]:.2f} before, {loads[1]:.2f} after (2 cores, "
+        "shared)."
+    )
+
+
+def report(results, cfg, seconds, loads):
+    lines = [
+        "# ARMED with a CNN backbone on clustered images",
+        "",
+        setup(cfg, seconds, loads),
+    ]
+    for c, title in zip(scenarios(cfg), ("Mild", "Strong"), strict=True):
+        lines += ["", f"## {title} confounding (confounding={c})", ""]
+        lines += accuracy_tables([r[c] for r in results], ORDER)
+    return "\n".join(lines) + "\n"
+
+
+def ablation_report(results, cfg, seconds, loads):
+    lines = [
+        "## Ablation: what ARMED-CNN needs under strong confounding",
+        "",
+        setup(cfg, seconds, loads),
+        f"Strong confounding ({cfg.strong_confounding}); early stopping: "
+        "skorch's ``EarlyStopping(patience=5, load_best=True)`` on the "
+        "validation loss of a random 20 % of the training rows "
+        f"(``ValidSplit(0.2, random_state=seed)``), at most {2 * cfg.epochs} epochs.",
+        "",
+    ]
+    order = list(results[0])
+    lines += accuracy_tables(results, order, reference="ARMED-CNN (defaults)")
     return "\n".join(lines) + "\n"
 
 
@@ -211,13 +318,18 @@ def parse_args(argv=None):
     parser.add_argument("--per-cluster", dest="per_cluster", type=int, default=100)
     parser.add_argument("--clusters", type=int, default=10)
     parser.add_argument("--confounding", type=float, default=0.2)
+    parser.add_argument(
+        "--strong-confounding", dest="strong_confounding", type=float, default=1.0
+    )
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--out", default=None)
     parser.add_argument(
         "--autoencoder", action="store_true", help="the autoencoders instead"
     )
     parser.add_argument(
-        "--ablation", action="store_true", help="the dense autoencoder's ablation"
+        "--ablation",
+        action="store_true",
+        help="ARMED-CNN variants instead (with --autoencoder: the autoencoder's)",
     )
     parser.add_argument("--cnn-epochs", dest="cnn_epochs", type=int, default=30)
     parser.add_argument("--components", type=int, default=8)
@@ -229,6 +341,24 @@ def parse_args(argv=None):
     return cfg
 
 
+def _autoencoder_ablation_repeat(cfg, seed):
+    return autoencoder_repeat(cfg, seed, ABLATION, ("dense",))
+
+
+MODES = {  # (--autoencoder, --ablation): (one repeat, the report)
+    (False, False): (classifier_repeat, report),
+    (False, True): (ablation_repeat, ablation_report),
+    (True, False): (
+        autoencoder_repeat,
+        lambda *args: autoencoder_report(*args, torch.__version__),
+    ),
+    (True, True): (
+        _autoencoder_ablation_repeat,
+        lambda *args: autoencoder_ablation_report(*args, torch.__version__),
+    ),
+}
+
+
 def main(argv=None):
     import sys
 
@@ -236,22 +366,12 @@ def main(argv=None):
     torch.set_num_threads(1)
     before, start = os.getloadavg()[0], time.perf_counter()
     results = []
+    repeat, write = MODES[cfg.autoencoder, cfg.ablation]
     for seed in range(cfg.repeats):
-        if cfg.ablation:
-            results.append(autoencoder_repeat(cfg, seed, ABLATION, ("dense",)))
-        elif cfg.autoencoder:
-            results.append(autoencoder_repeat(cfg, seed))
-        else:
-            results.append(run_repeat(cfg, seed))
+        results.append(repeat(cfg, seed))
         print(f"repeat {seed}: {results[-1]}", flush=True)
     seconds = time.perf_counter() - start
-    loads = (before, os.getloadavg()[0])
-    if cfg.ablation:
-        text = ablation_report(results, cfg, seconds, loads, torch.__version__)
-    elif cfg.autoencoder:
-        text = autoencoder_report(results, cfg, seconds, loads, torch.__version__)
-    else:
-        text = report(results, cfg, seconds, loads)
+    text = write(results, cfg, seconds, (before, os.getloadavg()[0]))
     print(text)
     if cfg.out:
         with open(cfg.out, "w") as handle:

@@ -96,7 +96,6 @@ armed = ARMEDClassifier(
     cluster="cluster",
     backbone=SmallCNN,
     backbone__channels=8,
-    linear_slopes=False,
     unseen_clusters="fixed",
     max_epochs=30 if QUICK else 40,
     random_state=0,

@@ -83,7 +83,7 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
         "hidden_layer_sizes": ["array-like", Integral],
         "adversary_layer_sizes": ["array-like", Integral],
         "random_intercept": ["boolean"],
-        "linear_slopes": ["boolean"],
+        "linear_slopes": ["boolean", StrOptions({"auto"})],
         "nonlinear_slopes": ["boolean"],
         "mixed_weight": [Interval(Real, 0, None, closed="left")],
         "fixed_weight": [Interval(Real, 0, None, closed="left")],
@@ -112,7 +112,7 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
         hidden_layer_sizes=(32, 32),
         adversary_layer_sizes=(8, 8, 4),
         random_intercept=True,
-        linear_slopes=True,
+        linear_slopes="auto",
         nonlinear_slopes=True,
         mixed_weight=1.0,
         fixed_weight=1.0,
@@ -286,6 +286,12 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
             self.adversary_layer_sizes, "adversary_layer_sizes", allow_empty=True
         )
 
+    def _use_linear_slopes(self):
+        """Whether the module has linear slopes (``"auto"``: without a backbone)."""
+        if isinstance(self.linear_slopes, str):
+            return self.backbone is None
+        return bool(self.linear_slopes)
+
     def initialize_module(self):
         """Build the :class:`ARMEDModule` for the layout read from ``X``.
 
@@ -315,7 +321,7 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
             "hidden_layer_sizes": self.hidden_layer_sizes_,
             "adversary_layer_sizes": self.adversary_layer_sizes_,
             "random_intercept": self.random_intercept,
-            "linear_slopes": self.linear_slopes,
+            "linear_slopes": self._use_linear_slopes(),
             "nonlinear_slopes": self.nonlinear_slopes,
             "intercept_prior_scale": self.intercept_prior_scale,
             "slope_prior_scale": self.slope_prior_scale,
@@ -509,6 +515,11 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
         sample (the default 0.1 matches the authors' ``1e-5`` on the
         undivided KL for about 10,000 training samples).
 
+        Outside training (skorch's validation loss, ``valid_loss``) the
+        adversarial term is left out: it rewards an adversary that fails,
+        so a validation loss with it falls as the adversary loses track of
+        the validation rows and is no criterion for early stopping.
+
         Returns
         -------
         loss : torch.Tensor
@@ -520,7 +531,7 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
         ) + self.fixed_weight * self.criterion_(
             self._logit_for_loss(fixed_logit), self._target_for_loss(y_true)
         )
-        if isinstance(X, Mapping):
+        if training and isinstance(X, Mapping):
             cluster = to_tensor(X["cluster"], device=self.device)
             if adversary_logit.shape[1]:
                 loss = loss - self.adversary_weight * F.cross_entropy(

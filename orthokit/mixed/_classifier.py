@@ -82,8 +82,7 @@ class ARMEDClassifier(ClassifierMixin, ARMEDBase):
     ...     nn.Linear(4 * 7 * 7, 8), nn.ReLU(),
     ... )
     >>> clf = ARMEDClassifier(
-    ...     cluster="cluster", backbone=cnn, linear_slopes=False, max_epochs=2,
-    ...     random_state=0,
+    ...     cluster="cluster", backbone=cnn, max_epochs=2, random_state=0
     ... ).fit(X, data.y)
     >>> clf.predict(X[:3]).shape, clf.input_shape_, clf.random_effects_.shape
     ((3,), (1, 16, 16), (3, 18))

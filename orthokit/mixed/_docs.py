@@ -42,11 +42,15 @@ SHARED_PARAMETERS = """
         the Z-predictor, which classifies it from the (flattened) inputs.
     random_intercept : bool, default=True
         Per-cluster random intercept ``u₀(z)``.
-    linear_slopes : bool, default=True
+    linear_slopes : bool or "auto", default="auto"
         Per-cluster random slopes on the features (where slopes of the
-        inputs vary between clusters, as in a linear mixed model); on every
-        pixel of flattened images, which is rarely wanted: the paper's
-        ARMED-CNN has a random intercept and nonlinear slopes only.
+        inputs vary between clusters, as in a linear mixed model). ``"auto"``:
+        with the dense backbone only. With a ``backbone`` they would be
+        slopes on every input (every pixel of an image), which the paper's
+        ARMED-CNN does not have (a random intercept and nonlinear slopes
+        only) and which cost the CNN of
+        ``benchmarks/bench_armed_images.py`` accuracy on seen and unseen
+        clusters (``benchmarks/results/armed_images.md``).
     nonlinear_slopes : bool, default=True
         Per-cluster random slopes on the backbone's feature vector (the last
         hidden layer of the dense one).
@@ -94,7 +98,12 @@ SHARED_PARAMETERS = """
     batch_size : int, default=32
     train_split : callable or None, default=None
         skorch's internal validation split (e.g. ``skorch.dataset.ValidSplit``)
-        for early stopping through ``skorch.callbacks.EarlyStopping``.
+        for early stopping through ``skorch.callbacks.EarlyStopping``. Its
+        ``valid_loss`` is the data terms and the KL term, without the
+        adversarial term (see ``get_loss``). Split the rows at random
+        (``ValidSplit(0.2, random_state=0)``): skorch's ``ValidSplit(5)``
+        takes a block of rows in order, whole clusters where the rows are
+        sorted by cluster, and leaves them no training rows.
     callbacks : list of skorch callbacks, "disable" or None, default=None
         Progress, checkpoints, early stopping, learning-rate schedules;
         ``"disable"`` turns skorch's default callbacks off. A list set with

@@ -71,6 +71,25 @@ def test_cnn_backbone_fits_predicts_and_is_seeded():
     assert not np.array_equal(other.fit(X, y).predict_proba(X), proba)
 
 
+def test_linear_slopes_auto_leaves_out_per_pixel_slopes_with_a_backbone():
+    X, y = _images()
+    auto = ARMEDClassifier(cluster="site", backbone=SmallCNN, **FAST).fit(X, y)
+    assert auto.linear_slopes == "auto"
+    assert not auto.module_.linear_slopes
+    assert auto.random_effects_.shape == (3, 2 * (1 + 8))
+    off = ARMEDClassifier(cluster="site", backbone=SmallCNN, **CNN_EFFECTS, **FAST)
+    np.testing.assert_array_equal(off.fit(X, y).predict_proba(X), auto.predict_proba(X))
+    on = ARMEDClassifier(
+        cluster="site", backbone=SmallCNN, linear_slopes=True, **FAST
+    ).fit(X, y)
+    assert on.random_effects_.shape == (3, 2 * (1 + 16 * 16 + 8))
+    spirals, labels = make_spirals(simulation=1, n_per_cluster=10, random_state=0)
+    dense = ARMEDClassifier(cluster="cluster", **FAST).fit(spirals, labels)
+    assert dense.module_.linear_slopes  # the dense backbone keeps them
+    with pytest.raises(ValueError, match="linear_slopes"):
+        ARMEDClassifier(cluster="site", linear_slopes="yes").fit(X, y)
+
+
 def test_a_backbone_instance_is_copied_not_trained_in_place():
     X, y = _images()
     backbone = SmallCNN()
