@@ -40,6 +40,12 @@ def pure_levels(predictors, labels, w):
     live = w > 0
     everywhere = bool(live.all())
     positions = None if everywhere else np.flatnonzero(live)
+    live_labels = labels if everywhere else labels[live]
+    # Count, sum and sum of squares of the labels: a level's rows are of one
+    # class iff count x squares == sum², exact in integers. The other level of
+    # a column is then read off the totals, without a pass over its rows.
+    codes = live_labels.astype(np.int64)
+    totals = np.array([codes.size, codes.sum(), (codes * codes).sum()])
     found = []
     for j in range(predictors.shape[1]):
         # Rows of zero weight are ignored; the predictors are not copied
@@ -53,14 +59,17 @@ def pure_levels(predictors, labels, w):
         is_high = column == high
         if np.count_nonzero(is_high | (column == low)) != column.size:
             continue  # not a two-valued column
-        live_labels = labels if everywhere else labels[live]
-        for value, rows in ((high, is_high), (low, ~is_high)):
-            level = live_labels[rows]  # not empty: the column takes both values
-            if level.min() == level.max():  # one class (no sort, as unique would)
-                index = np.flatnonzero(rows)
-                if positions is not None:
-                    index = positions[index]
-                found.append((j, value, index, int(level[0])))
+        upper = np.flatnonzero(is_high)  # not empty: the column takes both values
+        level = codes[upper]
+        counts = np.array([level.size, level.sum(), (level * level).sum()])
+        for value, (size, total, squares) in ((high, counts), (low, totals - counts)):
+            if int(size) * int(squares) != int(total) ** 2:  # no int64 overflow
+                continue  # more than one class
+            index = upper if value == high else np.flatnonzero(~is_high)
+            label = int(codes[index[0]])
+            if positions is not None:
+                index = positions[index]
+            found.append((j, value, index, label))
     return found
 
 

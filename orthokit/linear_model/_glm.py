@@ -136,12 +136,15 @@ class OrthogonalGLM(_OrthogonalGLMBase):
     level of a two-valued predictor (a one-hot category) has rows of one class
     only and the fitted probabilities there go to 0 or 1, the likelihood has
     no finite maximum; a :class:`SeparationWarning` (a ``ConvergenceWarning``,
-    like statsmodels' ``PerfectSeparationWarning``) names the levels. Once
-    such a level's fitted probabilities pass ``1 - 1e-3`` the solvers leave
-    its rows out of their convergence test and stop when the rest has
-    converged (the newton solver then moves the level's rows to their limit
-    and refits the rest): the predictions on the other rows are those of the
-    limit problem, in which the level is fitted exactly, and the two solvers
+    like statsmodels' ``PerfectSeparationWarning``) names the levels. The
+    newton solver starts at the limit along such a level where its rows can
+    move alone (a one-hot level with an intercept) and stops when the rest
+    has converged, releasing the level if the constraints hold the maximum at
+    a finite point; otherwise, once a level's fitted probabilities pass
+    ``1 - 1e-3``, the solvers leave its rows out of their convergence test
+    (the newton solver then moves them to their limit and refits the rest).
+    The predictions on the other rows are those of the limit problem, in
+    which the level is fitted exactly, and the two solvers
     agree on them (binomial family). The coefficients are still arbitrary
     along the separating direction, and under complete separation the
     solvers stop at different points. Set a small ridge, ``alpha=1e-4`` (on

@@ -236,9 +236,9 @@ class Problem:
         Returns
         -------
         (Problem, state, float) or None
-            The rows' problem (no ridge), its state and their share of the
-            weight: a derivative of the rows is ``share ×`` that of the returned
-            problem.
+            The rows' problem (no ridge, its ``indices`` the rows' positions),
+            its state and their share of the weight: a derivative of the rows
+            is ``share ×`` that of the returned problem.
         """
         if not self.levels:
             return None
@@ -253,6 +253,7 @@ class Problem:
             np.zeros(self.q), self.penalized, offset=self.offset,
             transform=self.transform, ones=self.ones,
         )  # fmt: skip
+        rows_problem.indices = rows
         return rows_problem, (state[0][rows], mu[rows]), share
 
     def _block_weights(self, mu, k, j):
@@ -302,15 +303,9 @@ class Problem:
         blocks = [slice(start, start + _CROSS_ROWS) for start in starts]
         for k in range(self.m):
             for j in range(k, self.m):
-                low = high = np.nan
-                if self.gram is not None:
-                    low, high = np.inf, -np.inf
-                    for rows in blocks:
-                        curvature = self._curvature(mu, multipliers, k, j, rows)
-                        low = np.minimum(low, curvature.min())
-                        high = np.maximum(high, curvature.max())
-                if low == high:
-                    block = low * self.gram
+                constant = self._constant_curvature(mu, multipliers, k, j, blocks)
+                if constant is not None:
+                    block = constant * self.gram
                 else:
                     block = np.zeros((self.X1.shape[1] + self.ones,) * 2)
                     for rows in blocks:
@@ -328,6 +323,24 @@ class Problem:
                     block.T
                 )
         return H
+
+    def _constant_curvature(self, mu, multipliers, k, j, blocks):
+        """Return the row weight of Hessian block ``(k, j)`` where it is constant.
+
+        ``None`` where it differs between rows or ``gram`` is unknown. The
+        test stops at the first block of rows whose weights differ (the usual
+        case after the first step): one block's weights, not a pass.
+        """
+        if self.gram is None:
+            return None
+        value = None
+        for rows in blocks:
+            curvature = self._curvature(mu, multipliers, k, j, rows)
+            low, high = curvature.min(initial=np.inf), curvature.max(initial=-np.inf)
+            if low != high or (value is not None and low != value):
+                return None
+            value = low if value is None else value
+        return value
 
     def diverged(self, theta):
         coef = self.unpack(theta)[self.penalized]

@@ -91,6 +91,8 @@ def _weighted_gram_with_ones(X, d, ones):
     n, p = X.shape
     signed = d.size and d.min() < 0
     scale = d if signed else np.sqrt(d)
+    if X.flags.f_contiguous and not X.flags.c_contiguous:
+        return _weighted_gram_columns(X, scale, ones, signed)
     buffer = np.empty((min(n, _GRAM_ROWS), ones + p))
     gram = np.zeros((ones + p, ones + p))
     for start in range(0, n, _GRAM_ROWS):
@@ -104,6 +106,29 @@ def _weighted_gram_with_ones(X, d, ones):
             block[:, :ones] = scale[rows, None]
             np.multiply(X[rows], scale[rows, None], out=block[:, ones:])
             gram += block.T @ block
+    return gram
+
+
+def _weighted_gram_columns(X, scale, ones, signed):
+    """:func:`_weighted_gram_with_ones` of a column-major ``X`` (a DataFrame's values).
+
+    The block is kept transposed, ``[1, X]ᵀ``, and filled column by column of
+    ``X`` without a transposing copy.
+    """
+    n, p = X.shape
+    buffer = np.empty((ones + p, min(n, _GRAM_ROWS)))
+    gram = np.zeros((ones + p, ones + p))
+    for start in range(0, n, _GRAM_ROWS):
+        rows = slice(start, start + _GRAM_ROWS)
+        block = buffer[:, : len(range(*rows.indices(n)))]
+        if signed:
+            block[:ones] = 1.0
+            block[ones:] = X[rows].T
+            gram += block @ (block * scale[rows]).T
+        else:
+            block[:ones] = scale[rows]
+            np.multiply(X[rows].T, scale[rows], out=block[ones:])
+            gram += block @ block.T
     return gram
 
 

@@ -59,6 +59,64 @@ def limit_hessian(problem, state, multipliers, pinned):
     return H
 
 
+def level_direction(problem, rows):
+    """Return the coefficients that move only ``rows``' linear predictor, by one.
+
+    Least squares: the coefficients whose linear predictor is closest to the
+    level's indicator (``gram`` is ``X1ᵀWX1`` of the problem's design); ``None``
+    where that is not the indicator (the level's rows cannot move alone, e.g.
+    a level that is not a one-hot column with an intercept).
+    """
+    direction = scipy.linalg.lstsq(
+        problem.gram, problem.weighted_sum(rows), cond=np.sqrt(RANK_RTOL)
+    )[0]
+    change = problem.linear_predictor(direction)
+    indicator = np.zeros(len(change))
+    indicator[rows] = 1.0
+    if np.abs(change - indicator).max() > 1e-8:
+        return None
+    return direction
+
+
+def _movable(problem):
+    """Whether :func:`level_direction` applies: one linear predictor, ``gram`` known."""
+    return (
+        bool(getattr(problem, "levels", None))
+        and problem.m == 1
+        and (problem.gram is not None)
+    )
+
+
+def _at_limit(mu, rows, label):
+    """Whether ``rows`` are already within a factor ``1e4`` of ``_PUSHED`` (pushed)."""
+    other = mu[rows, 0] if label == 0 else 1.0 - mu[rows, 0]
+    return bool(other.max(initial=0.0) < 1e4 * _PUSHED)
+
+
+def _push(problem, theta, mu, rows, label, direction):
+    """Return ``theta`` moved along ``direction`` so that ``rows`` reach ``_PUSHED``."""
+    other = mu[rows, 0] if label == 0 else 1.0 - mu[rows, 0]
+    distance = np.log(other.max() / _PUSHED)
+    return theta + (-distance if label == 0 else distance) * direction
+
+
+def start_hessian(problem, start, pinned):
+    """Return the limit problem's Hessian after :func:`push_levels`, from the start.
+
+    At the intercept-only start every row has the same curvature, and the
+    Hessian is a multiple of ``gram`` (no pass over the data); the push moves
+    only the pinned rows, whose share the limit problem leaves out, so the
+    limit Hessian at the pushed point is that of the start less the pinned
+    rows' share there (to rounding). ``start`` is the state before the push,
+    ``pinned`` the pinned rows after it (see :func:`pinned_rows`).
+    """
+    rows, _, share = pinned
+    eta, mu = start
+    H = problem.hessian(start)
+    H -= share * rows.hessian((eta[rows.indices], mu[rows.indices]))
+    return H
+
+
 def push_pinned(problem, theta, state):
     """Move the pinned levels' rows towards their limit, the rest unchanged.
 
@@ -71,27 +129,92 @@ def push_pinned(problem, theta, state):
     for one linear predictor (binomial), and only where the indicator is in
     the span of the design (a one-hot level with an intercept).
     """
-    if not getattr(problem, "levels", None) or problem.m != 1 or problem.gram is None:
+    if not _movable(problem):
         return theta, state
     eta, mu = state
     moved = False
     for rows, label in problem.levels:
-        if not is_pinned(mu[rows], label):
+        if not is_pinned(mu[rows], label) or _at_limit(mu, rows, label):
             continue
-        # Least squares: the coefficients whose linear predictor is closest
-        # to the level's indicator (gram is X1ᵀWX1 of the problem's design).
-        direction = scipy.linalg.lstsq(
-            problem.gram, problem.weighted_sum(rows), cond=np.sqrt(RANK_RTOL)
-        )[0]
-        change = problem.linear_predictor(direction)
-        indicator = np.zeros(len(change))
-        indicator[rows] = 1.0
-        if np.abs(change - indicator).max() > 1e-8:
+        direction = level_direction(problem, rows)
+        if direction is None:
             continue  # the level's rows cannot move alone
-        other = mu[rows, 0] if label == 0 else 1.0 - mu[rows, 0]
-        distance = np.log(other.max() / _PUSHED)
-        theta = theta + (-distance if label == 0 else distance) * direction
+        theta = _push(problem, theta, mu, rows, label, direction)
         moved = True
     if moved:
         state = problem.state(theta)
     return theta, state
+
+
+def push_levels(problem, theta, state):
+    """Start the newton solver at the limit along every pure level that can move alone.
+
+    Along such a level only its rows' linear predictor changes, and with no
+    row of the other class there, the likelihood rises towards the limit in
+    which they are fitted exactly: one step takes them to ``_PUSHED`` (they
+    are then pinned), and the solver works on the limit problem from its
+    first iteration, instead of following them out by a factor ``e`` of
+    their probabilities per step. The constraints can make the maximum
+    finite along a level after all: :func:`release_levels` checks that at the
+    limit problem's solution and undoes the step where it is not so.
+
+    Returns
+    -------
+    theta : ndarray
+    pushed : list of tuple
+        ``(level, step)`` for every level moved: its entry of
+        ``problem.levels`` and the change of ``theta``.
+    """
+    if not _movable(problem):
+        return theta, []
+    _, mu = state
+    pushed = []
+    for level in problem.levels:
+        rows, label = level
+        direction = level_direction(problem, rows)
+        if direction is None:
+            continue
+        step = _push(problem, theta, mu, rows, label, direction) - theta
+        theta = theta + step
+        pushed.append((level, step))
+    return theta, pushed
+
+
+def release_levels(problem, theta, state, multipliers, pushed):
+    """Undo :func:`push_levels` along the levels where the limit is not optimal.
+
+    At the limit problem's solution (``theta`` and ``multipliers``) the
+    Lagrangian must keep falling outwards along each pushed level (its rows'
+    linear predictor moving towards their class), for the limit to be the
+    supremum: its derivative along that direction is, for rows of class 0,
+    ``-Σ wᵢ μᵢ (1 + (1 - μᵢ) zᵢ)`` and for class 1 ``-Σ wᵢ (1 - μᵢ)(1 - μᵢ zᵢ)``,
+    ``z = U λ``. Where it is not negative, the constraints hold the maximum at
+    a finite point: the level's step is undone and it is no longer treated as
+    pure (removed from ``problem.levels``), so that the solver goes on.
+
+    Returns
+    -------
+    theta : ndarray
+    released : bool
+        Whether a level was released (``theta`` then changed).
+    """
+    if not pushed:
+        return theta, False
+    _, mu = state
+    z = problem.U @ multipliers
+    kept = []
+    for level, step in pushed:
+        rows, label = level
+        w, p = problem.w[rows], mu[rows, 0]
+        if label == 0:
+            falling = w @ (p * (1.0 + (1.0 - p) * z[rows]))
+        else:
+            falling = w @ ((1.0 - p) * (1.0 - p * z[rows]))
+        if falling > 0:
+            kept.append((level, step))
+            continue
+        theta = theta - step
+        problem.levels = [other for other in problem.levels if other is not level]
+    released = len(kept) < len(pushed)
+    pushed[:] = kept
+    return theta, released

@@ -26,7 +26,10 @@ from orthokit._linalg import RANK_RTOL, solve_kkt
 from orthokit.linear_model._separation import (
     limit_derivatives,
     limit_hessian,
+    push_levels,
     push_pinned,
+    release_levels,
+    start_hessian,
 )
 
 #: Bound on MDMM's damping relative to the loss curvature: beyond it the
@@ -77,10 +80,23 @@ def _solve_newton(problem, theta, *, max_iter, tol):
     (Nocedal & Wright, §18.5). Near the solution full steps are accepted and
     convergence is quadratic (for the multinomial family, whose constraint
     curvature is left out, fast linear).
+
+    Along a pure level that can move alone (quasi-complete separation, see
+    :func:`~._separation.push_levels`) the solver starts at the limit, where
+    the level's rows are fitted exactly, and works on the limit problem: it
+    stops once the rest has converged, instead of following the level out by
+    a factor ``e`` of its probabilities per step. A level along which the limit
+    is not optimal at the solution (the constraints hold the maximum at a
+    finite point) is released (:func:`~._separation.release_levels`) and the
+    steps go on from where it was.
     """
     multipliers = np.zeros(problem.r * problem.m)
     rho = 1.0
-    state = problem.state(theta, first_order=True)
+    # The start, and the limit along the pure levels that can move alone.
+    levels = bool(getattr(problem, "levels", None))
+    start = problem.state(theta, first_order=not levels)
+    theta, pushed = push_levels(problem, theta, start)
+    state = problem.state(theta, first_order=True) if levels else start
     value = problem.objective(theta, state)
     constraint = problem.constraints(state)
     n_iter = 0
@@ -91,14 +107,24 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         stationarity = np.abs(gradient + J.T @ multipliers).max(initial=0.0)
         violation = np.abs(constraint).max(initial=0.0)
         if stationarity <= tol and violation <= tol:
-            converged = True
-            break
+            theta, released = release_levels(problem, theta, state, multipliers, pushed)
+            if not released:
+                converged = True
+                break
+            state = problem.state(theta, first_order=True)
+            value = problem.objective(theta, state)
+            constraint = problem.constraints(state)
+            gradient, J, pinned = limit_derivatives(problem, theta, state)
         if n_iter == max_iter:
             break
         if problem.diverged(theta):
             diverged = True
             break
-        H = limit_hessian(problem, state, multipliers, pinned)
+        if n_iter == 0 and pushed and pinned is not None:
+            # At the start the Hessian needs no pass over the data.
+            H = start_hessian(problem, start, pinned)
+        else:
+            H = limit_hessian(problem, state, multipliers, pinned)
         step, new_multipliers = solve_kkt(H, J, gradient, constraint)
         curvature = step @ H @ step
         if curvature <= 0:

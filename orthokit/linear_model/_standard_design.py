@@ -217,21 +217,24 @@ def _in_place_predictors(predictors, w, fit_intercept, basis):
         return None
     root = np.sqrt(w)
     gram = np.zeros((lead + p, lead + p))
-    cross = np.zeros((basis.shape[1], p))
-    # Row-major like the predictors: the standardization copies without a
-    # transposition.
-    standard = np.empty((min(_GRAM_ROWS, n), lead + p))
-    standard[:, :lead] = 1.0
+    cross = np.zeros((p, basis.shape[1]))
+    # The standardized block has the layout of the predictors (row-major, or
+    # transposed for column-major ones, a DataFrame's values), so that the
+    # standardization copies without a transposition.
+    columns = predictors.flags.f_contiguous and not predictors.flags.c_contiguous
+    size = min(_GRAM_ROWS, n)
+    standard = np.empty((lead + p, size)) if columns else np.empty((size, lead + p)).T
+    standard[:lead] = 1.0
     for rows in blocks:
         size = len(range(*rows.indices(n)))
-        block = standard[:size, lead:]
-        np.subtract(predictors[rows], high, out=block)
-        block -= low
-        block /= spread
-        weighted = standard[:size] * root[rows, None]
-        gram += weighted.T @ weighted
-        cross += (basis[rows] * w[rows, None]).T @ block
-    return gram, high, low, spread, cross
+        block = standard[lead:, :size]
+        np.subtract(predictors[rows].T, high[:, None], out=block)
+        block -= low[:, None]
+        block /= spread[:, None]
+        weighted = standard[:, :size] * root[rows]
+        gram += weighted @ weighted.T
+        cross += block @ (basis[rows] * w[rows, None])
+    return gram, high, low, spread, cross.T
 
 
 def _standard_predictors(predictors, w, fit_intercept, basis):

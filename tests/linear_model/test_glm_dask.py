@@ -233,11 +233,15 @@ def warning_messages(fit):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit()
-    # Residuals at rounding level (constraint violation 1.23e-17) may differ.
-    return sorted(
-        (w.category.__name__, re.sub(r"\d\.\d\de-\d+", "<tiny>", str(w.message)))
-        for w in caught
-    )
+
+    # Residuals at rounding level (constraint violation 1.23e-17) may differ,
+    # and so may the iteration counts: the in-memory newton solver starts at
+    # the limit along a pure level, the blocked one follows it out.
+    def normalized(message):
+        message = re.sub(r"\d\.\d\de-\d+", "<tiny>", message)
+        return re.sub(r"after \d+ iterations", "after N iterations", message)
+
+    return sorted((w.category.__name__, normalized(str(w.message))) for w in caught)
 
 
 @pytest.mark.parametrize("case", ["complete", "quasi-complete", "collinear"])
