@@ -12,6 +12,7 @@ import scipy.optimize
 from scipy.special import expit
 
 from orthokit.linear_model import OrthogonalGLM, SeparationWarning
+from orthokit.linear_model._dask_problem import is_held
 
 FAMILIES = ["binomial", "multinomial", "poisson", "gaussian"]
 
@@ -44,15 +45,54 @@ def assert_same_fit(fitted, reference, tol=1e-8):
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("solver", ["newton", "mdmm"])
 @pytest.mark.parametrize("chunks", [(1000, 6), (2501, 4), (6000, 6)])
-def test_dask_array_fit_equals_in_memory(family, solver, chunks):
+@pytest.mark.parametrize("held", [True, False])
+def test_dask_array_fit_equals_in_memory(family, solver, chunks, held):
+    """Held data (solver columns persisted once) and lazy data (read every pass)."""
     X, y = make_data(family)
     params = {"protected": [4, 5], "family": family, "solver": solver}
     reference = OrthogonalGLM(**params).fit(X, y)
-    fitted = OrthogonalGLM(**params).fit(
-        da.from_array(X, chunks=chunks), da.from_array(y, chunks=chunks[0])
-    )
+    X_dask = da.from_array(X, chunks=chunks)
+    if not held:
+        X_dask = X_dask.map_blocks(np.copy)  # a task per block: computed each pass
+    assert is_held(X_dask) is held
+    fitted = OrthogonalGLM(**params).fit(X_dask, da.from_array(y, chunks=chunks[0]))
     assert_same_fit(fitted, reference)
     assert fitted.n_features_in_ == 6
+
+
+def test_which_collections_are_held():
+    X = np.arange(12.0).reshape(6, 2)
+    frame = dd.from_pandas(pd.DataFrame(X, columns=["a", "b"]), npartitions=2)
+    assert is_held(da.from_array(X, chunks=2))
+    assert is_held(da.from_array(X, chunks=2).map_blocks(np.copy).persist())
+    assert is_held(frame) and is_held(frame.persist())
+    assert not is_held(da.random.default_rng(0).normal(size=(6, 2), chunks=2))
+    assert not is_held(frame + 1.0)
+
+
+@pytest.mark.parametrize("persist", [True, False])
+def test_fit_on_a_local_cluster_equals_in_memory(persist):
+    """A distributed client: solver columns kept on the workers, or read per pass."""
+    distributed = pytest.importorskip("distributed")
+    X, y = make_data("binomial", n=4000)
+    reference = OrthogonalGLM(protected=[4, 5]).fit(X, y)
+    frame = dd.from_pandas(pd.DataFrame(X, columns=list("abcdef")), npartitions=3)
+    target = dd.from_pandas(pd.Series(y), npartitions=3)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        if persist:
+            frame, target = client.persist([frame, target])
+        else:
+            frame = frame.map_partitions(lambda part: part.copy())
+        assert is_held(frame) is persist
+        fitted = OrthogonalGLM(protected=["e", "f"]).fit(frame, target)
+        proba = fitted.predict_proba(frame).compute()
+    assert_same_fit(fitted, reference)
+    np.testing.assert_allclose(proba, reference.predict_proba(X), rtol=1e-8)
 
 
 @pytest.mark.parametrize(
