@@ -147,7 +147,7 @@ def fit_dask(estimator, X, y, sample_weight):
     estimator.constraint_violation_ = float(np.abs(final["violation"]).max(initial=0.0))
     # For the benchmark: passes over the blocks, and those that read the data
     # (all but the solver's when the data are not held).
-    estimator._n_passes = problem.n_passes + 4
+    estimator._n_passes = problem.n_passes + 4 + held
     estimator._n_reads = 4 + (1 if held else problem.n_passes)
     message = None
     if separation:
