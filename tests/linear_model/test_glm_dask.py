@@ -321,3 +321,32 @@ def test_dask_fit_with_a_data_free_basis_equals_in_memory():
     assert fitted.multipliers_.shape == (3,)
     assert np.abs(fitted.coef_).min() > 1e-3  # not the intercept-only model
     assert_same_fit(fitted, reference)
+
+
+@pytest.mark.parametrize("family", ["binomial", "poisson", "gaussian"])
+@pytest.mark.parametrize("lead", [0, 1])
+def test_fused_second_order_equals_the_problems_hessians(family, lead):
+    """The Hessian and constraint curvatures of a block, against Problem.hessian."""
+    from orthokit.linear_model._dask_problem import _second_order
+    from orthokit.linear_model._families import FAMILIES
+    from orthokit.linear_model._problem import Problem
+
+    rng = np.random.default_rng(3)
+    n, p, r = 10_000, 4, 2  # more rows than a chunk of the fused products
+    Z, U = rng.normal(size=(n, p)), rng.normal(size=(n, r))
+    Y, w = rng.integers(0, 2, (n, 1)).astype(float), rng.random(n)
+    q = lead + p
+    problem = Problem(
+        Z, Y, w, U, FAMILIES[family], np.zeros(q), np.zeros(q, dtype=bool), ones=lead
+    )
+    state = problem.state(0.3 * rng.normal(size=q), first_order=True)
+    hessian, curvature = _second_order(problem, state, Z, lead)
+    expected = problem.hessian(state)
+    np.testing.assert_allclose(hessian, expected, rtol=1e-12, atol=1e-14)
+    # The curvature of constraint i: the Lagrangian's Hessian at λ = e_i less
+    # the loss's (in the Lagrangian's own sums, so to its rounding).
+    for i, unit in enumerate(np.eye(r)):
+        reference = problem.hessian(state, unit) - expected
+        np.testing.assert_allclose(curvature[i], reference, rtol=1e-9, atol=1e-12)
+    if family == "gaussian":
+        assert not curvature.any()
