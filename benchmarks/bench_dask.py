@@ -49,8 +49,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from _dask_cluster import glm_vs_cluster, projector_vs_cluster
-
+from benchmarks._dask_cluster import glm_vs_cluster, projector_vs_cluster
 from orthokit import OrthogonalProjector
 from orthokit.evaluation import check_orthogonality
 from orthokit.linear_model import OrthogonalGLM

@@ -150,7 +150,10 @@ def block_passes(blocks, estimator, scales, held):
         import dask
 
         prepared = dask.persist(
-            *[dask.delayed(prepare_block)(*block, estimator, scales) for block in blocks]
+            *[
+                dask.delayed(prepare_block)(*block, estimator, scales)
+                for block in blocks
+            ]
         )
         prepared = [(part,) for part in prepared]
 
