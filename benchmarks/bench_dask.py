@@ -3,8 +3,9 @@ and out of core.
 
 1. At a size that fits in memory (default 4,000,000 x 32 float64, 1 GB): fit on
    a numpy array in this process against fit on the same data as a dask array
-   held by a 2-worker LocalCluster (statistics reduced across blocks by dask).
-   Prints the time ratio and peak memory (this process; each worker).
+   generated and persisted on LocalClusters of 1 and 2 single-threaded workers
+   (``_dask_cluster.py``), each timed cold and warm; the per-block cost of the
+   pass, and from it a cluster of N machines.
 2. Out of core (default 50,000,000 x 32 float64, 12.8 GB, more than 4 GiB):
    generated block by block by dask, fitted with the threaded scheduler in this
    process; peak resident memory against the size of the data.
@@ -16,9 +17,10 @@ and out of core.
 4. GLM in memory against dask on the same data (default 2,000,000 x 9): numpy in
    this process (the baseline), a dask array with the threaded scheduler, and
    LocalClusters of 1 and 2 single-threaded workers holding the data
-   (persisted); each timed cold (first fit) and warm (second fit), with the
-   coefficient difference to the in-memory fit, and the per-block cost of a
-   pass from which a cluster of N machines is extrapolated.
+   (generated and persisted on them); each timed cold (first fit) and warm
+   (second fit), with the coefficient difference to the in-memory fit, and the
+   per-block costs of a pass from which a cluster of N machines is
+   extrapolated.
 
 5. The audit (``check_orthogonality``, default 4,000,000 rows): binomial
    predictions against two categorical protected columns (race, 5 levels;
@@ -47,6 +49,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from benchmarks._dask_cluster import glm_vs_cluster, projector_vs_cluster
 from orthokit import OrthogonalProjector
 from orthokit.evaluation import check_orthogonality
 from orthokit.linear_model import OrthogonalGLM
@@ -61,45 +64,12 @@ def make(rows, columns, chunk_rows, seed=0):
     rng = da.random.default_rng(seed)
     X = rng.normal(size=(rows, columns), chunks=(chunk_rows, columns))
     mix = np.random.default_rng(seed).normal(size=(K, columns - K))
-    return da.concatenate([X[:, :K], X[:, K:] + X[:, :K] @ mix], axis=1)
+    X = da.concatenate([X[:, :K], X[:, K:] + X[:, :K] @ mix], axis=1)
+    return X.rechunk({1: -1})  # one chunk along the columns, as the fit reads them
 
 
 def peak_rss_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
-
-
-def in_memory_vs_cluster(rows, columns):
-    from dask.distributed import Client, LocalCluster
-
-    X_dask = make(rows, columns, chunk_rows=250_000)
-    X = X_dask.compute()
-    start = time.perf_counter()
-    reference = OrthogonalProjector(protected=list(range(K))).fit(X)
-    t_memory = time.perf_counter() - start
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="4GiB") as cluster,
-        Client(cluster) as client,
-    ):
-        X_cluster = client.persist(da.from_array(X, chunks=(250_000, columns)))
-        X_cluster = X_cluster.persist()
-        start = time.perf_counter()
-        fitted = OrthogonalProjector(protected=list(range(K))).fit(X_cluster)
-        t_cluster = time.perf_counter() - start
-        worker_peak = client.run(
-            lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-        )
-    error = np.abs(fitted.coef_ - reference.coef_).max() / np.abs(reference.coef_).max()
-    print(f"1. {rows:,} x {columns} float64 ({X.nbytes / 1e9:.2f} GB)")
-    print(f"   in-memory fit (numpy, this process): {t_memory:8.3f} s")
-    print(
-        f"   dask fit on a 2-worker LocalCluster: {t_cluster:8.3f} s "
-        f"({t_cluster / t_memory:.2f}x the in-memory time)"
-    )
-    print(f"   max relative coefficient difference: {error:.1e}")
-    print(
-        f"   peak RSS: this process {peak_rss_gb():.2f} GB; workers "
-        + ", ".join(f"{v:.2f} GB" for v in worker_peak.values())
-    )
 
 
 def out_of_core(rows, columns):
@@ -236,7 +206,9 @@ def make_glm(rows, chunk_rows=GLM_CHUNK, seed=0):
     """A lazily generated binomial GLM: 7 predictors, then 2 protected columns."""
     rng = da.random.default_rng(seed)
     Z = rng.normal(size=(rows, 9), chunks=(chunk_rows, 9))
-    X = da.concatenate([Z[:, :7], Z[:, 7:] + 0.5 * Z[:, :2]], axis=1)
+    # One chunk along the columns, as the fit reads them (rechunked once here,
+    # not by every pass over persisted data).
+    X = da.concatenate([Z[:, :7], Z[:, 7:] + 0.5 * Z[:, :2]], axis=1).rechunk({1: -1})
     eta = X[:, :7] @ np.linspace(-1.0, 1.0, 7) + 0.2
     y = (rng.random(size=rows, chunks=chunk_rows) < 1 / (1 + da.exp(-eta))).astype(
         np.int8
@@ -265,71 +237,6 @@ def glm_out_of_core(rows):
     )
 
 
-def _timed_fit(X, y, repeats=2):
-    """Fit ``repeats`` times; return the times (cold, then warm) and the model."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        glm = OrthogonalGLM(protected=[7, 8]).fit(X, y)
-        times.append(time.perf_counter() - start)
-    return times, glm
-
-
-def glm_in_memory_vs_dask(rows):
-    from dask.distributed import Client, LocalCluster
-
-    X_dask, y_dask = make_glm(rows)
-    X, y = dask.compute(X_dask, y_dask)
-    rows_out = []
-    memory_times, reference = _timed_fit(X, y)
-    rows_out.append(("in memory (numpy, this process)", memory_times, 0.0, None))
-    with dask.config.set(scheduler="threads", num_workers=2):
-        X_local = da.from_array(X, chunks=(GLM_CHUNK, 9))
-        y_local = da.from_array(y, chunks=GLM_CHUNK)
-        times, glm = _timed_fit(X_local, y_local)
-    passes = glm._n_passes
-    rows_out.append(("dask array, threaded scheduler (2 threads)", times, glm, None))
-    for workers in (1, 2):
-        with (
-            LocalCluster(
-                n_workers=workers, threads_per_worker=1, memory_limit="3GiB"
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            X_cluster = client.persist(da.from_array(X, chunks=(GLM_CHUNK, 9)))
-            y_cluster = client.persist(da.from_array(y, chunks=GLM_CHUNK))
-            times, glm = _timed_fit(X_cluster, y_cluster)
-            peaks = client.run(
-                lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-            )
-        label = f"LocalCluster, {workers} worker(s) x 1 thread, data persisted"
-        rows_out.append((label, times, glm, max(peaks.values())))
-    print(f"4. GLM: {rows:,} x 9 float64 ({X.nbytes / 1e9:.2f} GB), binomial, chunks")
-    print(f"   of {GLM_CHUNK:,} rows; {reference.n_iter_} Newton iterations, dask:")
-    print(f"   {passes} passes. Ratios against the in-memory fit of the same run:")
-    print("   | fit | cold (s) | warm (s) | cold ratio | warm ratio | max coef diff |")
-    print("   |---|---:|---:|---:|---:|---:|")
-    base_cold, base_warm = memory_times
-    for label, (cold, warm), glm, peak in rows_out:
-        diff = 0.0 if glm == 0.0 else np.abs(glm.coef_ - reference.coef_).max()
-        extra = "" if peak is None else f" (worker peak RSS {peak:.2f} GB)"
-        print(
-            f"   | {label}{extra} | {cold:.2f} | {warm:.2f} | {cold / base_cold:.2f}x "
-            f"| {warm / base_warm:.2f}x | {diff:.1e} |"
-        )
-    threaded_warm = rows_out[1][1][1]
-    n_blocks = -(-rows // GLM_CHUNK)
-    per_block = 2 * threaded_warm / (passes * n_blocks)  # 2 threads busy
-    print(
-        f"   per-block cost of a pass ({GLM_CHUNK:,} rows, one core): "
-        f"{per_block:.3f} s. A cluster of N machines with c cores each takes about "
-        f"passes x ceil(blocks / (N c)) x {per_block:.3f} s plus the scheduler's "
-        "latency per pass, e.g. for 10^9 rows (2,000 blocks) on 16 machines x 8 "
-        f"cores: {passes} x 16 x {per_block:.3f} = "
-        f"{passes * 16 * per_block:.0f} s."
-    )
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=4_000_000)
@@ -346,12 +253,13 @@ def main():
     args = parser.parse_args()
     print(f"OPENBLAS_NUM_THREADS={OPENBLAS_THREADS}")
     if args.only in ("all", "projector"):
-        out_of_core(args.big_rows, args.columns)  # first: its peak RSS is its own
-        in_memory_vs_cluster(args.rows, args.columns)
+        if args.big_rows:
+            out_of_core(args.big_rows, args.columns)  # first: its peak RSS is its own
+        projector_vs_cluster(make, args.rows, args.columns, 250_000, list(range(K)))
     if args.only in ("all", "glm"):
         if args.only == "glm" and args.glm_big_rows:
             glm_out_of_core(args.glm_big_rows)  # first: its peak RSS is its own
-        glm_in_memory_vs_dask(args.glm_rows)
+        glm_vs_cluster(make_glm, args.glm_rows, GLM_CHUNK)
     if args.only in ("all", "audit"):
         audit_vs_memory(args.audit_rows)
     if args.only in ("all", "audit-numeric"):

@@ -1,21 +1,20 @@
-"""OrthogonalGLM on dask: the statistics of row blocks, and the problem they make.
+"""OrthogonalGLM on dask: the statistics of row blocks.
 
 The design follows dask-glm's ``newton`` and ``lbfgs`` (github.com/dask/dask-glm):
 each evaluation of the model at a coefficient vector is one ``dask.compute`` of
 sums over row blocks (loss, gradient, ``Xᵀ W X`` and the constraint Jacobian
 together, as dask-glm computes its gradient and Hessian together), and the
 small reduced system is solved locally. Unlike dask-glm the iterations are
-not written again here: :class:`BlockProblem` has the interface of
+not written again: :class:`~._dask_problem.BlockProblem` has the interface of
 :class:`~orthokit.linear_model._problem.Problem`, so the in-memory solvers
 (Newton-KKT, MDMM and its Newton polish) run on it unchanged and take the same
 steps as in memory.
 
 The units-free statement of the problem (:mod:`._scaling`,
 :mod:`._standard_design`) is reproduced from three passes of small statistics
-(ranges and classes; weighted means; centred cross-products); each row block
-is then standardized on the fly, so nothing of the size of the data is ever
-held, and an out-of-core collection (generated or read block by block) is
-read once per pass. Every block is read
+(ranges and classes; weighted means; centred cross-products), and each row
+block is then standardized (:func:`_standard_columns`) for the solver's
+passes (:mod:`._dask_problem`). Every block is read
 through the input layer (:func:`~orthokit._inputs.read_design`,
 ``read_y``, ``read_weights``), so bad input raises the errors it raises in
 memory.
@@ -29,7 +28,6 @@ from orthokit._inputs._target import read_y
 from orthokit._inputs._weights import read_weights
 from orthokit.linear_model._diagnostics import quasi_separation
 from orthokit.linear_model._families import FAMILIES
-from orthokit.linear_model._problem import DIVERGENCE_LIMIT, Problem
 
 
 def _merge(first, second):
@@ -52,10 +50,14 @@ def _merge(first, second):
 
 
 def reduce_blocks(blocks, func, *args):
-    """One pass: ``func(X_block, y_block, w_block, *args)`` summed over the blocks."""
+    """One pass: ``func(*block, *args)`` summed over the blocks.
+
+    A block is a tuple of delayed objects: ``(X, y, weights)`` row blocks, or
+    ``(prepared,)`` (see :func:`~._dask_problem.prepare_block`).
+    """
     import dask
 
-    parts = [dask.delayed(func)(x, y, w, *args) for x, y, w in blocks]
+    parts = [dask.delayed(func)(*block, *args) for block in blocks]
     (total,) = dask.compute(tree_reduce(parts, _merge))
     return total
 
@@ -182,47 +184,6 @@ def _standard_columns(block, scales):
     return X, basis, Y, w, S, predictors
 
 
-def _evaluate(X, y, w, estimator, scales, theta, second_order):
-    """Return the loss, gradient, constraints and derivatives of a block at theta."""
-    block = read_block(estimator, X, y, w, scales["classes"])
-    if block is None:
-        return None
-    X_std, basis, Y, w, _, _ = _standard_columns(block, scales)
-    total = w.sum()
-    if total == 0:
-        return None
-    lead = scales["lead"]
-    X1 = np.empty((len(w), lead + scales["axes"].shape[1]), order="F")
-    X1[:, :lead] = 1.0
-    np.matmul(X_std, scales["axes"], out=X1[:, lead:])
-    Y = ((Y * scales["y_power"] - scales["y_high"]) - scales["y_low"]) / scales[
-        "y_spread"
-    ]
-    q, m, r = X1.shape[1], Y.shape[1], basis.shape[1]
-    problem = Problem(
-        X1, Y, w, basis, FAMILIES[scales["family"]], np.zeros(q),
-        np.zeros(q, dtype=bool), offset=scales["offset"],
-    )  # fmt: skip
-    state = problem.state(theta)
-    # The block's Problem normalizes its weights to sum to one; its sums are
-    # scaled back to the block's share of the total weight.
-    stats = {
-        "loss": total * problem.objective(theta, state),
-        "gradient": total * problem.gradient(theta, state),
-        "constraints": total * problem.constraints(state),
-        "jacobian": total * problem.jacobian(state),
-    }
-    if second_order:
-        hessian = problem.hessian(state)
-        stats["hessian"] = total * hessian
-        # ∂²(λᵀc)/∂θ² is linear in λ: one matrix per multiplier.
-        unit = np.eye(r * m)
-        stats["curvature"] = total * np.stack(
-            [problem.hessian(state, unit[i]) - hessian for i in range(r * m)]
-        )
-    return stats
-
-
 def _final(X, y, w, estimator, scales, Theta, separation):
     """``S̃ᵀ W μ`` at the solution, and what the separation check needs."""
     block = read_block(estimator, X, y, w, scales["classes"])
@@ -308,88 +269,3 @@ def _separation(stats, names):
                     f"{names[j]}={value:.6g} ({int(rows)} rows, all class {int(first)})"
                 )
     return quasi_separation(pinned)
-
-
-class _BlockState:
-    def __init__(self, theta, stats):
-        self.theta = theta
-        self.stats = stats
-
-
-class BlockProblem:
-    """:class:`~orthokit.linear_model._problem.Problem` over dask row blocks.
-
-    :meth:`state` is one pass over the data, which returns everything the
-    solvers ask of that point: the loss, gradient, constraints and Jacobian,
-    and (``second_order=True``, for Newton) the Hessian and the curvature of
-    each constraint, so that an accepted step needs no further pass. Without
-    ``second_order`` (MDMM's line searches) the Hessian costs a pass of its
-    own when asked for.
-    """
-
-    def __init__(self, blocks, estimator, scales, family, ridge, penalized, *,
-                 second_order):  # fmt: skip
-        self.blocks = blocks
-        self.estimator = estimator
-        self.scales = scales
-        self.family = family
-        self.penalized = penalized
-        self.ridge = np.where(penalized, ridge, 0.0)
-        self.second_order = second_order
-        self.q = len(ridge)
-        self.m = scales["n_outputs"]
-        self.r = scales["basis_map"].shape[1]
-        self.n_passes = 0
-        self._seen = {}
-
-    def _pass(self, theta, second_order):
-        self.n_passes += 1
-        return reduce_blocks(
-            self.blocks, _evaluate, self.estimator, self.scales, theta, second_order
-        )
-
-    def unpack(self, theta):
-        return theta.reshape(self.q, self.m, order="F")
-
-    def state(self, theta, first_order=True):
-        # One pass computes the first order (and more) anyway: the flag of
-        # Problem.state has nothing to choose here.
-        theta = np.array(theta, dtype=np.float64)
-        # The solvers ask again for points they have seen (the polish starts
-        # where Newton stopped): a pass over the data is worth a lookup.
-        key = theta.tobytes()
-        if key not in self._seen:
-            if len(self._seen) >= 4:
-                self._seen.pop(next(iter(self._seen)))
-            self._seen[key] = _BlockState(theta, self._pass(theta, self.second_order))
-        return self._seen[key]
-
-    def objective(self, theta, state):
-        penalty = 0.5 * self.ridge @ np.sum(self.unpack(theta) ** 2, axis=1)
-        return state.stats["loss"] + penalty
-
-    def gradient(self, theta, state):
-        ridge = self.ridge[:, None] * self.unpack(theta)
-        return state.stats["gradient"] + ridge.ravel(order="F")
-
-    def constraints(self, state):
-        return state.stats["constraints"]
-
-    def jacobian(self, state):
-        return state.stats["jacobian"]
-
-    def lagrangian_gradient(self, theta, state, v):
-        return self.gradient(theta, state) + self.jacobian(state).T @ v
-
-    def hessian(self, state, multipliers=None):
-        if "hessian" not in state.stats:
-            state.stats.update(self._pass(state.theta, True))
-        H = state.stats["hessian"].copy()
-        if multipliers is not None:
-            H += np.tensordot(multipliers, state.stats["curvature"], axes=1)
-        H[np.diag_indices_from(H)] += np.tile(self.ridge, self.m)
-        return H
-
-    def diverged(self, theta):
-        coef = self.unpack(theta)[self.penalized]
-        return coef.size > 0 and np.abs(coef).max() > DIVERGENCE_LIMIT

@@ -3,7 +3,7 @@
 :func:`fit_dask` states the units-free problem of :mod:`._scaling` and
 :mod:`._standard_design` from three passes of small statistics over the row
 blocks (ranges, levels and classes; weighted means; centred cross-products),
-runs the in-memory solvers on a :class:`~._dask_blocks.BlockProblem` (one pass
+runs the in-memory solvers on a :class:`~._dask_problem.BlockProblem` (one pass
 per evaluation), and makes one last pass for the constraint violation and the
 separation check. Everything it computes from the reduced statistics mirrors
 :func:`._standard_design.standardize`, ``principal_components`` and
@@ -18,7 +18,6 @@ from orthokit._dask import _is_frame, head, is_dask_collection, protected_levels
 from orthokit._inputs import protected_names, read_design
 from orthokit._linalg import kept_eigenvalues, range_power_of_two, whitening_basis
 from orthokit.linear_model._dask_blocks import (
-    BlockProblem,
     _final,
     _means,
     _moments,
@@ -26,6 +25,7 @@ from orthokit.linear_model._dask_blocks import (
     _separation,
     reduce_blocks,
 )
+from orthokit.linear_model._dask_problem import BlockProblem, block_passes, is_held
 from orthokit.linear_model._families import FAMILIES
 from orthokit.linear_model._scaling import (
     _CONSTANT_ULPS,
@@ -134,8 +134,10 @@ def fit_dask(estimator, X, y, sample_weight):
         lead, axes, target, family, target.y
     )
     scales.update(axes=axes, offset=offset, n_outputs=len(target.y))
+    held = all(is_held(values) for values in (X, y, sample_weight))
+    evaluate = block_passes(blocks, estimator, scales, held)
     problem = BlockProblem(
-        blocks, estimator, scales, family, ridge, penalized,
+        evaluate, scales, family, ridge, penalized,
         second_order=estimator.solver == "newton",
     )  # fmt: skip
     solution = estimator._run_solver(problem, theta, constant_only)
@@ -143,7 +145,10 @@ def fit_dask(estimator, X, y, sample_weight):
     separation = family.is_classifier and estimator.alpha == 0
     final = reduce_blocks(blocks, _final, estimator, scales, Theta, separation)
     estimator.constraint_violation_ = float(np.abs(final["violation"]).max(initial=0.0))
-    estimator._n_passes = problem.n_passes + 4  # for the benchmark
+    # For the benchmark: passes over the blocks, and those that read the data
+    # (all but the solver's when the data are not held).
+    estimator._n_passes = problem.n_passes + 4 + held
+    estimator._n_reads = 4 + (1 if held else problem.n_passes)
     message = None
     if separation:
         message = _separation(final, list(estimator.predictor_names_))

@@ -12,6 +12,7 @@ import scipy.optimize
 from scipy.special import expit
 
 from orthokit.linear_model import OrthogonalGLM, SeparationWarning
+from orthokit.linear_model._dask_problem import is_held
 
 FAMILIES = ["binomial", "multinomial", "poisson", "gaussian"]
 
@@ -44,15 +45,54 @@ def assert_same_fit(fitted, reference, tol=1e-8):
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("solver", ["newton", "mdmm"])
 @pytest.mark.parametrize("chunks", [(1000, 6), (2501, 4), (6000, 6)])
-def test_dask_array_fit_equals_in_memory(family, solver, chunks):
+@pytest.mark.parametrize("held", [True, False])
+def test_dask_array_fit_equals_in_memory(family, solver, chunks, held):
+    """Held data (solver columns persisted once) and lazy data (read every pass)."""
     X, y = make_data(family)
     params = {"protected": [4, 5], "family": family, "solver": solver}
     reference = OrthogonalGLM(**params).fit(X, y)
-    fitted = OrthogonalGLM(**params).fit(
-        da.from_array(X, chunks=chunks), da.from_array(y, chunks=chunks[0])
-    )
+    X_dask = da.from_array(X, chunks=chunks)
+    if not held:
+        X_dask = X_dask.map_blocks(np.copy)  # a task per block: computed each pass
+    assert is_held(X_dask) is held
+    fitted = OrthogonalGLM(**params).fit(X_dask, da.from_array(y, chunks=chunks[0]))
     assert_same_fit(fitted, reference)
     assert fitted.n_features_in_ == 6
+
+
+def test_which_collections_are_held():
+    X = np.arange(12.0).reshape(6, 2)
+    frame = dd.from_pandas(pd.DataFrame(X, columns=["a", "b"]), npartitions=2)
+    assert is_held(da.from_array(X, chunks=2))
+    assert is_held(da.from_array(X, chunks=2).map_blocks(np.copy).persist())
+    assert is_held(frame) and is_held(frame.persist())
+    assert not is_held(da.random.default_rng(0).normal(size=(6, 2), chunks=2))
+    assert not is_held(frame + 1.0)
+
+
+@pytest.mark.parametrize("persist", [True, False])
+def test_fit_on_a_local_cluster_equals_in_memory(persist):
+    """A distributed client: solver columns kept on the workers, or read per pass."""
+    distributed = pytest.importorskip("distributed")
+    X, y = make_data("binomial", n=4000)
+    reference = OrthogonalGLM(protected=[4, 5]).fit(X, y)
+    frame = dd.from_pandas(pd.DataFrame(X, columns=list("abcdef")), npartitions=3)
+    target = dd.from_pandas(pd.Series(y), npartitions=3)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        if persist:
+            frame, target = client.persist([frame, target])
+        else:
+            frame = frame.map_partitions(lambda part: part.copy())
+        assert is_held(frame) is persist
+        fitted = OrthogonalGLM(protected=["e", "f"]).fit(frame, target)
+        proba = fitted.predict_proba(frame).compute()
+    assert_same_fit(fitted, reference)
+    np.testing.assert_allclose(proba, reference.predict_proba(X), rtol=1e-8)
 
 
 @pytest.mark.parametrize(
@@ -285,3 +325,32 @@ def test_dask_fit_with_a_data_free_basis_equals_in_memory():
     assert fitted.multipliers_.shape == (3,)
     assert np.abs(fitted.coef_).min() > 1e-3  # not the intercept-only model
     assert_same_fit(fitted, reference)
+
+
+@pytest.mark.parametrize("family", ["binomial", "poisson", "gaussian"])
+@pytest.mark.parametrize("lead", [0, 1])
+def test_fused_second_order_equals_the_problems_hessians(family, lead):
+    """The Hessian and constraint curvatures of a block, against Problem.hessian."""
+    from orthokit.linear_model._dask_problem import _second_order
+    from orthokit.linear_model._families import FAMILIES
+    from orthokit.linear_model._problem import Problem
+
+    rng = np.random.default_rng(3)
+    n, p, r = 10_000, 4, 2  # more rows than a chunk of the fused products
+    Z, U = rng.normal(size=(n, p)), rng.normal(size=(n, r))
+    Y, w = rng.integers(0, 2, (n, 1)).astype(float), rng.random(n)
+    q = lead + p
+    problem = Problem(
+        Z, Y, w, U, FAMILIES[family], np.zeros(q), np.zeros(q, dtype=bool), ones=lead
+    )
+    state = problem.state(0.3 * rng.normal(size=q), first_order=True)
+    hessian, curvature = _second_order(problem, state, Z, lead)
+    expected = problem.hessian(state)
+    np.testing.assert_allclose(hessian, expected, rtol=1e-12, atol=1e-14)
+    # The curvature of constraint i: the Lagrangian's Hessian at λ = e_i less
+    # the loss's (in the Lagrangian's own sums, so to its rounding).
+    for i, unit in enumerate(np.eye(r)):
+        reference = problem.hessian(state, unit) - expected
+        np.testing.assert_allclose(curvature[i], reference, rtol=1e-9, atol=1e-12)
+    if family == "gaussian":
+        assert not curvature.any()
