@@ -5,7 +5,7 @@ from sklearn.base import TransformerMixin
 
 from orthokit._dask import is_dask_collection, map_row_blocks
 from orthokit._groups import subtract_group_offsets
-from orthokit._inputs import check_finite, read_design
+from orthokit._inputs import check_finite, naming_rows, read_design
 from orthokit._inputs._encode import one_hot
 from orthokit._linalg import subtract_projection
 from orthokit._sklearn import check_is_fitted
@@ -104,8 +104,9 @@ class ResidualizerMixin(TransformerMixin):
             on_nonfinite = None
             if check:
 
-                def on_nonfinite(block):
-                    check_finite(block, names, "X")
+                def on_nonfinite(block, start):
+                    with naming_rows(start=start):
+                        check_finite(block, names, "X")
 
             subtract_projection(
                 source, design.S, self.protected_mean_, self.coef_,

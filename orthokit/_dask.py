@@ -49,6 +49,37 @@ def aligned_blocks(y, X):
     raise TypeError("y must be a dask collection when X is one.")
 
 
+def _partition_rows(block, number):
+    """How messages name a row of partition ``number`` of a dask frame."""
+
+    def name(row):  # partitions' lengths are unknown: the row and its label
+        label = block.index[row : row + 1].tolist()[0]
+        return f"row {row} of partition {number} (index {label!r})"
+
+    return name
+
+
+def placed(func, X, number):
+    """``func(block, ...)`` for block ``number`` of ``X``, naming rows of all of ``X``.
+
+    The messages of the input layer (NaN, labels, missing values) then give
+    the row's place in the whole collection, not in the block.
+    """
+    from orthokit._inputs import naming_rows
+
+    start = None if _is_frame(X) else int(sum(X.chunks[0][:number]))
+
+    def call(block, *args, **kwargs):
+        if start is None:
+            rows = naming_rows(_partition_rows(block, number))
+        else:  # a dask array: the chunks give every block's first row
+            rows = naming_rows(start=start)
+        with rows:
+            return func(block, *args, **kwargs)
+
+    return call
+
+
 def tree_reduce(items, combine):
     """Combine delayed ``items`` pairwise in a balanced tree; return one delayed."""
     import dask
@@ -108,18 +139,23 @@ def map_row_blocks(X, func, n_columns, dtype, names):
     An empty block (common after filtering) gives an empty block.
     """
 
-    def apply(block):
+    def apply(block, number):
         if len(block) == 0:
             return np.empty((0, n_columns), dtype=dtype)
-        return func(block)
+        return placed(func, X, number)(block)
 
     if _is_frame(X):
         import pandas as pd
 
-        def to_frame(part):
-            return pd.DataFrame(apply(part), columns=names, index=part.index)
+        def to_frame(part, partition_info=None):
+            values = apply(part, (partition_info or {"number": 0})["number"])
+            return pd.DataFrame(values, columns=names, index=part.index)
 
         meta = pd.DataFrame(np.empty((0, n_columns), dtype=dtype), columns=names)
         return X.map_partitions(to_frame, meta=meta)
     X = X.rechunk({1: -1})
-    return X.map_blocks(apply, dtype=dtype, chunks=(X.chunks[0], (n_columns,)))
+
+    def to_block(block, block_info=None):
+        return apply(block, block_info[0]["chunk-location"][0] if block_info else 0)
+
+    return X.map_blocks(to_block, dtype=dtype, chunks=(X.chunks[0], (n_columns,)))

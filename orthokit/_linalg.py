@@ -699,9 +699,10 @@ def subtract_projection(
         so ``F`` is never copied whole.
     chunk_rows : int, default=1024
     on_nonfinite : callable, optional
-        Called with a block's features ``F[start:stop][:, columns]`` when
-        their sum is NaN or infinite (in place of a separate pass that checks
-        ``F``; the sum of finite values may overflow: the caller judges).
+        Called with a block's features ``F[start:stop][:, columns]`` and
+        ``start`` when their sum is NaN or infinite (in place of a separate
+        pass that checks ``F``; the sum of finite values may overflow: the
+        caller judges).
 
     Returns
     -------
@@ -752,7 +753,7 @@ def subtract_projection(
                 with np.errstate(over="ignore", invalid="ignore"):
                     finite = np.isfinite((ones[:size] @ features).sum())
                 if not finite:
-                    on_nonfinite(features)
+                    on_nonfinite(features, start)
     return out
 
 

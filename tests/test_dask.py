@@ -120,3 +120,41 @@ def test_dask_fit_with_large_offsets_equals_exact_least_squares(offset):
         (a - mean_s) ** 2 for a in exact_s
     )
     np.testing.assert_allclose(fitted.coef_[0, 0], float(slope), rtol=1e-12)
+
+
+def _protected(data):
+    return [0] if isinstance(data, da.Array) else ["c0"]
+
+
+def _residualizer_fit(data):
+    from orthokit.preprocessing import RecursiveResidualizer
+
+    return RecursiveResidualizer(protected=_protected(data)).fit(data)
+
+
+def _projector_fit(data):
+    return OrthogonalProjector(protected=_protected(data)).fit(data)
+
+
+def _projector_transform(data):
+    array = isinstance(data, da.Array)
+    clean = data.map_blocks(np.nan_to_num) if array else data.fillna(0.0)
+    return _projector_fit(clean).transform(data).compute()
+
+
+@pytest.mark.parametrize(
+    "run", [_projector_fit, _projector_transform, _residualizer_fit]
+)
+def test_dask_error_names_the_row_in_the_whole_collection(run):
+    # A NaN in the third of four blocks: arrays know every block's first row,
+    # so the message gives the row of the whole array; a frame's partitions do
+    # not know their lengths, so the message gives the partition and the label.
+    X, _, _ = make_data(n=8000)
+    X[5007, 4] = np.nan
+    with pytest.raises(ValueError, match=r"the first in row 5007\)"):
+        run(da.from_array(X, chunks=(2000, 8)))
+    names = [f"c{j}" for j in range(8)]
+    frame = pd.DataFrame(X, columns=names, index=np.arange(8000) + 10)
+    expected = r"the first in row 1007 of partition 2 \(index 5017\)\)"
+    with pytest.raises(ValueError, match=expected):
+        run(dd.from_pandas(frame, npartitions=4, sort=False))

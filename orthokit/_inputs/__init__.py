@@ -14,6 +14,7 @@ from orthokit._inputs._checks import (
     check_finite,
     check_float32_range,
     column_kind,
+    naming_rows,
     shown,
 )
 from orthokit._inputs._columns import ProtectedColumns, resolve_columns
@@ -34,6 +35,7 @@ __all__ = [
     "fitted_attributes",
     "has_basis",
     "is_frame_like",
+    "naming_rows",
     "protected_names",
     "read_design",
     "read_target",

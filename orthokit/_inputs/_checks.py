@@ -3,6 +3,8 @@
 import datetime
 import decimal
 import numbers
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import pandas as pd
@@ -11,6 +13,39 @@ from orthokit._inputs._frames import nw
 
 _TIME = (nw.Datetime, nw.Date, nw.Duration, nw.Time)
 _LABELS = (nw.Boolean, nw.String, nw.Categorical, nw.Enum)
+_ROW_NAME = ContextVar("orthokit_row_name", default=None)
+
+
+def row_name(row):
+    """How a message names ``row`` of the values being read: ``"row 7"``.
+
+    Within :func:`naming_rows` (a block of a larger input, such as one of a
+    dask collection) the name gives the row's place in the whole input.
+
+    Examples
+    --------
+    >>> row_name(7)
+    'row 7'
+    >>> with naming_rows(start=5000):
+    ...     row_name(7)
+    'row 5007'
+    """
+    name = _ROW_NAME.get()
+    return f"row {row}" if name is None else name(row)
+
+
+@contextmanager
+def naming_rows(name=None, start=0):
+    """Within the block, :func:`row_name` gives ``name(start + row)``.
+
+    ``name`` defaults to the enclosing naming: blocks of blocks add up.
+    """
+    outer = name or _ROW_NAME.get() or "row {}".format
+    token = _ROW_NAME.set(lambda row: outer(start + row))
+    try:
+        yield
+    finally:
+        _ROW_NAME.reset(token)
 
 
 def column_kind(table, j, name, argument="X"):
@@ -197,7 +232,7 @@ def check_finite(values, names, argument):
     row = int(np.flatnonzero(~finite.all(axis=1))[0])
     raise ValueError(
         f"{argument} {what} contains NaN or infinity "
-        f"({int(values.size - finite.sum())} value(s), the first in row {row})."
+        f"({int(values.size - finite.sum())} value(s), the first in {row_name(row)})."
     )
 
 

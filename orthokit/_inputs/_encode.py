@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from orthokit._inputs._checks import missing_mask
+from orthokit._inputs._checks import missing_mask, row_name
 from orthokit._inputs._frames import nw
 
 
@@ -109,9 +109,10 @@ def labels(values, name, what="protected"):
 
 def _reject_missing(missing, name, what="protected"):
     if missing.any():
+        first = row_name(int(np.flatnonzero(missing)[0]))
         raise ValueError(
             f"{what} column {name!r} contains missing values (NaN or None, first "
-            f"in row {int(np.flatnonzero(missing)[0])}); impute or drop them first."
+            f"in {first}); impute or drop them first."
         )
 
 

@@ -2,7 +2,12 @@
 
 import numpy as np
 
-from orthokit._inputs._checks import check_finite, column_kind, first_non_number
+from orthokit._inputs._checks import (
+    check_finite,
+    column_kind,
+    first_non_number,
+    row_name,
+)
 from orthokit._inputs._frames import as_table, is_frame_like, nw, reject_sparse
 
 
@@ -74,7 +79,7 @@ def read_numeric(
             boolean = booleans and table.is_frame and table.dtype(j) == nw.Boolean
             if not boolean and column_kind(table, j, name, argument) != "numeric":
                 row, value = first_non_number(table.column(j))
-                where = "text" if row is None else f"row {row} is {value!r}"
+                where = "text" if row is None else f"{row_name(row)} is {value!r}"
                 raise TypeError(
                     f"{argument} must be numeric, but its column {name!r} holds "
                     f"labels (dtype {table.dtype(j)}; {where})."

@@ -24,7 +24,7 @@ import math
 import numpy as np
 from scipy.stats import t as student_t
 
-from orthokit.evaluation._dcor_exact import exact_dcor
+from orthokit.evaluation._dcor_exact import dcor_ratio, exact_dcor
 
 Z95 = 1.959963984540054
 PARTITIONS = 8  # independent partitions: their spread is the standard error
@@ -118,18 +118,12 @@ def _centred(z):
     return z, np.einsum("ij,ij->i", z, z)
 
 
-def _ratio(covariance, variance_x, variance_s):
-    if variance_x <= 0 or variance_s <= 0:
-        return 0.0
-    return covariance / np.sqrt(variance_x * variance_s)
-
-
 def _estimate(x, s, rng, block_rows):
     """``(ratio, standard error)`` from :data:`PARTITIONS` partitions."""
     parts = np.array([_partition(x, s, rng, block_rows) for _ in range(PARTITIONS)])
-    ratios = [_ratio(*part) for part in parts]
+    ratios = [dcor_ratio(*part, clip=False) for part in parts]
     error = np.std(ratios, ddof=1) / np.sqrt(PARTITIONS) * t_scale(PARTITIONS - 1)
-    return _ratio(*parts.mean(axis=0)), error
+    return dcor_ratio(*parts.mean(axis=0), clip=False), error
 
 
 def block_dcor(x, s, accuracy, rng):

@@ -133,7 +133,7 @@ def exact_dcor(x, s):
         import dcor
 
         variance_x = dcor.distance_covariance_sqr(x[:, 0], x[:, 0], method="mergesort")
-        return _ratio(covariance, variance_x, variance_s)
+        return dcor_ratio(covariance, variance_x, variance_s)
     side_x = _Side(x)
     product = 0.0
     if table is not None:
@@ -146,7 +146,7 @@ def exact_dcor(x, s):
             sums = side_x.block(rows) @ indicator
             product += float(np.einsum("ig,ig->", sums, centred[groups[rows]]))
         variance_x = side_x.centred_square(n) / n**2
-        return _ratio(product / n**2, variance_x, variance_s)
+        return dcor_ratio(product / n**2, variance_x, variance_s)
     side_s = _Side(s)
     for rows in _blocks(n):
         product += float(np.einsum("ij,ij->", side_x.block(rows), side_s.block(rows)))
@@ -154,14 +154,21 @@ def exact_dcor(x, s):
     centred_product = (
         product - 2.0 / n * float(side_x.rows @ side_s.rows) + total_x * total_s / n**2
     )
-    return _ratio(
+    return dcor_ratio(
         centred_product / n**2,
         side_x.centred_square(n) / n**2,
         side_s.centred_square(n) / n**2,
     )
 
 
-def _ratio(covariance, variance_x, variance_s):
+def dcor_ratio(covariance, variance_x, variance_s, *, clip=True):
+    """``dCov^2 / sqrt(dVar^2_x dVar^2_s)``, 0 where a side is constant.
+
+    ``clip=True`` keeps an exact value inside ``[0, 1]`` (rounding only);
+    an estimate is left unclipped (``clip=False``) so that its average over
+    partitions stays unbiased.
+    """
     if variance_x <= 0 or variance_s <= 0:
         return 0.0
-    return float(np.clip(covariance / np.sqrt(variance_x * variance_s), 0.0, 1.0))
+    ratio = float(covariance / np.sqrt(variance_x * variance_s))
+    return min(max(ratio, 0.0), 1.0) if clip else ratio

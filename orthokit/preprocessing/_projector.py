@@ -7,6 +7,7 @@ from orthokit._base import ProtectedColumnsMixin, ResidualizerMixin
 from orthokit._dask import (
     head,
     is_dask_collection,
+    placed,
     protected_levels,
     row_blocks,
     tree_reduce,
@@ -365,8 +366,10 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
             design.target = self.target_.split(levels, numeric_features=False)[0]
         self._set_pivots(design)
         delayed_moments = [
-            dask.delayed(self._block_moments)(block, y_block)
-            for block, y_block in row_blocks(X, y if self.preserve_target else None)
+            dask.delayed(placed(self._block_moments, X, number))(block, y_block)
+            for number, (block, y_block) in enumerate(
+                row_blocks(X, y if self.preserve_target else None)
+            )
         ]
         (moments,) = dask.compute(tree_reduce(delayed_moments, _merge))
         if moments is None:

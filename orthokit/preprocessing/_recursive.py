@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator
 from orthokit._base import ProtectedColumnsMixin, ResidualizerMixin
 from orthokit._dask import (
     is_dask_collection,
+    placed,
     protected_levels,
     row_blocks,
 )
@@ -286,11 +287,12 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
 
         categories = protected_levels(X, self.protected, self.categories)
         started = False
-        for block, y_block in row_blocks(X, y if self.preserve_target else None):
+        blocks = row_blocks(X, y if self.preserve_target else None)
+        for number, (block, y_block) in enumerate(blocks):
             X_block, y_block = dask.compute(block, y_block)
             if len(X_block) == 0:
                 continue
-            regressors, source, columns = self._read(
+            regressors, source, columns = placed(self._read, X, number)(
                 X_block, y_block, reset=not started, categories=categories
             )
             if not started:

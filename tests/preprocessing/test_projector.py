@@ -265,6 +265,17 @@ def test_bad_input_in_transform(X, match):
         proj.transform(X)
 
 
+@pytest.mark.parametrize("frame", [False, True])
+def test_transform_error_names_the_row_beyond_the_first_block(frame):
+    # The transform reads X in row blocks; the row is counted from X's start.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30_000, 4))
+    proj = OrthogonalProjector(protected=[0]).fit(X)
+    X[20_001, 2] = np.inf
+    with pytest.raises(ValueError, match=r"the first in row 20001\)"):
+        proj.transform(pd.DataFrame(X) if frame else X)
+
+
 def test_sparse_and_unfitted_are_rejected():
     import scipy.sparse
     from sklearn.exceptions import NotFittedError
