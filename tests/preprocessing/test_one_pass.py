@@ -203,5 +203,6 @@ def test_float32_within_float32_rounding_of_float64_lstsq():
     expected, _ = lstsq_reference(X, [0, 1])
     assert out.dtype == np.float32
     ulp = np.spacing(np.abs(expected).max(axis=0).astype(np.float32))
-    # Seen: 1.4 float32 units in the last place of the column's largest value.
+    # Seen: 1.2 float32 units in the last place of the column's largest value
+    # (0.7-2.6 with seeds 0 and 3-6).
     assert (np.abs(out - expected) / ulp).max() < 16
