@@ -742,19 +742,33 @@ def subtract_projection(
             stop = min(start + chunk_rows, n)
             size = stop - start
             np.subtract(S[start:stop], mean_s, out=centred[:size])
-            features = F[start:stop][:, columns]
             if gemm is None:
+                features = F[start:stop][:, columns]
                 np.matmul(centred[:size], coef, out=product[:size])
                 np.subtract(features, product[:size], out=out[start:stop])
             else:
-                np.copyto(out[start:stop], features)
-                subtract_product(gemm, out[start:stop], centred[:size], coef)
+                features = _copy_rows(F, start, stop, columns, out[start:stop])
             if on_nonfinite is not None:
                 with np.errstate(over="ignore", invalid="ignore"):
                     finite = np.isfinite((ones[:size] @ features).sum())
                 if not finite:
                     on_nonfinite(features, start)
+            if gemm is not None:  # the block is checked: correct it in place
+                subtract_product(gemm, out[start:stop], centred[:size], coef)
     return out
+
+
+def _copy_rows(F, start, stop, columns, block):
+    """Copy ``F[start:stop][:, columns]`` into ``block``; return the features.
+
+    A source gathered column by column (a ``ColumnStack``) writes straight
+    into ``block``, which then holds the features; an array is read in place.
+    """
+    if hasattr(F, "read_into"):
+        return F.read_into(slice(start, stop), columns, block)
+    features = F[start:stop][:, columns]
+    np.copyto(block, features)
+    return features
 
 
 # --------------------------------------------------------------------------------

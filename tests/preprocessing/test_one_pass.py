@@ -206,3 +206,11 @@ def test_float32_within_float32_rounding_of_float64_lstsq():
     # Seen: 1.2 float32 units in the last place of the column's largest value
     # (0.7-2.6 with seeds 0 and 3-6).
     assert (np.abs(out - expected) / ulp).max() < 16
+
+
+def test_column_stack_reads_rows_into_an_output():
+    X = make_data()
+    stack = numeric_columns(as_table(pl.DataFrame(X, schema=NAMES)), [0, 3, 8])
+    out = np.full((10, 2), np.nan)
+    assert stack.read_into(slice(10, 20), [0, 2], out) is out
+    np.testing.assert_array_equal(out, X[10:20][:, [0, 8]])
