@@ -21,18 +21,13 @@ layer of 16) trained with Adam for the same epochs:
 Scores: accuracy, mean and 95 % t-interval over repeats.
 
 ``--autoencoder`` compares instead :class:`orthokit.mixed.ARMEDAutoencoder`
-(dense, on the flattened images) with a plain autoencoder of the same size
-(no adversary, no random effects), both fit on the training rows: held-out
-AUC of a logistic-regression probe of the cluster from the code (on the
-seen clusters' held-out images, split in halves), reconstruction error
-(mean squared error over the held-out images' variance; the mixed
-reconstruction for ARMED), and the accuracy of a logistic regression of
-the label on the code (trained on the training rows; held-out images of
-seen clusters and unseen clusters).
+with a plain autoencoder of the same size, dense and convolutional (see
+``benchmarks/_armed_autoencoders.py``): batch probe AUC, reconstruction
+error, downstream label accuracy from the code.
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_armed_images.py
         [--quick] [--repeats 5] [--epochs 20] [--per-cluster 100] [--out FILE]
-        [--autoencoder]
+        [--autoencoder [--cnn-epochs 30] [--components 8]] [--ablation]
 """
 
 import argparse
@@ -41,17 +36,20 @@ import time
 
 import numpy as np
 import torch
-from scipy import stats
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetBinaryClassifier
 from skorch.helper import SliceDict
 from torch import nn
 
+from benchmarks._armed_autoencoders import (
+    ABLATION,
+    ablation_report,
+    autoencoder_repeat,
+    autoencoder_report,
+    ci95,
+    split,
+)
 from orthokit.datasets import make_cluster_images
-from orthokit.mixed import ARMEDAutoencoder, ARMEDClassifier
+from orthokit.mixed import ARMEDClassifier
 
 
 class FeatureCNN(nn.Module):
@@ -85,16 +83,6 @@ class ClusterInputCNN(nn.Module):
 
     def forward(self, images, onehot):
         return self.head(torch.cat([self.cnn(images), onehot], dim=1))[:, 0]
-
-
-def split(cluster, seed):
-    """Masks: training rows, held-out rows of seen clusters, unseen clusters."""
-    rng = np.random.default_rng(seed)
-    labels = np.unique(cluster)
-    unseen_labels = rng.choice(labels, max(1, round(0.3 * len(labels))), replace=False)
-    unseen = np.isin(cluster, unseen_labels)
-    held = ~unseen & (rng.random(len(cluster)) < 0.25)
-    return ~unseen & ~held, held, unseen
 
 
 def armed(cfg, seed, **params):
@@ -163,101 +151,6 @@ def run_repeat(cfg, seed):
     return scores
 
 
-AUTOENCODERS = {
-    "plain autoencoder": {"adversary_weight": 0.0, "random_effects": False},
-    "ARMED autoencoder": {"adversary_weight": 5.0, "intercept_prior_scale": 0.3},
-}
-
-
-def autoencoder_repeat(cfg, seed):
-    """Batch probe AUC, reconstruction error and label accuracy per model."""
-    data = make_cluster_images(
-        n_clusters=cfg.clusters,
-        n_per_cluster=cfg.per_cluster,
-        confounding=cfg.confounding,
-        random_state=seed,
-    )
-    train, held, unseen = split(data.cluster, seed)
-    X = SliceDict(images=data.images.reshape(len(data.y), -1), cluster=data.cluster)
-    flat = X["images"]
-    scores = {}
-    for name, params in AUTOENCODERS.items():
-        model = ARMEDAutoencoder(
-            cluster="cluster",
-            n_components=8,
-            hidden_layer_sizes=(64,),
-            max_epochs=cfg.epochs,
-            lr=cfg.lr,
-            batch_size=32,
-            random_state=seed,
-            **params,
-        ).fit(X[train])
-        code = model.transform(X)
-        a, b, za, zb = train_test_split(
-            code[held], data.cluster[held], test_size=0.5,
-            random_state=seed, stratify=data.cluster[held],
-        )  # fmt: skip
-        scaler = StandardScaler().fit(a)
-        probe = LogisticRegression(max_iter=5000).fit(scaler.transform(a), za)
-        proba = probe.predict_proba(scaler.transform(b))
-        auc = roc_auc_score(zb, proba, multi_class="ovr", labels=probe.classes_)
-        rec = model.reconstruct(X[held])
-        error = np.mean((rec - flat[held]) ** 2) / flat[held].var()
-        scaler = StandardScaler().fit(code[train])
-        clf = LogisticRegression(max_iter=5000)
-        clf.fit(scaler.transform(code[train]), data.y[train])
-        accuracy = [
-            clf.score(scaler.transform(code[m]), data.y[m]) for m in (held, unseen)
-        ]
-        scores[name] = [auc, error, *accuracy]
-    return scores
-
-
-def autoencoder_report(results, cfg, seconds, loads):
-    command = " ".join(["benchmarks/bench_armed_images.py", *cfg.argv.split()])
-    lines = [
-        "## ARMED autoencoder",
-        "",
-        f"`{command}`: {cfg.repeats} repeats (seeds 0-{cfg.repeats - 1}), the "
-        f"data and splits above ({cfg.clusters} clusters of {cfg.per_cluster}, "
-        f"confounding {cfg.confounding}); dense autoencoders on the flattened "
-        "images (encoder 256-64-8, decoder 8-64-256), ARMED at adversary "
-        "weight 5 and intercept prior sd 0.3; "
-        f"{cfg.epochs} epochs of Adam at lr {cfg.lr}, batches of 32. "
-        f"Wall time {seconds:.0f} s; load average (1 min) {loads[0]:.2f} "
-        f"before, {loads[1]:.2f} after (2 cores, shared).",
-        "",
-        "Mean ± 95 % t-interval half-width over repeats:",
-        "",
-        "| model | batch probe AUC (chance 0.5) | reconstruction error "
-        "| label accuracy, seen | label accuracy, unseen |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name in AUTOENCODERS:
-        cells = [ci95([r[name][i] for r in results]) for i in range(4)]
-        lines.append(
-            f"| {name} | " + " | ".join(f"{m:.3f} ± {h:.3f}" for m, h in cells) + " |"
-        )
-    diffs = [
-        ci95([r["ARMED autoencoder"][i] - r["plain autoencoder"][i] for r in results])
-        for i in range(4)
-    ]
-    lines.append(
-        "| paired difference | "
-        + " | ".join(f"{m:+.3f} ± {h:.3f}" for m, h in diffs)
-        + " |"
-    )
-    return "\n".join(lines) + "\n"
-
-
-def ci95(values):
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        return values.mean(), float("nan")
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1)
-    return values.mean(), half / np.sqrt(len(values))
-
-
 def report(results, cfg, seconds, loads):
     order = [
         "plain CNN",
@@ -323,6 +216,11 @@ def parse_args(argv=None):
     parser.add_argument(
         "--autoencoder", action="store_true", help="the autoencoders instead"
     )
+    parser.add_argument(
+        "--ablation", action="store_true", help="the dense autoencoder's ablation"
+    )
+    parser.add_argument("--cnn-epochs", dest="cnn_epochs", type=int, default=30)
+    parser.add_argument("--components", type=int, default=8)
     cfg = parser.parse_args(argv)
     shown = [a for a in (argv or []) if a != "--out" and a != cfg.out]
     cfg.argv = " ".join(shown)
@@ -338,13 +236,22 @@ def main(argv=None):
     torch.set_num_threads(1)
     before, start = os.getloadavg()[0], time.perf_counter()
     results = []
-    repeat = autoencoder_repeat if cfg.autoencoder else run_repeat
     for seed in range(cfg.repeats):
-        results.append(repeat(cfg, seed))
+        if cfg.ablation:
+            results.append(autoencoder_repeat(cfg, seed, ABLATION, ("dense",)))
+        elif cfg.autoencoder:
+            results.append(autoencoder_repeat(cfg, seed))
+        else:
+            results.append(run_repeat(cfg, seed))
         print(f"repeat {seed}: {results[-1]}", flush=True)
     seconds = time.perf_counter() - start
-    write = autoencoder_report if cfg.autoencoder else report
-    text = write(results, cfg, seconds, (before, os.getloadavg()[0]))
+    loads = (before, os.getloadavg()[0])
+    if cfg.ablation:
+        text = ablation_report(results, cfg, seconds, loads, torch.__version__)
+    elif cfg.autoencoder:
+        text = autoencoder_report(results, cfg, seconds, loads, torch.__version__)
+    else:
+        text = report(results, cfg, seconds, loads)
     print(text)
     if cfg.out:
         with open(cfg.out, "w") as handle:

@@ -42,7 +42,10 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
     ``inverse_transform`` decodes a code without random effects (a
     batch-free reconstruction);
     :meth:`reconstruct` decodes ``e_M`` (the reconstruction of ``X`` with
-    its batch). Clusters not seen in fit get no random effect.
+    its batch). Clusters not seen in fit get the seen clusters' random
+    effects averaged over the soft memberships of a Z-predictor (a network
+    classifying the cluster from the inputs, trained after the rest), as in
+    :class:`ARMEDClassifier`.
     ``adversary_weight=0, random_effects=False`` is a plain autoencoder of
     the same size. Built on skorch, as :class:`ARMEDClassifier`.
 
@@ -75,21 +78,27 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
     random_effects : bool, default=True
         Per-cluster shift and scale of the code and intercept of the
         reconstruction.
-    adversary_weight : float, default=1.0
+    adversary_weight : float, default=0.3
         Weight ``λ_g`` of the encoder's confusion term (the cross-entropy of
         the adversary's prediction to the uniform distribution); 0 removes
-        the adversary.
+        the adversary. On simulated images (``make_cluster_images``) 0.1-0.3
+        took the batch out of the code as well as 5 did, at a smaller
+        reconstruction error (``benchmarks/results/armed_images.md``).
     classifier_weight : float, default=1.0
         Weight of the label's cross-entropy (with a ``y`` in fit).
     kl_weight : float, default=0.1
         Weight of the KL divergence of the random effects to their prior,
         divided by the number of training samples.
-    intercept_prior_scale, slope_prior_scale : float, default=1.0, 0.3
+    intercept_prior_scale, slope_prior_scale : float, default=0.3, 0.3
         Prior sds of the per-cluster shifts (of the code and the
         reconstruction) and of the scale.
-    unseen_clusters : {"fixed", "error"}, default="fixed"
-        Clusters not seen in fit: decoded without random effects, or an
-        error.
+    unseen_clusters : {"z_predictor", "fixed", "error"}, default="z_predictor"
+        Clusters not seen in fit (in :meth:`reconstruct`): their random
+        effects are the seen clusters' averaged over the Z-predictor's soft
+        memberships (a network of ``adversary_layer_sizes`` from the
+        flattened inputs to the cluster), none (decoded without random
+        effects), or an error. The code (:meth:`transform`) has no random
+        effects and is the same for all three.
     lr : float, default=1e-3
     random_effect_lr : float or None, default=1e-2
         Step of the random effects' Adam group (None: ``lr``).
@@ -115,6 +124,9 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
         Names of the input features.
     module_ : AutoencoderModule
     history_ : skorch History
+    z_predictor_loss_ : float
+        Cross-entropy of the Z-predictor on the training inputs after its
+        training (with ``unseen_clusters="z_predictor"`` and random effects).
     n_features_in_ : int
         Columns of ``X`` (a table ``X`` only).
     feature_names_in_ : ndarray of str
@@ -157,7 +169,7 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
         "kl_weight": [Interval(Real, 0, None, closed="left")],
         "intercept_prior_scale": [Interval(Real, 0, None, closed="neither")],
         "slope_prior_scale": [Interval(Real, 0, None, closed="neither")],
-        "unseen_clusters": [StrOptions({"fixed", "error"})],
+        "unseen_clusters": [StrOptions({"z_predictor", "fixed", "error"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "random_effect_lr": [Interval(Real, 0, None, closed="neither"), None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -179,12 +191,12 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
         adversary_layer_sizes=(16,),
         classifier_layer_sizes=(16,),
         random_effects=True,
-        adversary_weight=1.0,
+        adversary_weight=0.3,
         classifier_weight=1.0,
         kl_weight=0.1,
-        intercept_prior_scale=1.0,
+        intercept_prior_scale=0.3,
         slope_prior_scale=0.3,
-        unseen_clusters="fixed",
+        unseen_clusters="z_predictor",
         optimizer=torch.optim.Adam,
         lr=1e-3,
         random_effect_lr=1e-2,
@@ -309,6 +321,7 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
             "intercept_prior_scale": self.intercept_prior_scale,
             "slope_prior_scale": self.slope_prior_scale,
             "adversary": self.adversary_weight > 0,
+            "z_predictor": self.unseen_clusters == "z_predictor",
             "generator": generator,
             "backbone": backbone,
             "decoder": decoder,
@@ -349,7 +362,8 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
         super().on_train_begin(net, X=X, y=y, **kwargs)
 
     def finish_fit(self):
-        """Drop the fit's temporaries (the autoencoder has no Z-predictor)."""
+        """Train the Z-predictor (as ARMED's), then drop the fit's temporaries."""
+        self._fit_z_predictor()
         effect = self.module_.random_effect
         if effect is not None:
             effect.generator = None

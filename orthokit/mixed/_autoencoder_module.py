@@ -21,6 +21,7 @@ from orthokit.mixed._modules import (
     _mlp,
     child_generator,
 )
+from orthokit.mixed._z_predictor import ZPredictorMixin
 
 
 def build_decoder(net, generator, n_components):
@@ -60,7 +61,7 @@ def build_decoder(net, generator, n_components):
     return decoder
 
 
-class AutoencoderModule(nn.Module):
+class AutoencoderModule(ZPredictorMixin, nn.Module):
     """Encoder, random effects on the code, decoder, adversary, label head.
 
     ``forward(features, cluster)`` returns ``(reconstruction, code,
@@ -68,8 +69,12 @@ class AutoencoderModule(nn.Module):
     reconstruction (of the shape of ``features``), the fixed-effects code,
     logits of the cluster (from the detached code) and of the label, and
     the cluster's logits again from the adversary's detached weights (empty
-    where there is no adversary or label). A cluster
-    index of ``-1`` (not seen in training) gets no random effect.
+    where there is no adversary or label). A cluster index of ``-1`` (not
+    seen in training) gets the random effects of the seen clusters averaged
+    over the Z-predictor's soft memberships (a network of
+    ``adversary_layer_sizes`` from the flattened inputs to the cluster,
+    trained after the rest by ``fit_z_predictor``), or none without a
+    Z-predictor.
 
     Parameters
     ----------
@@ -88,6 +93,9 @@ class AutoencoderModule(nn.Module):
     intercept_prior_scale, slope_prior_scale : float
         Prior sds of the shifts (code and reconstruction) and of the scale.
     adversary : bool
+    z_predictor : bool
+        Build a Z-predictor for unseen clusters (only with random effects:
+        without them there is nothing to mix).
     generator : torch.Generator or None
     backbone, decoder : torch.nn.Module or None
         The encoder's backbone (a linear layer maps its feature vector to
@@ -106,13 +114,14 @@ class AutoencoderModule(nn.Module):
         adversary_layer_sizes=(16,),
         classifier_layer_sizes=(16,),
         random_effects=True,
-        intercept_prior_scale=1.0,
+        intercept_prior_scale=0.3,
         slope_prior_scale=0.3,
         adversary=True,
         generator=None,
         backbone=None,
         decoder=None,
         input_shape=None,
+        z_predictor=True,
     ):
         super().__init__()
         if generator is None:
@@ -155,6 +164,13 @@ class AutoencoderModule(nn.Module):
             if random_effects
             else None
         )
+        # Drawn last, whether or not built: the rest starts alike.
+        z_generator = child_generator(generator)
+        self.z_predictor = (
+            _mlp(n_features, adversary_layer_sizes, n_clusters, z_generator)
+            if z_predictor and random_effects
+            else None
+        )
 
     def kl_divergence(self):
         """Closed-form KL of the random effects to their prior (a scalar)."""
@@ -171,12 +187,23 @@ class AutoencoderModule(nn.Module):
         """Return the reconstruction of ``code``, of the inputs' shape."""
         return self.decoder(code).reshape(len(code), *self.input_shape)
 
-    def mixed_reconstruction(self, code, cluster):
-        """Decode ``e_M`` and add the cluster's intercept (none if unseen)."""
+    def mixed_reconstruction(self, code, cluster, features):
+        """Decode ``e_M`` and add the cluster's intercept.
+
+        An unseen cluster's effects are mixed by the Z-predictor's soft
+        memberships of ``features`` outside training (none without a
+        Z-predictor, or in training).
+        """
         if self.random_effect is None:
             return self.decode(code)
-        seen = (cluster >= 0)[:, None].to(code.dtype)
-        weights = self.random_effect.weights()[cluster.clamp(min=0)] * seen
+        z_logit = None
+        if (
+            self.z_predictor is not None
+            and not self.training
+            and bool((cluster < 0).any())
+        ):
+            z_logit = self.z_predictor(features.flatten(1))
+        weights = self.cluster_weights(self.random_effect.weights(), cluster, z_logit)
         k = self.n_components
         shift, scale = weights[:, :k], weights[:, k : 2 * k]
         intercept = weights[:, 2 * k :]
@@ -187,7 +214,7 @@ class AutoencoderModule(nn.Module):
         """Return the mixed reconstruction, code, adversary and label logits."""
         code = self.encode(features)
         empty = code.new_zeros((len(code), 0))
-        reconstruction = self.mixed_reconstruction(code, cluster)
+        reconstruction = self.mixed_reconstruction(code, cluster, features)
         adversary_logit = confusion_logit = empty
         if self.adversary is not None:
             # The adversary learns from the detached code; the encoder from

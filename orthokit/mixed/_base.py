@@ -35,12 +35,12 @@ from orthokit._skorch import PrivateInitStateMixin, SkopsStateMixin
 from orthokit.mixed._backbone import build_backbone, check_adversary_layers
 from orthokit.mixed._batches import TensorBatches
 from orthokit.mixed._data import ARMEDData
-from orthokit.mixed._device import check_device
+from orthokit.mixed._device import check_device, fast_adam_options
 from orthokit.mixed._effects import effect_names, summarise_random_effects
-from orthokit.mixed._modules import ARMEDModule, child_generator, fast_adam_options
+from orthokit.mixed._modules import ARMEDModule, child_generator
 from orthokit.mixed._paper import paper_params
 
-# Adam on large mini-batches for the Z-predictor (see ARMEDModule.fit_z_predictor).
+# Adam on large mini-batches for the Z-predictor (see ZPredictorMixin.fit_z_predictor).
 _Z_PREDICTOR_OPTIONS = {"epochs": 30, "batch_size": 1024, "lr": 0.02}
 
 
@@ -473,15 +473,7 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
         has ended training (one that restores weights then, such as
         ``EarlyStopping(load_best=True)``, restores the network's).
         """
-        data = self._fit_inputs_[2]
-        if self.module_.z_predictor is not None:
-            device = self.device or "cpu"
-            self.z_predictor_loss_ = self.module_.fit_z_predictor(
-                torch.as_tensor(data["features"], device=device),
-                torch.as_tensor(data["cluster"], dtype=torch.long, device=device),
-                generator=self._device_generator_,
-                **_Z_PREDICTOR_OPTIONS,
-            )
+        self._fit_z_predictor()
         effect = self.module_.random_effect
         if effect is not None:
             effect.generator = None
@@ -493,6 +485,18 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
                 self._output_names(), getattr(self, "y_scale_", 1.0),
             )
         )  # fmt: skip
+
+    def _fit_z_predictor(self):
+        """Train the module's Z-predictor (if any) on the fit's inputs."""
+        if self.module_.z_predictor is None:
+            return
+        data, device = self._fit_inputs_[2], self.device or "cpu"
+        self.z_predictor_loss_ = self.module_.fit_z_predictor(
+            torch.as_tensor(data["features"], device=device),
+            torch.as_tensor(data["cluster"], dtype=torch.long, device=device),
+            generator=self._device_generator_,
+            **_Z_PREDICTOR_OPTIONS,
+        )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """ARMED's loss for one batch.

@@ -48,3 +48,17 @@ def check_device(device):
             f"device={device!r} is not available on this machine; available: "
             f"{', '.join(available)}."
         )
+
+
+def fast_adam_options(params):
+    """``{"fused": True}`` where torch has a fused Adam for ``params``' device.
+
+    The fused kernel updates every parameter tensor in one call: the same
+    update as the per-tensor loop, without its Python overhead (which
+    dominates the small ARMED nets).
+    """
+    devices = {p.device.type for p in params}
+    # torch has had a fused Adam on CUDA since 2.0 and on the CPU since 2.4.
+    version = tuple(int(part) for part in torch.__version__.split(".")[:2])
+    supported = {"cpu", "cuda"} if version >= (2, 4) else {"cuda"}
+    return {"fused": True} if devices and devices <= supported else {}

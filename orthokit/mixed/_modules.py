@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from orthokit.mixed._backbone import backbone_latents, latent_widths
+from orthokit.mixed._z_predictor import ZPredictorMixin
 
 # σ = softplus(ρ) + 1e-5 keeps every posterior sd strictly positive.
 _MIN_SD = 1e-5
@@ -42,20 +43,6 @@ def _linear(n_in, n_out, generator):
     # skip_init: no draw from torch's global generator for the default init.
     layer = nn.utils.skip_init(nn.Linear, n_in, n_out)
     return glorot_init_(layer, generator)
-
-
-def fast_adam_options(params):
-    """``{"fused": True}`` where torch has a fused Adam for ``params``' device.
-
-    The fused kernel updates every parameter tensor in one call: the same
-    update as the per-tensor loop, without its Python overhead (which
-    dominates the small ARMED nets).
-    """
-    devices = {p.device.type for p in params}
-    # torch has had a fused Adam on CUDA since 2.0 and on the CPU since 2.4.
-    version = tuple(int(part) for part in torch.__version__.split(".")[:2])
-    supported = {"cpu", "cuda"} if version >= (2, 4) else {"cuda"}
-    return {"fused": True} if devices and devices <= supported else {}
 
 
 def _mlp(n_in, hidden_layer_sizes, n_out, generator):
@@ -193,7 +180,7 @@ class _EffectView:
         return self._effect.sd[:, self._rows]
 
 
-class ARMEDModule(nn.Module):
+class ARMEDModule(ZPredictorMixin, nn.Module):
     """Fixed-effects backbone with adversary, random effects and Z-predictor.
 
     The backbone (by default :class:`DenseBackbone` of
@@ -208,7 +195,8 @@ class ARMEDModule(nn.Module):
     soft memberships (or zero without a Z-predictor, i.e. fixed effects
     only). In training mode every cluster index must be a seen one and
     ``z_logit`` is empty: the Z-predictor is trained on its own
-    (:meth:`fit_z_predictor`).
+    (``fit_z_predictor``, from
+    :class:`~orthokit.mixed._z_predictor.ZPredictorMixin`).
 
     ``backbone`` (an ``nn.Module`` instance; None: the dense one),
     ``adversary_layers`` (names of its submodules whose outputs the
@@ -311,13 +299,6 @@ class ARMEDModule(nn.Module):
             return self.fixed_head.weight.new_zeros(())
         return self.random_effect.kl_divergence()
 
-    def _cluster_weights(self, weights, cluster, memberships):
-        """Per-sample weights: gather for seen clusters, mix for the others."""
-        if memberships is None:
-            return weights[cluster]
-        flat = weights.reshape(self.n_clusters, -1)
-        return (memberships @ flat).reshape(len(memberships), *weights.shape[1:])
-
     def forward(self, features, cluster):
         """Return mixed, fixed, adversary and Z-predictor logits."""
         hidden, h = backbone_latents(self.backbone, features, self.adversary_layers)
@@ -333,18 +314,6 @@ class ARMEDModule(nn.Module):
         )
         mixed_logit = fixed_logit
         if self.random_effect is not None:
-            memberships = None
-            unseen = cluster < 0
-            if not self.training and bool(unseen.any()):
-                memberships = F.one_hot(cluster.clamp(min=0), self.n_clusters).to(
-                    h.dtype
-                )
-                soft = (
-                    F.softmax(z_logit, dim=1)
-                    if self.z_predictor is not None
-                    else torch.zeros_like(memberships)
-                )
-                memberships = torch.where(unseen[:, None], soft, memberships)
             parts = []
             if self.random_intercept:
                 parts.append(features.new_ones((len(features), 1)))
@@ -353,8 +322,14 @@ class ARMEDModule(nn.Module):
             if self.nonlinear_slopes:
                 parts.append(h)
             design = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-            weights = self._cluster_weights(
-                self.random_effect.weights(), cluster, memberships
+            weights = self.random_effect.weights()
+            # In training every cluster is a seen one (and no Z-predictor).
+            weights = (
+                weights[cluster]
+                if self.training
+                else self.cluster_weights(
+                    weights, cluster, z_logit if self.z_predictor is not None else None
+                )
             )
             mixed_logit = fixed_logit + torch.bmm(design[:, None, :], weights)[:, 0]
         adversary_logit = (
@@ -363,55 +338,3 @@ class ARMEDModule(nn.Module):
             else features.new_zeros((len(features), 0))
         )
         return mixed_logit, fixed_logit, adversary_logit, z_logit
-
-    def fit_z_predictor(
-        self, features, cluster, *, epochs=30, batch_size=1024, lr=0.02, generator=None
-    ):
-        """Train the Z-predictor on its own, with Adam on large mini-batches.
-
-        It classifies the cluster from the features and shares no weight
-        with the rest of the network, so training it after the network gives
-        the same network, and large batches cost a few hundred steps instead
-        of one extra small step per batch of the network's training.
-
-        Parameters
-        ----------
-        features : Tensor of shape (n_samples, ...)
-            The inputs (flattened for the Z-predictor).
-        cluster : Tensor of shape (n_samples,)
-            Cluster indices (all seen).
-        epochs : int, default=30
-        batch_size : int, default=1024
-        lr : float, default=0.02
-        generator : torch.Generator or None, default=None
-            Shuffles the batches (on ``features``' device; None: torch's
-            global generator).
-
-        Returns
-        -------
-        loss : float
-            Cross-entropy of the Z-predictor on all of ``features`` afterwards
-            (nan without a Z-predictor).
-        """
-        if self.z_predictor is None:
-            return float("nan")
-        features = features.flatten(1)
-        params = list(self.z_predictor.parameters())
-        optimizer = torch.optim.Adam(params, lr=lr, **fast_adam_options(params))
-        was_training = self.z_predictor.training
-        self.z_predictor.train()
-        n = len(features)
-        try:
-            for _ in range(epochs):
-                order = torch.randperm(n, device=features.device, generator=generator)
-                for start in range(0, n, batch_size):
-                    index = order[start : start + batch_size]
-                    optimizer.zero_grad(set_to_none=True)
-                    F.cross_entropy(
-                        self.z_predictor(features[index]), cluster[index]
-                    ).backward()
-                    optimizer.step()
-        finally:
-            self.z_predictor.train(was_training)
-        with torch.no_grad():
-            return float(F.cross_entropy(self.z_predictor(features), cluster))
