@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from orthokit._blas import in_place_gemm, subtract_product
+
 #: Relative eigenvalue threshold below which the (correlation-scaled) Gram matrix
 #: of the protected columns is treated as rank deficient.
 RANK_RTOL = 1e-10
@@ -440,33 +442,48 @@ def _block_products(S, F, columns, scale, shift, block_rows, extremes=False):
     gram = np.zeros((k + 1, k + 1))
     products = np.zeros((k + 1, n_columns))
     buffer = np.empty_like(products)
-    high = low = None
+    high = low = work = None
     with _one_blas_thread(n, block_rows):
         for start in range(0, n, block_rows):
             block = F[start : start + block_rows][:, columns]
             rows = design[: block.shape[0]]
             np.subtract(S[start : start + block_rows], mean_s, out=rows[:, 1:])
-            if extremes:
-                block_high, block_low = block.max(axis=0), block.min(axis=0)
-                if high is None:
-                    high, low = block_high, block_low
-                else:
-                    np.maximum(high, block_high, out=high)
-                    np.minimum(low, block_low, out=low)
-            if scale is not None:
-                block = np.multiply(block, scale, dtype=np.float64)
-                if shift is not None:
-                    block -= shift
-            elif shift is not None:
-                block = np.subtract(block, shift, dtype=np.float64)
-            elif block.dtype != np.float64:
-                block = block.astype(np.float64)
+            if work is None:  # float64, laid out like the blocks
+                work = np.empty_like(block, dtype=np.float64)
+            block, high, low = _converted_block(
+                block, work[: block.shape[0]], scale, shift, extremes, high, low
+            )
             np.matmul(rows.T, block, out=buffer)
             products += buffer
             gram += rows.T @ rows
     if extremes and high is not None:
         high, low = np.asarray(high, np.float64), np.asarray(low, np.float64)
     return mean_s, gram, products, high, low
+
+
+def _converted_block(block, work, scale, shift, extremes, high, low):
+    """Return a block as float64 (scaled and shifted) and the range so far.
+
+    Written into ``work`` (in cache, allocated once for the pass) where the
+    block needs a conversion, a scale or a shift. The range is that of the
+    block itself, before its conversion (a float32 block is reduced in half
+    the bytes).
+    """
+    if extremes:
+        block_high, block_low = block.max(axis=0), block.min(axis=0)
+        if high is None:
+            high, low = block_high, block_low
+        else:
+            np.maximum(high, block_high, out=high)
+            np.minimum(low, block_low, out=low)
+    if block.dtype != np.float64:
+        np.copyto(work, block)
+        block = work
+    if scale is not None:
+        block = np.multiply(block, scale, out=work)
+    if shift is not None:
+        block = np.subtract(block, shift, out=work)
+    return block, high, low
 
 
 def _correlation_spectrum(gram, names, consequence):
@@ -702,15 +719,21 @@ def subtract_projection(
     columns = slice(None) if columns is None else columns
     if out is None:
         out = np.empty((n, coef.shape[1]), dtype=F.dtype)
-    coef = coef.astype(out.dtype, copy=False)
     chunk_rows = max(chunk_rows, getattr(F, "min_block_rows", 1))
     rows = min(chunk_rows, n)
     centred = np.empty((rows, S.shape[1]), dtype=out.dtype, order="F")
-    # The product goes to a contiguous block in cache (BLAS writes no strided
-    # output) laid out like the output, then the subtraction writes the
-    # output once, both read in the same order.
-    order = "F" if out.ndim == 2 and out.strides[0] < out.strides[1] else "C"
-    product = np.empty((rows, coef.shape[1]), dtype=out.dtype, order=order)
+    # Row blocks of a C-ordered output are contiguous: each is written once
+    # with the features, then BLAS subtracts the product from it in place,
+    # while it is in cache. Otherwise (a column-major output) the product
+    # goes to a contiguous block laid out like the output, then the
+    # subtraction writes the output once, both read in the same order.
+    gemm = in_place_gemm(out.dtype) if out.flags.c_contiguous else None
+    if gemm is None:
+        order = "F" if out.ndim == 2 and out.strides[0] < out.strides[1] else "C"
+        product = np.empty((rows, coef.shape[1]), dtype=out.dtype, order=order)
+        coef = coef.astype(out.dtype, copy=False)
+    else:
+        coef = np.asfortranarray(coef, dtype=out.dtype)
     # Column sums by BLAS (a matrix-vector product; NaN and infinity
     # propagate) cost a fraction of NumPy's pairwise sum on the cached block.
     ones = np.ones(rows, dtype=out.dtype)
@@ -719,15 +742,33 @@ def subtract_projection(
             stop = min(start + chunk_rows, n)
             size = stop - start
             np.subtract(S[start:stop], mean_s, out=centred[:size])
-            np.matmul(centred[:size], coef, out=product[:size])
-            features = F[start:stop][:, columns]
-            np.subtract(features, product[:size], out=out[start:stop])
+            if gemm is None:
+                features = F[start:stop][:, columns]
+                np.matmul(centred[:size], coef, out=product[:size])
+                np.subtract(features, product[:size], out=out[start:stop])
+            else:
+                features = _copy_rows(F, start, stop, columns, out[start:stop])
             if on_nonfinite is not None:
                 with np.errstate(over="ignore", invalid="ignore"):
                     finite = np.isfinite((ones[:size] @ features).sum())
                 if not finite:
                     on_nonfinite(features, start)
+            if gemm is not None:  # the block is checked: correct it in place
+                subtract_product(gemm, out[start:stop], centred[:size], coef)
     return out
+
+
+def _copy_rows(F, start, stop, columns, block):
+    """Copy ``F[start:stop][:, columns]`` into ``block``; return the features.
+
+    A source gathered column by column (a ``ColumnStack``) writes straight
+    into ``block``, which then holds the features; an array is read in place.
+    """
+    if hasattr(F, "read_into"):
+        return F.read_into(slice(start, stop), columns, block)
+    features = F[start:stop][:, columns]
+    np.copyto(block, features)
+    return features
 
 
 # --------------------------------------------------------------------------------

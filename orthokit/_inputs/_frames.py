@@ -240,20 +240,46 @@ class ColumnStack:
         rows, positions = key if isinstance(key, tuple) else (key, slice(None))
         if not isinstance(rows, slice):
             raise TypeError("a ColumnStack is indexed by a slice of rows.")
-        chosen = (
-            self.columns[positions]
-            if isinstance(positions, slice)
-            else [self.columns[j] for j in positions]
-        )
+        chosen = self._chosen(positions)
         n_rows = len(range(*rows.indices(self.shape[0])))
         block = np.empty((n_rows, len(chosen)), dtype=self.dtype, order="F")
-        for j, column in enumerate(chosen):
-            block[:, j] = column[rows]
-        return block
+        return _gather(rows, chosen, block)
+
+    def read_into(self, rows, positions, out):
+        """Write ``self[rows, positions]`` into ``out``, with no block of its own.
+
+        For a pass that writes every row block of the stack into an output
+        anyway (the projector's transform): one copy of each value instead of
+        a gather and a copy.
+
+        Parameters
+        ----------
+        rows : slice
+        positions : slice or list of int
+        out : ndarray of shape (n_rows, n_positions)
+
+        Returns
+        -------
+        ndarray
+            ``out``.
+        """
+        return _gather(rows, self._chosen(positions), out)
+
+    def _chosen(self, positions):
+        if isinstance(positions, slice):
+            return self.columns[positions]
+        return [self.columns[j] for j in positions]
 
     def __array__(self, dtype=None, copy=None):
         block = self[:]
         return block if dtype is None else block.astype(dtype, copy=False)
+
+
+def _gather(rows, columns, out):
+    """Write the ``rows`` of each 1-D column into the matching column of ``out``."""
+    for j, column in enumerate(columns):
+        out[:, j] = column[rows]
+    return out
 
 
 def numeric_columns(table, positions):

@@ -14,6 +14,7 @@ import pytest
 from fairlearn.preprocessing import CorrelationRemover
 
 from orthokit import OrthogonalProjector
+from orthokit._blas import in_place_gemm, subtract_product
 from orthokit._inputs._frames import ColumnStack, as_table, numeric_columns
 from orthokit._linalg import Moments, stream_pivots
 
@@ -154,3 +155,62 @@ def test_frame_columns_are_not_copied():
     assert isinstance(stack, ColumnStack)
     np.testing.assert_array_equal(stack[10:20], X[10:20][:, [0, 3, 8]])
     np.testing.assert_array_equal(np.asarray(stack), X[:, [0, 3, 8]])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+def test_subtract_product_equals_numpy(dtype, layout):
+    # The in-place BLAS subtraction of the transform against NumPy's product
+    # and subtraction; a strided output goes through the wrapper's copy.
+    rng = np.random.default_rng(1)
+    centred = np.asfortranarray(rng.normal(size=(700, 4)), dtype=dtype)
+    coef = np.asfortranarray(rng.normal(size=(4, 30)) * 10, dtype=dtype)
+    data = (rng.normal(size=(700, 60)) * 100).astype(dtype)
+    out = data[:, :30].copy() if layout == "contiguous" else data[:, ::2]
+    expected = out - centred @ coef
+    result = subtract_product(in_place_gemm(dtype), out, centred, coef)
+    assert result is out and out.dtype == dtype
+    # One rounding of the difference either way (seen: equal to the bit).
+    ulp = np.spacing(np.abs(expected).max()).astype(np.float64)
+    assert np.abs(out.astype(np.float64) - expected).max() <= 4 * ulp
+
+
+def test_in_place_and_buffered_transforms_agree():
+    # A C-ordered output is corrected in place, a column-major or wider one
+    # (keep_protected) through a product block: the same numbers.
+    X = make_data()
+    projector = OrthogonalProjector(protected=[0, 1]).fit(X)
+    in_place = projector.transform(X)
+    buffered = projector.transform(np.asfortranarray(X))
+    kept = projector.set_params(keep_protected=True).transform(X)[:, :-2]
+    scale = np.abs(in_place).max(axis=0)
+    assert (np.abs(in_place - buffered) / scale).max() < 1e-14
+    np.testing.assert_array_equal(kept, buffered)
+
+
+def test_float32_within_float32_rounding_of_float64_lstsq():
+    # float32 features with offsets of 1e4 and scales from 1e-4 to 1e4 (the
+    # statistics accumulate in float64): each output within a few float32
+    # roundings of the column's size of numpy's float64 least squares on the
+    # same (upcast) data.
+    rng = np.random.default_rng(2)
+    scales = np.array([1.0, 1e-4, 1e-4, 1e-2, 1.0, 1e2, 1e4, 1e4])
+    offsets = np.array([1e4, 0.0, 1e4, 1e4, -1e4, 1e4, 1e4, 0.0])
+    Z = rng.normal(size=(20_000, 8))
+    Z[:, 2:] += Z[:, :2] @ rng.normal(size=(2, 6))
+    X = (Z * scales + offsets).astype(np.float32)
+    out = OrthogonalProjector(protected=[0, 1]).fit_transform(X)
+    expected, _ = lstsq_reference(X, [0, 1])
+    assert out.dtype == np.float32
+    ulp = np.spacing(np.abs(expected).max(axis=0).astype(np.float32))
+    # Seen: 1.2 float32 units in the last place of the column's largest value
+    # (0.7-2.6 with seeds 0 and 3-6).
+    assert (np.abs(out - expected) / ulp).max() < 16
+
+
+def test_column_stack_reads_rows_into_an_output():
+    X = make_data()
+    stack = numeric_columns(as_table(pl.DataFrame(X, schema=NAMES)), [0, 3, 8])
+    out = np.full((10, 2), np.nan)
+    assert stack.read_into(slice(10, 20), [0, 2], out) is out
+    np.testing.assert_array_equal(out, X[10:20][:, [0, 8]])
