@@ -20,7 +20,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import padasip  # noqa: E402
 
-from orthokit._linalg import rls_init, rls_update  # noqa: E402
+from orthokit._rls import rls_init, rls_update  # noqa: E402
 from orthokit.preprocessing import (  # noqa: E402
     OrthogonalProjector,
     RecursiveResidualizer,

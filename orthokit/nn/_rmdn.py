@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from orthokit._linalg import rls_init, rls_update
+from orthokit._rls import rls_init, rls_update
 from orthokit.nn._base import _check_real, _MetadataLayer
 
 __all__ = ["RecursiveMetadataNorm"]
@@ -18,7 +18,7 @@ class RecursiveMetadataNorm(_MetadataLayer):
     (forgetting applied once per batch), frozen in eval mode; no gradient
     flows through ``beta``. Works with any batch size, including 1, and in
     continual learning (the state carries across stages). The update is
-    :func:`orthokit._linalg.rls_update`, shared with ``RecursiveResidualizer``.
+    :func:`orthokit._rls.rls_update`, shared with ``RecursiveResidualizer``.
 
     Parameters
     ----------

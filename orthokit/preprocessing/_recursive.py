@@ -13,14 +13,8 @@ from orthokit._dask import (
     row_blocks,
 )
 from orthokit._inputs import fit_guard, protected_names, read_design
-from orthokit._linalg import (
-    Moments,
-    power_of_two_scale,
-    rls_init,
-    rls_weighted_update,
-    solve_gram,
-    stream_pivots,
-)
+from orthokit._linalg import Moments, power_of_two_scale, solve_gram, stream_pivots
+from orthokit._rls import rls_init, rls_weighted_update
 from orthokit._sklearn import HasMethods, Interval, StrOptions, _fit_context
 from orthokit.preprocessing._stream import nonfinite_columns, reject_chunk
 
@@ -153,7 +147,7 @@ class RecursiveResidualizer(ProtectedColumnsMixin, ResidualizerMixin, BaseEstima
     4 digits lost in our tests). The shared core picks the covariance form for
     batches of at most ``k`` rows when called with ``form="auto"``, as the
     torch layer does. All state is float64 and symmetric. The maths lives in
-    :func:`orthokit._linalg.rls_weighted_update`, shared with the torch R-MDN
+    :func:`orthokit._rls.rls_weighted_update`, shared with the torch R-MDN
     layer. A fitted residualizer pickles with its full state, so a stream can
     be stopped and resumed with the same result as never stopping.
 

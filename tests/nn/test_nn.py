@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from orthokit._linalg import rls_init, rls_update  # noqa: E402
+from orthokit._rls import rls_init, rls_update  # noqa: E402
 from orthokit.datasets import (  # noqa: E402
     make_confounded_images,
     make_continual_confounded_images,

@@ -6,12 +6,8 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from orthokit._linalg import (
-    CollinearityWarning,
-    rls_init,
-    rls_update,
-    rls_weighted_update,
-)
+from orthokit._linalg import CollinearityWarning
+from orthokit._rls import rls_init, rls_update, rls_weighted_update
 from orthokit.preprocessing import OrthogonalProjector, RecursiveResidualizer
 
 
