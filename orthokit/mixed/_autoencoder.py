@@ -98,7 +98,8 @@ class ARMEDAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ARMEDB
         memberships (a network of ``adversary_layer_sizes`` from the
         flattened inputs to the cluster), none (decoded without random
         effects), or an error. The code (:meth:`transform`) has no random
-        effects and is the same for all three.
+        effects and is the same for all three. Read again at each
+        prediction, as :class:`ARMEDClassifier`'s.
     lr : float, default=1e-3
     random_effect_lr : float or None, default=1e-2
         Step of the random effects' Adam group (None: ``lr``).

@@ -199,6 +199,7 @@ class AutoencoderModule(ZPredictorMixin, nn.Module):
         z_logit = None
         if (
             self.z_predictor is not None
+            and self.use_z_predictor
             and not self.training
             and bool((cluster < 0).any())
         ):

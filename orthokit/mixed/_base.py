@@ -587,6 +587,7 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
     def _outputs(self, X, which):
         """Output ``which`` of the module on ``X``, as float64 (no gradients)."""
         check_is_fitted(self, "_cluster_spec_")
+        self.module_.use_z_predictor = self.unseen_clusters == "z_predictor"
         with torch.no_grad():
             outputs = [
                 out[which].detach().to("cpu")

@@ -90,6 +90,7 @@ class ARMEDData:
                     "only) to predict on them."
                 )
             )
+        self._check_z_predictor(cluster, y)
         source, columns = spec.features(table)
         features = source[:, columns]
         if features.ndim == 2:
@@ -98,6 +99,26 @@ class ARMEDData:
         if y is None:
             return data, None
         return data, self._encode_target(y, len(cluster), reset=reset)
+
+    def _check_z_predictor(self, cluster, y):
+        """Raise if unseen clusters need a Z-predictor that fit did not train.
+
+        (``unseen_clusters="z_predictor"`` set after a fit with another
+        value: an error, not silently the fixed effects.)
+        """
+        module = getattr(self, "module_", None)
+        if (
+            y is None
+            and self.unseen_clusters == "z_predictor"
+            and getattr(module, "random_effect", None) is not None
+            and module.z_predictor is None
+            and (cluster < 0).any()
+        ):
+            raise ValueError(
+                "unseen_clusters='z_predictor' was set after a fit that trained "
+                "no Z-predictor; refit to train one, or set unseen_clusters="
+                "'fixed' to predict unseen clusters by the fixed effects."
+            )
 
     def get_dataset(self, X, y=None):
         """Hand skorch the encoded ``X`` (and ``y``) as a dict dataset.

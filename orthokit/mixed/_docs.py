@@ -78,7 +78,10 @@ SHARED_PARAMETERS = """
         memberships of a Z-predictor (an MLP of ``adversary_layer_sizes``
         classifying the cluster from the features, trained once the network
         is fit: 30 epochs of Adam on batches of 1024 at lr 0.02), fixed
-        effects only (no Z-predictor is trained), or a ValueError.
+        effects only (no Z-predictor is trained), or a ValueError. Read
+        again at each prediction: a fit with the Z-predictor may predict
+        with ``"fixed"`` or ``"error"`` after ``set_params``; the reverse
+        needs a refit.
     predict_effects : {"mixed", "fixed"}, default="mixed"
         Predict with the mixed model or with the fixed-effects head only.
     optimizer : torch optimizer class, default=torch.optim.Adam

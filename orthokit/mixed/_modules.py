@@ -328,7 +328,11 @@ class ARMEDModule(ZPredictorMixin, nn.Module):
                 weights[cluster]
                 if self.training
                 else self.cluster_weights(
-                    weights, cluster, z_logit if self.z_predictor is not None else None
+                    weights,
+                    cluster,
+                    z_logit
+                    if self.z_predictor is not None and self.use_z_predictor
+                    else None,
                 )
             )
             mixed_logit = fixed_logit + torch.bmm(design[:, None, :], weights)[:, 0]

@@ -22,6 +22,11 @@ class ZPredictorMixin:
     and ``n_clusters``.
     """
 
+    #: Whether unseen clusters are mixed by the Z-predictor outside training;
+    #: the estimator sets it from ``unseen_clusters`` before each prediction,
+    #: so that the parameter set after fit applies.
+    use_z_predictor = True
+
     def cluster_weights(self, weights, cluster, z_logit=None):
         """Per-sample random-effect weights, seen and unseen clusters alike.
 

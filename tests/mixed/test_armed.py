@@ -111,6 +111,28 @@ def test_unseen_clusters(spirals, unseen, expect):
         assert not np.allclose(mixed, fixed)
 
 
+def test_unseen_clusters_set_after_fit_applies_to_predictions(spirals):
+    # Fit trains the Z-predictor after the network and apart from it: the
+    # same seed gives the same network with or without one, so a fit with
+    # the Z-predictor, told after fit to use fixed effects for unseen
+    # clusters, predicts as a fit that never had one.
+    X, y = spirals
+    new = X.head(20).assign(cluster="never-seen")
+    soft = ARMEDClassifier(cluster="cluster", **FAST).fit(X, y)
+    fixed = ARMEDClassifier(cluster="cluster", unseen_clusters="fixed", **FAST)
+    fixed.fit(X, y)
+    by_z = soft.predict_proba(new)
+    soft.set_params(unseen_clusters="fixed")
+    np.testing.assert_array_equal(soft.predict_proba(new), fixed.predict_proba(new))
+    assert not np.allclose(by_z, fixed.predict_proba(new))
+    soft.set_params(unseen_clusters="z_predictor")
+    np.testing.assert_array_equal(soft.predict_proba(new), by_z)
+    fixed.set_params(unseen_clusters="z_predictor")
+    with pytest.raises(ValueError, match="trained no Z-predictor; refit"):
+        fixed.predict(new)
+    fixed.predict(X.head(20))  # seen clusters need no Z-predictor
+
+
 def test_seen_rows_unchanged_by_unseen_rows_in_the_batch(spirals):
     X, y = spirals
     clf = ARMEDClassifier(cluster="cluster", **FAST).fit(X, y)

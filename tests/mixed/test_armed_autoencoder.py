@@ -133,6 +133,12 @@ def test_unseen_batch_is_reconstructed_through_the_z_predictor():
 
     assert error(ae, new) < 0.5 * error(fixed, new), (error(ae, new), error(fixed, new))
     np.testing.assert_allclose(error(ae, new), error(ae, as_batch_0), rtol=0.2)
+    # unseen_clusters set after fit applies: "fixed" decodes as the fit
+    # without a Z-predictor.
+    by_z = ae.reconstruct(new)
+    ae.set_params(unseen_clusters="fixed")
+    np.testing.assert_array_equal(ae.reconstruct(new), fixed.reconstruct(new))
+    assert not np.allclose(ae.reconstruct(new), by_z)
 
 
 def test_pickle_round_trip_gives_the_same_code():
