@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from image_models import FeatureCNN  # tests/mixed/image_models.py
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from skorch.helper import SliceDict
@@ -251,27 +252,6 @@ def test_a_lazy_backbone_on_tabular_data_is_seeded():
     np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
     assert first.module_.backbone.in_features == 2
     assert list(first.random_effects_variance_.index[-1:]) == ["hidden_slope:4"]
-
-
-class FeatureCNN(nn.Module):
-    """Two conv blocks and a dense layer, returning the feature vector only."""
-
-    def __init__(self, channels=8, n_latent=16):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.LazyLinear(n_latent),
-            nn.ReLU(),
-        )
-
-    def forward(self, x):
-        return self.net(x)
 
 
 @pytest.mark.slow

@@ -14,8 +14,8 @@ below the plain CNN's by more than ``MARGIN``.
 import numpy as np
 import pytest
 import torch
+from image_models import FeatureCNN  # tests/mixed/image_models.py
 from skorch.helper import SliceDict
-from torch import nn
 
 from orthokit.datasets import make_cluster_images
 from orthokit.mixed import ARMEDClassifier
@@ -30,27 +30,6 @@ PLAIN = {
     "nonlinear_slopes": False,
     "unseen_clusters": "fixed",
 }
-
-
-class FeatureCNN(nn.Module):
-    """Two conv-ReLU-pool blocks and a dense ReLU layer of 16."""
-
-    def __init__(self, channels=8, n_latent=16):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(channels * 4 * 4, n_latent),
-            nn.ReLU(),
-        )
-
-    def forward(self, x):
-        return self.net(x)
 
 
 def _scores(seed):
