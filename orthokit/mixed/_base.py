@@ -473,7 +473,7 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
         """Run skorch's loop; ``max_epochs="auto"`` sized by the data.
 
         ``"auto"``: 50 epochs, or as many as make 2,000 batches of the rows
-        given to fit where that is more (:func:`auto_epochs`).
+        given to fit where that is more (``auto_epochs``).
 
         Returns
         -------
