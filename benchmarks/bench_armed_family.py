@@ -37,6 +37,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
 from orthokit.mixed import ARMEDClassifier, ARMEDRegressor
+from orthokit.mixed._base import auto_epochs
 
 # sizes: a list of cluster sizes, or (n_clusters, low, high) for sizes drawn
 # log-uniformly in [low, high].
@@ -181,6 +182,8 @@ def run_skorch_mlp(task, X, y, masks, seed, cfg, out):
     train, seen, unseen = masks
     defaults = (ARMEDClassifier if task == "classification" else ARMEDRegressor)()
     params = {**defaults.get_params(), **cfg.armed}
+    if params["max_epochs"] == "auto":  # ARMEDRegressor's: the same epochs
+        params["max_epochs"] = auto_epochs(train.sum(), params["batch_size"])
     feats = X[["x1", "x2", "x3"]].to_numpy(np.float32)
     target = y.astype(np.float32)
     if task == "regression":  # ARMEDRegressor standardizes y too
@@ -225,10 +228,8 @@ def run_armed(task, X, y, masks, seed, cfg, out):
     out["DA"]["unseen"] = score(task, y[unseen], da.predict(X[unseen]))
     model = cls(cluster="cluster", random_state=seed, **cfg.armed)
     out["ARMED"]["time"] = timed_fit(model, X[train], y[train])
-    variance = model.random_effects_variance_
-    out["ARMED"]["variances"] = np.array(
-        [variance.get("intercept", np.nan), variance.get("slope:x1", np.nan)]
-    )
+    if task == "regression":
+        out["ARMED"].update(armed_components(model, X[train]))
     out["ARMED"]["seen"] = score(task, y[seen], model.predict(X[seen]))
     out["ARMED"]["unseen"] = score(task, y[unseen], model.predict(X[unseen]))
     model.set_params(predict_effects="fixed")
@@ -238,6 +239,45 @@ def run_armed(task, X, y, masks, seed, cfg, out):
     out["ARMED, fixed effects only"]["unseen"] = score(
         task, y[unseen], model.predict(X[unseen])
     )
+
+
+def armed_components(model, X):
+    """ARMED's estimates of what MixedLM estimates, on the scale of ``y``.
+
+    Variance components: ``var(μ_c) + mean(σ_c²)`` over the training
+    clusters (the second moment of the posteriors, the variational-EM
+    estimate of the prior variance; the variance of the posterior means
+    alone is shrunk, as that of MixedLM's BLUPs is). Fixed effects: the
+    least-squares line of the fixed-effects predictions on ``[1, x]`` over
+    the training rows (the network is not linear; where the truth is, this
+    is its linear part) plus the clusters' mean effect. Only identified without hidden-layer slopes: a
+    near-constant hidden unit then carries part of the intercept.
+    """
+    effects = model.random_effects_
+    variances, posterior_means = [], []
+    for name in ("intercept", "slope:x1"):
+        if name not in effects.columns.get_level_values(0):
+            variances.append(np.nan)
+            posterior_means.append(np.nan)
+            continue
+        mean, sd = effects[(name, "mean")], effects[(name, "sd")]
+        posterior_means.append(np.var(mean, ddof=1))
+        variances.append(np.var(mean, ddof=1) + np.mean(sd**2))
+    fixed = model.set_params(predict_effects="fixed").predict(X)
+    model.set_params(predict_effects="mixed")
+    design = sm.add_constant(X[["x1", "x2", "x3"]].to_numpy())
+    coef = np.linalg.lstsq(design, fixed, rcond=None)[0]
+    # ARMED's random effects are not centred (MixedLM's BLUPs are, about):
+    # the population effect is the fixed part plus the clusters' mean.
+    names = ["intercept", "slope:x1", "slope:x2", "slope:x3"]
+    present = effects.columns.get_level_values(0)
+    coef += [effects[(n, "mean")].mean() if n in present else 0.0 for n in names]
+    return {
+        "variances": np.array(variances),
+        "posterior_mean_variances": np.array(posterior_means),
+        "fixed_effects": coef,
+        "hidden_slopes": bool(model.nonlinear_slopes),
+    }
 
 
 def _re_design(X, labels, slopes):
@@ -266,8 +306,17 @@ def run_mixed_model(task, X, y, masks, spec, out):
             fe = np.asarray(result.fe_params)
             re = np.vstack([np.asarray(result.random_effects[c]) for c in labels])
             coef = re.T.ravel()  # intercepts of every cluster, then slopes
-            out["mixed model (statsmodels)"]["variances"] = np.diag(
-                np.atleast_2d(result.cov_re)
+            k_re = 2 if slopes else 1
+            diagonal = [j * (j + 3) // 2 for j in range(k_re)]  # of the triangle
+            out["mixed model (statsmodels)"].update(
+                variances=np.diag(np.atleast_2d(result.cov_re)),
+                # statsmodels 0.15's bse_re is sqrt(scale) times too small
+                # (60 simulated fits: the sd of the REML variances over the
+                # fits was 2.0x the mean bse_re at scale 4, 0.5x at 0.25);
+                # times sqrt(scale) it matched that sd within 10 %.
+                variance_se=np.asarray(result.bse_re)[diagonal] * np.sqrt(result.scale),
+                fixed_effects=fe,
+                fixed_effect_se=np.asarray(result.bse_fe),
             )
         else:
             vc = _re_design(X[train], labels, slopes)
@@ -393,33 +442,83 @@ def ordering_summary(results):
     return lines + [""]
 
 
-def variance_table(results):
-    """Across-cluster variances of the intercepts and x1 slopes (regression)."""
-    lines = [
-        "### regression: variance of the random intercepts / x1 slopes of the "
-        "training clusters (mean ± 95% CI over repeats)",
-        "",
-        "| scenario | truth (drawn effects) | MixedLM (REML) | "
-        "ARMED (posterior means) |",
-        "|---|---|---|---|",
-    ]
+def _linear_runs(results):
     for scenario, runs in results.get("regression", {}).items():
-        if SCENARIOS[scenario].get("nonlinear") or "truth" not in runs[0]:
-            continue
+        if not SCENARIOS[scenario].get("nonlinear") and "variances" in runs[0][
+            "mixed model (statsmodels)"
+        ]:
+            yield scenario, runs
+
+
+def _within(estimates, references, se):
+    """How many estimates lie in the references' 95 % Wald intervals."""
+    inside = np.abs(np.asarray(estimates) - references) <= 1.96 * np.asarray(se)
+    return int(inside[np.isfinite(references)].sum()), int(
+        np.isfinite(references).sum()
+    )
+
+
+def variance_table(results):
+    """Variance components of the intercepts and x1 slopes (regression)."""
+    lines = [
+        "### regression: variance components, intercept / x1 slope (mean ± 95% CI "
+        "over repeats)",
+        "",
+        "MixedLM: REML estimate, in its 95 % Wald interval (SE from `bse_re` "
+        "times sqrt(scale)); ARMED: `var(μ) + mean(σ²)` of the training "
+        "clusters' posteriors (the variance of the posterior means alone, like "
+        "that of the BLUPs, is shrunk: last column).",
+        "",
+        "| scenario | truth (drawn effects) | MixedLM (REML) | ARMED | ARMED in "
+        "MixedLM's 95% CI | ARMED, variance of posterior means |",
+        "|---|---|---|---|---|---|",
+    ]
+    for scenario, runs in _linear_runs(results):
+        slope = bool(SCENARIOS[scenario]["u1"])
+        mixed = [r["mixed model (statsmodels)"] for r in runs]
+        k = 2 if slope else 1
         cells = []
         for values in (
-            [r["truth"] for r in runs],
-            [r["mixed model (statsmodels)"].get("variances") for r in runs],
-            [r["ARMED"].get("variances") for r in runs],
+            [r["truth"][:k] for r in runs],
+            [m["variances"][:k] for m in mixed],
+            [r["ARMED"]["variances"][:k] for r in runs],
         ):
-            if any(v is None for v in values):
-                cells.append("-")
-                continue
-            values = np.array([np.resize(v, 2) if len(v) == 1 else v for v in values])
-            if SCENARIOS[scenario]["u1"] == 0:
-                values[:, 1] = np.nan
-            parts = [fmt(*ci95(values[:, j])) for j in range(2)]
-            cells.append(" / ".join(parts))
+            values = np.asarray(values, dtype=float)
+            cells.append(" / ".join(fmt(*ci95(values[:, j])) for j in range(k)))
+        inside, total = _within(
+            [r["ARMED"]["variances"][:k] for r in runs],
+            np.array([m["variances"][:k] for m in mixed]),
+            [m["variance_se"][:k] for m in mixed],
+        )
+        cells.append(f"{inside} of {total}")
+        shrunk = np.array([r["ARMED"]["posterior_mean_variances"][:k] for r in runs])
+        cells.append(" / ".join(fmt(*ci95(shrunk[:, j])) for j in range(k)))
+        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def fixed_effect_table(results):
+    """ARMED's fixed effects (linear part) against MixedLM's (regression)."""
+    lines = [
+        "### regression: fixed effects (intercept, x1, x2, x3), ARMED's linear "
+        "part against MixedLM",
+        "",
+        "| scenario | MixedLM (mean over repeats) | ARMED | ARMED in MixedLM's "
+        "95% CI | largest abs(ARMED - MixedLM) / SE |",
+        "|---|---|---|---|---|",
+    ]
+    for scenario, runs in _linear_runs(results):
+        mixed = [r["mixed model (statsmodels)"] for r in runs]
+        ours = np.array([r["ARMED"]["fixed_effects"] for r in runs])
+        theirs = np.array([m["fixed_effects"] for m in mixed])
+        se = np.array([m["fixed_effect_se"] for m in mixed])
+        inside, total = _within(ours, theirs, se)
+        cells = [
+            ", ".join(f"{v:.2f}" for v in theirs.mean(axis=0)),
+            ", ".join(f"{v:.2f}" for v in ours.mean(axis=0)),
+            f"{inside} of {total}",
+            f"{np.max(np.abs(ours - theirs) / se):.2f}",
+        ]
         lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -489,6 +588,7 @@ def report(results, cfg, seconds):
         lines
         + ordering_summary(results)
         + variance_table(results)
+        + fixed_effect_table(results)
         + time_table(results)
     )
 

@@ -44,6 +44,29 @@ from orthokit.mixed._paper import paper_params
 _Z_PREDICTOR_OPTIONS = {"epochs": 30, "batch_size": 1024, "lr": 0.02}
 
 
+def auto_epochs(n_samples, batch_size, *, epochs=50, min_steps=2000):
+    """Epochs of ``max_epochs="auto"``: ``epochs``, more if that is < ``min_steps``.
+
+    Parameters
+    ----------
+    n_samples, batch_size : int
+    epochs : int, default=50
+    min_steps : int, default=2000
+        Fewest optimizer steps (batches) in all.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> auto_epochs(10_000, 32), auto_epochs(150, 32)
+    (50, 400)
+    """
+    steps = -(-int(n_samples) // int(batch_size))  # batches per epoch
+    return max(int(epochs), -(-int(min_steps) // max(steps, 1)))
+
+
 class FinishFit(Callback):
     """Finish an ARMED fit once every other callback has ended training.
 
@@ -95,7 +118,7 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
         "predict_effects": [StrOptions({"mixed", "fixed"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "random_effect_lr": [Interval(Real, 0, None, closed="neither"), None],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -451,6 +474,20 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
             self.criterion_ = to_device(self.criterion_, self.device)
             self.initialize_optimizer()
             self._layout_pending_ = False
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """Run skorch's loop; ``max_epochs="auto"`` sized by the data.
+
+        ``"auto"``: 50 epochs, or as many as make 2,000 batches of the rows
+        given to fit where that is more (``auto_epochs``).
+
+        Returns
+        -------
+        self : object
+        """
+        if epochs is None and self.max_epochs == "auto":
+            epochs = auto_epochs(len(self._fit_inputs_[3]), self.batch_size)
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     def initialize_callbacks(self):
         """Initialize skorch's and the user's callbacks, then ``FinishFit``.

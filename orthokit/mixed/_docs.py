@@ -3,6 +3,19 @@
 Kept as text so that each estimator's docstring lists them in full (numpydoc).
 """
 
+# The regressor's own defaults (see REGRESSOR_DEFAULTS_NOTE) replace these.
+_REGRESSOR_DEFAULTS = {
+    "    nonlinear_slopes : bool, default=True\n": (
+        "    nonlinear_slopes : bool, default=False (classifier: True)\n"
+    ),
+    "    max_epochs : int, default=50\n": (
+        '    max_epochs : int or "auto", default="auto" (classifier: 50)\n'
+    ),
+    "    kl_weight : float, default=0.1\n": (
+        "    kl_weight : float, default=1.0 (classifier: 0.1)\n"
+    ),
+}
+
 SHARED_PARAMETERS = """
     cluster : str or int
         Name (for data frames) or position of the cluster column of ``X``
@@ -98,6 +111,9 @@ SHARED_PARAMETERS = """
         rate for all (:meth:`from_paper`). ``set_params(lr=...)`` on a fitted
         net sets both.
     max_epochs : int, default=50
+        ``"auto"``: 50, or more where 50 epochs make fewer than 2,000
+        batches (small training sets: a cluster's weights learn only from
+        its own rows), e.g. 400 epochs of 150 rows in batches of 32.
     batch_size : int, default=32
     train_split : callable or None, default=None
         skorch's internal validation split (e.g. ``skorch.dataset.ValidSplit``)
@@ -171,3 +187,13 @@ SHARED_ATTRIBUTES = """
         Only for ``X`` with columns (not for a mapping).
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
 """
+
+
+def regressor_parameters():
+    """Return SHARED_PARAMETERS with the regressor's own defaults."""
+    text = SHARED_PARAMETERS
+    for old, new in _REGRESSOR_DEFAULTS.items():
+        if old not in text:  # the shared text changed: keep them in step
+            raise RuntimeError(f"{old.strip()!r} is not in SHARED_PARAMETERS.")
+        text = text.replace(old, new)
+    return text
