@@ -17,10 +17,11 @@ import numpy as np
 
 from orthokit._dask import (
     _is_frame,
+    compute_relayed,
     head,
     is_dask_collection,
     map_row_blocks,
-    tree_reduce,
+    relayed,
 )
 from orthokit._inputs import ProtectedColumns, as_table, column_kind, resolve_columns
 from orthokit._inputs._encode import column_codes, learn_levels
@@ -175,9 +176,10 @@ def _summarize(pairs, columns, sizes):
     import dask
 
     summaries = [
-        dask.delayed(_block_cells)(block, part, columns, sizes) for block, part in pairs
+        dask.delayed(relayed(_block_cells))(block, part, columns, sizes)
+        for block, part in pairs
     ]
-    (cells,) = dask.compute(tree_reduce(summaries, _merge))
+    cells = compute_relayed(summaries, _merge)
     if cells is None:
         raise ValueError(
             "predictions are empty: every block of the dask collections is empty."
