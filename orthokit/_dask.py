@@ -88,6 +88,22 @@ def placed(func, X, number):
     return call
 
 
+def _from_start(func, start, *args, **kwargs):
+    from orthokit._inputs import naming_rows
+
+    with naming_rows(start=start):
+        return func(*args, **kwargs)
+
+
+def starting_at(func, start):
+    """``func`` whose input-layer messages number rows from ``start``.
+
+    For blocks whose first row in the whole input is known (dask arrays,
+    partitions of known lengths).
+    """
+    return partial(_from_start, func, int(start))
+
+
 def tree_reduce(items, combine):
     """Combine delayed ``items`` pairwise in a balanced tree; return one delayed."""
     import dask

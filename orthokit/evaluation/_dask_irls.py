@@ -59,11 +59,15 @@ class DaskRows:
     def __init__(self, pairs, columns, lengths):
         import dask
 
-        from orthokit._dask import compute_relayed, relayed
+        from orthokit._dask import compute_relayed, relayed, starting_at
 
         self.pairs, self.columns, self.j = pairs, columns, None
         self.starts = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-        ranges = [dask.delayed(relayed(_block_range))(y, s, columns) for y, s in pairs]
+        # Each pair's messages name the row in all of the input, as in memory.
+        ranges = [
+            dask.delayed(relayed(starting_at(_block_range, start)))(y, s, columns)
+            for (y, s), start in zip(pairs, self.starts, strict=False)
+        ]
         summary = compute_relayed(ranges, _merge_range)
         if summary is None:
             raise ValueError(
