@@ -93,3 +93,22 @@ def test_a_projector_fit_on_worker_processes_equals_in_memory(process_client):
     dask_X = da.from_array(X, chunks=100)
     got = OrthogonalProjector(protected=[3]).fit(dask_X).transform(dask_X).compute()
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_a_glm_fit_on_worker_processes_equals_in_memory(process_client):
+    from orthokit.linear_model import OrthogonalGLM
+
+    rng = np.random.default_rng(1)
+    X = np.column_stack([rng.normal(size=(600, 3)), rng.integers(0, 2, 600)])
+    y = (X[:, 0] + rng.normal(size=600) > 0).astype(float)
+    expected = OrthogonalGLM(protected=[3]).fit(X, y)
+    got = OrthogonalGLM(protected=[3]).fit(
+        da.from_array(X, chunks=200), da.from_array(y, chunks=200)
+    )
+    np.testing.assert_allclose(got.coef_, expected.coef_, rtol=1e-8, atol=1e-10)
+    # An error in a block names the row of the whole array there too.
+    X[450, 1] = np.nan
+    with pytest.raises(ValueError, match=r"the first in row 450\)"):
+        OrthogonalGLM(protected=[3]).fit(
+            da.from_array(X, chunks=200), da.from_array(y, chunks=200)
+        )
