@@ -4,6 +4,11 @@ dask is optional: these helpers import it only when a dask collection is
 passed, and nothing else in orthokit imports dask.
 """
 
+import os
+import threading
+import warnings
+from functools import partial
+
 import numpy as np
 
 
@@ -63,8 +68,11 @@ def placed(func, X, number):
     """``func(block, ...)`` for block ``number`` of ``X``, naming rows of all of ``X``.
 
     The messages of the input layer (NaN, labels, missing values) then give
-    the row's place in the whole collection, not in the block.
+    the row's place in the whole collection, not in the block. ``X=None``
+    (the collection is not known) returns ``func``.
     """
+    if X is None:
+        return func
     from orthokit._inputs import naming_rows
 
     start = None if _is_frame(X) else int(sum(X.chunks[0][:number]))
@@ -78,6 +86,22 @@ def placed(func, X, number):
             return func(block, *args, **kwargs)
 
     return call
+
+
+def _from_start(func, start, *args, **kwargs):
+    from orthokit._inputs import naming_rows
+
+    with naming_rows(start=start):
+        return func(*args, **kwargs)
+
+
+def starting_at(func, start):
+    """``func`` whose input-layer messages number rows from ``start``.
+
+    For blocks whose first row in the whole input is known (dask arrays,
+    partitions of known lengths).
+    """
+    return partial(_from_start, func, int(start))
 
 
 def tree_reduce(items, combine):
@@ -159,3 +183,87 @@ def map_row_blocks(X, func, n_columns, dtype, names):
         return apply(block, block_info[0]["chunk-location"][0] if block_info else 0)
 
     return X.map_blocks(to_block, dtype=dtype, chunks=(X.chunks[0], (n_columns,)))
+
+
+# Warnings of tasks run in other processes (a dask.distributed cluster) stay
+# there: each reduction's tasks record theirs and return them with their
+# results, and the client warns of each distinct one once. In the client's
+# own process (the threaded and synchronous schedulers, a cluster of threads)
+# warnings reach the caller as they always did, and nothing is recorded:
+# ``warnings.catch_warnings`` changes the process's global state and is not
+# safe across the threads that run tasks side by side. A worker process
+# records without it: a hook installed once (:func:`_install_recorder`) hands
+# each warning to the list of the thread that raised it.
+_recording = threading.local()
+_install = threading.Lock()
+_installed = []
+
+
+def _record(message, category, filename, lineno, file=None, line=None):
+    caught = getattr(_recording, "caught", None)
+    if caught is None:
+        return _installed[0](message, category, filename, lineno, file, line)
+    key = (category, str(message))
+    if key not in caught:
+        caught.append(key)
+    return None
+
+
+def _install_recorder():
+    """In a worker process: show every warning, to the raising task's list."""
+    with _install:
+        if not _installed:
+            _installed.append(warnings.showwarning)
+            warnings.showwarning = _record
+            # "always": a warning a task raised before in this process (the
+            # registry of "default") is still one for this task's client.
+            warnings.simplefilter("always")
+
+
+class relayed:  # noqa: N801 - used as a function
+    """``func`` returning ``(result, warnings)``, for :func:`compute_relayed`.
+
+    ``warnings`` are the ``(category, message)`` of the distinct warnings the
+    call raised when it ran outside the process that made the graph (on a
+    worker process); empty there, where they reach the caller directly.
+    """
+
+    def __init__(self, func):
+        self.func = func
+        self.client = os.getpid()
+
+    def __call__(self, *args, **kwargs):
+        if os.getpid() == self.client:
+            return self.func(*args, **kwargs), []
+        _install_recorder()
+        _recording.caught = caught = []
+        try:
+            return self.func(*args, **kwargs), caught
+        finally:
+            _recording.caught = None
+
+
+def _merge_relayed(combine, first, second):
+    caught = first[1] + [key for key in second[1] if key not in first[1]]
+    return combine(first[0], second[0]), caught
+
+
+def compute_relayed(parts, combine=None):
+    """Compute delayed ``relayed`` calls; warn of what they recorded, once each.
+
+    With ``combine`` the parts are reduced in a tree (:func:`tree_reduce`)
+    and the total is returned, else the list of their results.
+    """
+    import dask
+
+    if combine is None:
+        (results,) = dask.compute(list(parts))
+        values = [value for value, _ in results]
+        caught = [key for _, keys in results for key in keys]
+    else:
+        ((values, caught),) = dask.compute(
+            tree_reduce(list(parts), partial(_merge_relayed, combine))
+        )
+    for category, message in dict.fromkeys(caught):
+        warnings.warn(message, category, stacklevel=3)
+    return values

@@ -17,10 +17,12 @@ import numpy as np
 
 from orthokit._dask import (
     _is_frame,
+    compute_relayed,
     head,
     is_dask_collection,
     map_row_blocks,
-    tree_reduce,
+    relayed,
+    starting_at,
 )
 from orthokit._inputs import ProtectedColumns, as_table, column_kind, resolve_columns
 from orthokit._inputs._encode import column_codes, learn_levels
@@ -77,7 +79,7 @@ def read_dask(predictions, protected, categorical, nonlinear):
         rows.check_estimable(encoded)
         return None, None, rows, outputs, columns
     sizes = [len(columns.categories_[name]) for name in names]
-    cells = _summarize(pairs, columns, sizes)
+    cells = _summarize(pairs, columns, sizes, lengths[0])
     check_estimable(cells.design()[:, 1:], encoded)
     return None, None, cells, outputs, columns
 
@@ -170,14 +172,21 @@ def paired_blocks(predictions, frame, lengths):
     return list(zip(blocks, frame.to_delayed(), strict=True))
 
 
-def _summarize(pairs, columns, sizes):
-    """One dask pass: the cells of every pair of row blocks, merged in a tree."""
+def _summarize(pairs, columns, sizes, lengths):
+    """One dask pass: the cells of every pair of row blocks, merged in a tree.
+
+    ``lengths`` are the pairs' rows: messages name the row in all the input.
+    """
     import dask
 
+    starts = np.cumsum([0, *lengths[:-1]], dtype=np.int64)
     summaries = [
-        dask.delayed(_block_cells)(block, part, columns, sizes) for block, part in pairs
+        dask.delayed(relayed(starting_at(_block_cells, start)))(
+            block, part, columns, sizes
+        )
+        for (block, part), start in zip(pairs, starts, strict=True)
     ]
-    (cells,) = dask.compute(tree_reduce(summaries, _merge))
+    cells = compute_relayed(summaries, _merge)
     if cells is None:
         raise ValueError(
             "predictions are empty: every block of the dask collections is empty."

@@ -59,12 +59,16 @@ class DaskRows:
     def __init__(self, pairs, columns, lengths):
         import dask
 
-        from orthokit._dask import tree_reduce
+        from orthokit._dask import compute_relayed, relayed, starting_at
 
         self.pairs, self.columns, self.j = pairs, columns, None
         self.starts = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-        ranges = [dask.delayed(_block_range)(y, s, columns) for y, s in pairs]
-        (summary,) = dask.compute(tree_reduce(ranges, _merge_range))
+        # Each pair's messages name the row in all of the input, as in memory.
+        ranges = [
+            dask.delayed(relayed(starting_at(_block_range, start)))(y, s, columns)
+            for (y, s), start in zip(pairs, self.starts, strict=False)
+        ]
+        summary = compute_relayed(ranges, _merge_range)
         if summary is None:
             raise ValueError(
                 "predictions are empty: every block of the dask collections is empty."
@@ -75,8 +79,11 @@ class DaskRows:
             if values is not None and 3 <= len(values):  # as read_protected warns
                 warn_integer_codes(name, values, stacklevel=6)
         self.s_pow = range_power_of_two(self.s_high, self.s_low)
-        grams = [dask.delayed(_block_gram)(y, s, columns, self.s_pow) for y, s in pairs]
-        (moments,) = dask.compute(tree_reduce(grams, _merge_gram))
+        grams = [
+            dask.delayed(relayed(_block_gram))(y, s, columns, self.s_pow)
+            for y, s in pairs
+        ]
+        moments = compute_relayed(grams, _merge_gram)
         _, self.s_mean, self.gram = moments
 
     @property
@@ -110,18 +117,20 @@ class DaskRows:
         """
         import dask
 
+        from orthokit._dask import compute_relayed, relayed
+
         order = np.argsort(rows, kind="stable")
         wanted = np.asarray(rows)[order]
         cuts = np.searchsorted(wanted, self.starts)
         parts = [
-            dask.delayed(_block_take)(y, s, self.columns, self.j,
-                                      wanted[a:b] - start)
+            dask.delayed(relayed(_block_take))(y, s, self.columns, self.j,
+                                               wanted[a:b] - start)
             for (y, s), a, b, start in zip(
                 self.pairs, cuts[:-1], cuts[1:], self.starts[:-1], strict=True
             )
             if b > a
         ]  # fmt: skip
-        parts = dask.compute(*parts)
+        parts = compute_relayed(parts)
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
         y = np.concatenate([p[0] for p in parts])[inverse]
@@ -277,14 +286,15 @@ def _is_binomial(family):
 def _pass(rows, family, affine, beta, start_mean):
     import dask
 
-    from orthokit._dask import tree_reduce
+    from orthokit._dask import compute_relayed, relayed
 
     design = (rows.columns, rows.j, rows.s_pow, rows.s_mean)
     steps = [
-        dask.delayed(_block_step)(y, s, design, family, affine, beta, start_mean)
+        dask.delayed(relayed(_block_step))(y, s, design, family, affine, beta,
+                                           start_mean)
         for y, s in rows.pairs
-    ]
-    (total,) = dask.compute(tree_reduce(steps, _merge_step))
+    ]  # fmt: skip
+    total = compute_relayed(steps, _merge_step)
     return total
 
 

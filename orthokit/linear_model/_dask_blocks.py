@@ -22,7 +22,7 @@ memory.
 
 import numpy as np
 
-from orthokit._dask import tree_reduce
+from orthokit._dask import compute_relayed, placed, relayed
 from orthokit._inputs import read_design
 from orthokit._inputs._target import read_y
 from orthokit._inputs._weights import read_weights
@@ -49,17 +49,25 @@ def _merge(first, second):
     return merged
 
 
-def reduce_blocks(blocks, func, *args):
+def reduce_blocks(blocks, func, *args, whole=None):
     """One pass: ``func(*block, *args)`` summed over the blocks.
 
     A block is a tuple of delayed objects: ``(X, y, weights)`` row blocks, or
-    ``(prepared,)`` (see :func:`~._dask_problem.prepare_block`).
+    ``(prepared,)`` (see :func:`~._dask_problem.prepare_block`). With
+    ``whole`` (the dask collection the blocks are the rows of) the input
+    layer's messages name the row in ``whole``, as in memory. The warnings of
+    blocks run on other processes reach the caller
+    (:func:`~orthokit._dask.compute_relayed`).
     """
     import dask
 
-    parts = [dask.delayed(func)(*block, *args) for block in blocks]
-    (total,) = dask.compute(tree_reduce(parts, _merge))
-    return total
+    parts = [
+        dask.delayed(relayed(func if whole is None else placed(func, whole, number)))(
+            *block, *args
+        )
+        for number, block in enumerate(blocks)
+    ]
+    return compute_relayed(parts, _merge)
 
 
 def read_block(estimator, X, y, sample_weight, classes=None):

@@ -83,7 +83,7 @@ def fit_dask(estimator, X, y, sample_weight):
     # X); every block is then read and checked against them.
     read_design(estimator, head(X), reset=True, categories=levels)
     blocks = _row_blocks(X, y, sample_weight)
-    stats = reduce_blocks(blocks, _ranges, estimator)
+    stats = reduce_blocks(blocks, _ranges, estimator, whole=X)
     if stats is None:
         raise ValueError("X is empty: every block of the dask collection is empty.")
     family = _read_target(estimator, stats)
@@ -114,7 +114,7 @@ def fit_dask(estimator, X, y, sample_weight):
         else np.ones(1),
     )  # fmt: skip
 
-    means = reduce_blocks(blocks, _means, estimator, scales)
+    means = reduce_blocks(blocks, _means, estimator, scales, whole=X)
     total = means["weight"]
     scales["total"] = total
     scales["x_high"] = means["x"] / total if fit_intercept else np.zeros(n_predictors)
@@ -126,7 +126,7 @@ def fit_dask(estimator, X, y, sample_weight):
             "finite solution."
         )
 
-    moments = reduce_blocks(blocks, _moments, estimator, scales)
+    moments = reduce_blocks(blocks, _moments, estimator, scales, whole=X)
     design, axes, target, check = _standardize(estimator, stats, means, moments, scales)
     lead = design.lead
     constant_only = estimator._check_design(*check, axes.shape[1])
@@ -135,7 +135,7 @@ def fit_dask(estimator, X, y, sample_weight):
     )
     scales.update(axes=axes, offset=offset, n_outputs=len(target.y))
     held = all(is_held(values) for values in (X, y, sample_weight))
-    evaluate = block_passes(blocks, estimator, scales, held)
+    evaluate = block_passes(blocks, estimator, scales, held, whole=X)
     problem = BlockProblem(
         evaluate, scales, family, ridge, penalized,
         second_order=estimator.solver == "newton",
@@ -143,7 +143,7 @@ def fit_dask(estimator, X, y, sample_weight):
     solution = estimator._run_solver(problem, theta, constant_only)
     Theta = estimator._store_solution(solution, problem, design, axes, target)
     separation = family.is_classifier and estimator.alpha == 0
-    final = reduce_blocks(blocks, _final, estimator, scales, Theta, separation)
+    final = reduce_blocks(blocks, _final, estimator, scales, Theta, separation, whole=X)
     estimator.constraint_violation_ = float(np.abs(final["violation"]).max(initial=0.0))
     # For the benchmark: passes over the blocks, and those that read the data
     # (all but the solver's when the data are not held).

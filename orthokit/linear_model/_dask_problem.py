@@ -19,6 +19,7 @@ of the size of the data is held.
 
 import numpy as np
 
+from orthokit._dask import compute_relayed, placed, relayed
 from orthokit.linear_model._dask_blocks import (
     _standard_columns,
     read_block,
@@ -140,22 +141,29 @@ def read_and_evaluate(X, y, w, estimator, scales, theta, second_order):
     return evaluate_block(prepared, scales, theta, second_order)
 
 
-def block_passes(blocks, estimator, scales, held):
+def block_passes(blocks, estimator, scales, held, whole=None):
     """Return ``evaluate(theta, second_order)``: one pass of block sums.
 
     With ``held`` the blocks' solver columns are computed once and persisted
     (on the workers of a distributed cluster), and each pass reads them.
+    ``whole`` is the dask collection the blocks are the rows of (messages
+    name its rows).
     """
     if held:
         import dask
 
-        prepared = dask.persist(
+        # The blocks' warnings come back once, with the first pass (each
+        # persisted part is a block's columns and what reading it warned of).
+        pairs = dask.persist(
             *[
-                dask.delayed(prepare_block)(*block, estimator, scales)
-                for block in blocks
+                dask.delayed(relayed(placed(prepare_block, whole, number)))(
+                    *block, estimator, scales
+                )
+                for number, block in enumerate(blocks)
             ]
         )
-        prepared = [(part,) for part in prepared]
+        compute_relayed([dask.delayed(_warnings_of)(pair) for pair in pairs])
+        prepared = [(part[0],) for part in pairs]
 
         def evaluate(theta, second_order):
             return reduce_blocks(prepared, evaluate_block, scales, theta, second_order)
@@ -164,10 +172,21 @@ def block_passes(blocks, estimator, scales, held):
 
     def evaluate(theta, second_order):
         return reduce_blocks(
-            blocks, read_and_evaluate, estimator, scales, theta, second_order
+            blocks,
+            read_and_evaluate,
+            estimator,
+            scales,
+            theta,
+            second_order,
+            whole=whole,
         )
 
     return evaluate
+
+
+def _warnings_of(pair):
+    """Return a persisted block's warnings alone (its columns stay put)."""
+    return None, pair[1]
 
 
 class _BlockState:

@@ -5,12 +5,13 @@ from sklearn.base import BaseEstimator
 
 from orthokit._base import ProtectedColumnsMixin, ResidualizerMixin
 from orthokit._dask import (
+    compute_relayed,
     head,
     is_dask_collection,
     placed,
     protected_levels,
+    relayed,
     row_blocks,
-    tree_reduce,
 )
 from orthokit._groups import EmptyLevels, GroupMoments
 from orthokit._inputs import (
@@ -366,12 +367,14 @@ class OrthogonalProjector(ProtectedColumnsMixin, ResidualizerMixin, BaseEstimato
             design.target = self.target_.split(levels, numeric_features=False)[0]
         self._set_pivots(design)
         delayed_moments = [
-            dask.delayed(placed(self._block_moments, X, number))(block, y_block)
+            dask.delayed(relayed(placed(self._block_moments, X, number)))(
+                block, y_block
+            )
             for number, (block, y_block) in enumerate(
                 row_blocks(X, y if self.preserve_target else None)
             )
         ]
-        (moments,) = dask.compute(tree_reduce(delayed_moments, _merge))
+        moments = compute_relayed(delayed_moments, _merge)
         if moments is None:
             raise ValueError("X is empty: every block of the dask collection is empty.")
         if not moments.is_finite():

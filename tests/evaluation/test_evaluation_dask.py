@@ -139,6 +139,36 @@ def test_same_errors_as_in_memory(case, lazy):
         check_orthogonality(predictions, protected, **kwargs)
 
 
+def _error(run):
+    with pytest.raises(ValueError) as info:
+        run()
+    return str(info.value)
+
+
+@pytest.mark.parametrize("numeric", [False, True], ids=["cells", "irls"])
+@pytest.mark.parametrize("where", ["predictions", "protected"])
+def test_errors_name_the_row_of_the_whole_input(where, numeric):
+    """A bad value in a late block is named by its row in all the input."""
+    y, S = _data("binomial", n=300)
+    if numeric:
+        S = S.assign(age=np.linspace(20.0, 60.0, 300))
+    y = y.to_numpy().copy()
+    if where == "predictions":
+        y[250] = np.nan
+    elif numeric:
+        S.loc[250, "age"] = np.inf
+    else:
+        S.loc[250, "sex"] = None
+    expected = _error(lambda: check_orthogonality(y, S))
+    assert "row 250" in expected
+    got = _error(
+        lambda: check_orthogonality(
+            da.from_array(y, chunks=100), dd.from_pandas(S, npartitions=3)
+        )
+    )
+    assert got == expected
+
+
 def _blocks(frame, cuts):
     """A dask collection with the row blocks ``cuts`` (empty ones included)."""
     parts = [frame.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
