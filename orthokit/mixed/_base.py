@@ -354,10 +354,17 @@ class ARMEDBase(PrivateInitStateMixin, SkopsStateMixin, ARMEDData, NeuralNet):
             "backbone": backbone,
             "adversary_layers": layers,
             "input_shape": input_shape,
+            "zero_start": self._zero_start(),
         }  # fmt: skip
         kwargs = {**layout, **self.get_params_for("module")}
         self.module_ = self.initialized_instance(self.module, kwargs)
         return self
+
+    def _zero_start(self):
+        """Kinds of random effect whose posterior means start at zero."""
+        if self.nonlinear_slopes:
+            return ()
+        return ("intercept", "linear")
 
     def initialize_criterion(self):
         """Use the data term of the task unless ``criterion`` names one.

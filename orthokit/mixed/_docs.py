@@ -80,10 +80,14 @@ SHARED_PARAMETERS = """
     intercept_prior_scale : float, default=1.0
         Sd of the zero-mean Gaussian prior of the intercepts, on the scale of
         the logit (classifier) or of the standardized ``y`` (regressor: the
-        target is standardized internally, see ``y_mean_``). As in the
-        authors' layers, the posterior means start as draws from the prior
-        and the posterior sds at a tenth of its sd. The authors' 0.1 shrinks
-        intercepts of sd 1 towards zero.
+        target is standardized internally, see ``y_mean_``). The posterior
+        sds start at a tenth of the prior's sd. With ``nonlinear_slopes``
+        the posterior means start as draws from the prior, as in the
+        authors' layers; without, the means of the intercepts and of the
+        linear slopes start at zero (draws from unit priors make a new
+        network's random part several times the target's variance, more
+        than a short fit undoes). The authors' 0.1 shrinks intercepts of
+        sd 1 towards zero.
     slope_prior_scale : float, default=1.0
         Same for the slopes (the authors': 0.3).
     unseen_clusters : {"z_predictor", "fixed", "error"}, default="z_predictor"

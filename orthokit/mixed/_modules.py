@@ -106,6 +106,10 @@ class GaussianRandomEffect(nn.Module):
         Draws the starting means (None: torch's global generator). The
         sampling noise of training comes from the attribute ``generator``
         (None: the global generator), set by the estimators during fit.
+    start_scale : float or array-like broadcastable to ``shape``, default=1.0
+        The starting means are draws from the prior times ``start_scale``
+        (0: they start at zero; the draws are taken all the same, so the
+        rest of a model starts alike).
 
     Notes
     -----
@@ -119,7 +123,9 @@ class GaussianRandomEffect(nn.Module):
     posterior back to the prior as training goes on.
     """
 
-    def __init__(self, n_clusters, shape, prior_scale, generator=None):
+    def __init__(
+        self, n_clusters, shape, prior_scale, generator=None, start_scale=1.0
+    ):
         super().__init__()
         self.generator = None
         prior = torch.as_tensor(prior_scale, dtype=torch.float32).expand(*shape)
@@ -128,7 +134,8 @@ class GaussianRandomEffect(nn.Module):
         self.register_buffer("log_prior_sd", torch.log(prior).clone())
         self.register_buffer("half_prior_precision", 0.5 / prior**2)
         self.mean = nn.Parameter(
-            torch.randn(n_clusters, *shape, generator=generator) * prior
+            torch.randn(n_clusters, *shape, generator=generator)
+            * (prior * torch.as_tensor(start_scale, dtype=torch.float32))
         )
         rho = torch.clamp(0.1 * prior - _MIN_SD, min=1e-6)
         rho = rho + torch.log(-torch.expm1(-rho))  # inverse softplus
@@ -209,7 +216,12 @@ class ARMEDModule(ZPredictorMixin, nn.Module):
     with the prior sd of each row), applied to the per-sample design
     ``[1, x, h_F(x)]``: one sample, one gather and one batched product per
     step instead of one per kind of effect. ``random_effects`` gives each
-    kind's rows.
+    kind's rows. The posterior means of the kinds named in ``zero_start``
+    start at zero, the others as draws from their prior: an intercept or a
+    linear slope needs no random start (its design, ``1`` or ``x``, does not
+    depend on the weights), and draws from unit priors give a new network
+    a random part of about ``1 + n_features`` times the variance of a
+    standardized target, which a short fit cannot undo.
     """
 
     def __init__(
@@ -230,6 +242,7 @@ class ARMEDModule(ZPredictorMixin, nn.Module):
         backbone=None,
         adversary_layers=None,
         input_shape=None,
+        zero_start=(),
     ):
         super().__init__()
         if generator is None:  # follow torch.manual_seed, as torch's modules do
@@ -263,7 +276,7 @@ class ARMEDModule(ZPredictorMixin, nn.Module):
         self.random_intercept = bool(random_intercept)
         self.linear_slopes = bool(linear_slopes)
         self.nonlinear_slopes = bool(nonlinear_slopes)
-        rows, scales, start = {}, [], 0
+        rows, scales, starts, start = {}, [], [], 0
         for kind, on, size, scale in (
             ("intercept", random_intercept, 1, intercept_prior_scale),
             ("linear", linear_slopes, n_features, slope_prior_scale),
@@ -272,6 +285,7 @@ class ARMEDModule(ZPredictorMixin, nn.Module):
             if on:
                 rows[kind] = slice(start, start + size)
                 scales += [float(scale)] * size
+                starts += [0.0 if kind in zero_start else 1.0] * size
                 start += size
         self._rows = rows
         self.random_effect = (
@@ -280,6 +294,7 @@ class ARMEDModule(ZPredictorMixin, nn.Module):
                 (start, n_outputs),
                 torch.tensor(scales, dtype=torch.float32)[:, None],
                 generator,
+                torch.tensor(starts, dtype=torch.float32)[:, None],
             )
             if rows
             else None
