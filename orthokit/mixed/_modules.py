@@ -114,18 +114,16 @@ class GaussianRandomEffect(nn.Module):
     Notes
     -----
     As in the authors' layers, the posterior means start as draws from the
-    prior and the posterior sds start small (a tenth of the prior's; the
-    authors' start between 0.003 and 0.05). Means that all start at zero
-    give the layers below no gradient through the random slopes at first;
-    on simulation 2's spirals, whose fixed effects carry no signal, the
-    adversary could then silence the hidden units before the slopes moved.
+    prior (times ``start_scale``) and the posterior sds start small (a tenth
+    of the prior's; the authors' start between 0.003 and 0.05). Means that all
+    start at zero give the layers below no gradient through the random slopes
+    at first; on simulation 2's spirals, whose fixed effects carry no signal,
+    the adversary could then silence the hidden units before the slopes moved.
     Where a cluster has too few samples to move them, the KL term pulls its
     posterior back to the prior as training goes on.
     """
 
-    def __init__(
-        self, n_clusters, shape, prior_scale, generator=None, start_scale=1.0
-    ):
+    def __init__(self, n_clusters, shape, prior_scale, generator=None, start_scale=1.0):
         super().__init__()
         self.generator = None
         prior = torch.as_tensor(prior_scale, dtype=torch.float32).expand(*shape)

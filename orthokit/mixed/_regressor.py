@@ -25,6 +25,9 @@ class ARMEDRegressor(RegressorMixin, ARMEDBase):
     classifier: hidden-layer slopes, ``kl_weight=0.1``, 50 epochs): a
     nonlinear mixed model whose random effects are those of a linear mixed
     model, so their variances (``random_effects_variance_``) are identified.
+    Their posterior means start at zero (not as draws from the priors, as
+    with hidden-layer slopes), so that a short fit (``max_epochs=10``) does
+    not start from, and end near, a random part larger than the target.
     On the clustered problems of ``benchmarks/bench_armed_family.py`` the
     classifier's defaults overfit the per-cluster weights in regression (32
     hidden-layer slopes per cluster: held-out R² 0.69-0.72 against

@@ -39,9 +39,7 @@ def test_ten_epochs_reach_most_of_the_one_hot_linear_model(seed):
     torch.set_num_threads(1)
     X, y, test = _clustered(seed)
     one_hot = pd.get_dummies(X["cluster"], dtype=float).to_numpy()
-    design = np.column_stack(
-        [X[["x1", "x2"]], one_hot, one_hot * X[["x1"]].to_numpy()]
-    )
+    design = np.column_stack([X[["x1", "x2"]], one_hot, one_hot * X[["x1"]].to_numpy()])
     reference = LinearRegression().fit(design[~test], y[~test])
     reference_r2 = reference.score(design[test], y[test])
     model = ARMEDRegressor(cluster="cluster", max_epochs=10, random_state=0)
