@@ -726,7 +726,10 @@ def test_family_benchmark_quick_run_scores_every_model():
     results = bench.run(cfg)
     (run,) = results["regression"]["random intercepts"]
     assert set(bench.MODELS) <= set(run)
-    assert all(np.isfinite(run[m]["seen"]) for m in bench.MODELS)
+    # GPBoost is optional: without it its cells say so instead of a score.
+    scored = [m for m in bench.MODELS if run[m]["seen"] != "not installed"]
+    assert set(bench.MODELS) - set(scored) <= {"GPBoost"}
+    assert all(np.isfinite(run[m]["seen"]) for m in scored)
     lines = bench.report(results, cfg, seconds=1.0)
     rows = [line for line in lines if line.startswith("| random intercepts |")]
     assert len(rows) == 4  # seen and unseen scores, variances, fixed effects
