@@ -1,7 +1,7 @@
 """GPBoost for ``bench_armed_family.py``: boosted trees plus grouped random effects.
 
 GPBoost (https://github.com/fabsig/GPBoost) is optional: when it does not
-import, :func:`run_gpboost` records ``"not installed"`` and the tables say so.
+import, ``run_gpboost`` records ``"not installed"`` and the tables say so.
 Fixed effects: a tree ensemble on ``x1, x2, x3`` (``gpb.train`` with its
 documented defaults, 100 boosting rounds, learning rate 0.1, 31 leaves, unless
 ``params`` says otherwise); random effects:

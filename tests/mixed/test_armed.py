@@ -736,6 +736,28 @@ def test_family_benchmark_quick_run_scores_every_model():
     assert run["truth"][0] > 0.3  # intercepts of sd 1
 
 
+def test_family_benchmark_runs_only_the_models_asked_for():
+    bench = _family_benchmark()
+    mixed = "mixed model (statsmodels)"
+    cfg = bench.parse_args(["--quick", "--repeats", "1", "--tasks", "regression",
+                            "--scenarios", "random slopes",
+                            "--models", f"{mixed},GPBoost"])  # fmt: skip
+    results = bench.run(cfg)
+    (run,) = results["regression"]["random slopes"]
+    assert {m for m in bench.MODELS if run[m]} <= {mixed, "GPBoost"}
+    # Same data whatever else runs: another runner does not change the mixed model.
+    other = bench.parse_args(["--quick", "--models", f"MLP,{mixed}"])
+    more = bench.run_problem("random slopes", "regression", 0, other)
+    assert np.isfinite(more["MLP"]["seen"])
+    for part in ("seen", "unseen"):
+        assert run[mixed][part] == more[mixed][part]
+    lines = bench.report(results, cfg, 1.0)
+    header = next(line for line in lines if "| scenario" in line)
+    assert header == f"| scenario | {mixed} | GPBoost |"
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--models", "MLP,XGBoost"])
+
+
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
