@@ -13,12 +13,16 @@ cluster as input, domain adversarial (ARMED without random effects), ARMED
 (seen: mixed model; unseen: Z-predictor memberships and fixed effects only),
 and for the linear scenarios statsmodels' ``MixedLM`` (regression) or
 ``BinomialBayesMixedGLM`` (classification, variational Bayes) with the true
-random-effect structure. Scores: accuracy or R², mean and 95 % t-interval
-over repeats; fit CPU time relative to the conventional MLP.
+random-effect structure, and GPBoost (trees plus the same grouped random
+effects; ``_armed_gpboost.py``; "not installed" when it does not import).
+``--models`` runs only some of them on the same data and seeds. Scores:
+accuracy or R², mean and 95 % t-interval over repeats; fit CPU time relative
+to the conventional MLP.
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_armed_family.py
         [--quick] [--repeats 5] [--scale 1.0] [--armed '{"kl_weight": 0.1}']
         [--scenarios a,b] [--tasks classification,regression] [--out FILE]
+        [--models GPBoost] [--gpboost '{"learning_rate": 0.05}']
 """
 
 import argparse
@@ -36,6 +40,8 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
+from benchmarks._armed_gpboost import run_gpboost
+from benchmarks._armed_gpboost import version as gpboost_version
 from orthokit.mixed import ARMEDClassifier, ARMEDRegressor
 from orthokit.mixed._base import auto_epochs
 
@@ -70,7 +76,16 @@ MODELS = [
     "ARMED",
     "ARMED, fixed effects only",
     "mixed model (statsmodels)",
+    "GPBoost",
 ]
+# What each runner fills in; ``--models`` picks runners by these names.
+GROUPS = {
+    "MLP": ("MLP", "MLP + one-hot cluster"),
+    "skorch MLP": ("skorch MLP",),
+    "ARMED": ("DA", "ARMED", "ARMED, fixed effects only"),
+    "mixed model (statsmodels)": ("mixed model (statsmodels)",),
+    "GPBoost": ("GPBoost",),
+}
 
 
 def cluster_sizes(spec, scale, rng):
@@ -348,9 +363,14 @@ def warm_up(task, cfg):
     _WARM.add(task)
 
 
+def _runs(cfg, *models):
+    return any(m in cfg.models for group in models for m in GROUPS[group])
+
+
 def run_problem(scenario, task, seed, cfg):
     torch.set_num_threads(1)
-    warm_up(task, cfg)
+    if _runs(cfg, "skorch MLP", "ARMED"):
+        warm_up(task, cfg)
     X, y, effects = make_problem(scenario, task, seed, cfg.scale)
     masks = split(X, seed)
     out = {m: {} for m in MODELS}
@@ -358,15 +378,24 @@ def run_problem(scenario, task, seed, cfg):
     out["truth"] = np.array(
         [np.var(effects["u0"][seen], ddof=1), np.var(effects["u1"][seen], ddof=1)]
     )
-    run_mlps(task, X, y, masks, seed, cfg, out)
-    run_skorch_mlp(task, X, y, masks, seed, cfg, out)
-    run_armed(task, X, y, masks, seed, cfg, out)
-    if not SCENARIOS[scenario].get("nonlinear"):
-        run_mixed_model(task, X, y, masks, SCENARIOS[scenario], out)
+    spec = SCENARIOS[scenario]
+    if _runs(cfg, "MLP"):
+        run_mlps(task, X, y, masks, seed, cfg, out)
+    if _runs(cfg, "skorch MLP"):
+        run_skorch_mlp(task, X, y, masks, seed, cfg, out)
+    if _runs(cfg, "ARMED"):
+        run_armed(task, X, y, masks, seed, cfg, out)
+    if _runs(cfg, "mixed model (statsmodels)") and not spec.get("nonlinear"):
+        run_mixed_model(task, X, y, masks, spec, out)
+    if _runs(cfg, "GPBoost"):
+        run_gpboost(task, X, y, masks, spec, cfg.gpboost, score, out)
     return out
 
 
 def ci95(values):
+    words = {v for v in values if isinstance(v, str)}
+    if words:  # e.g. "not installed"
+        return " / ".join(sorted(words)), np.nan
     values = np.asarray([v for v in values if v is not None], dtype=float)
     if len(values) == 0:
         return np.nan, np.nan
@@ -376,21 +405,23 @@ def ci95(values):
 
 
 def fmt(mean, half):
+    if isinstance(mean, str):
+        return mean
     if np.isnan(mean):
         return "-"
     return f"{mean:.3f}" if np.isnan(half) else f"{mean:.3f} ± {half:.3f}"
 
 
-def table(results, task, part):
+def table(results, task, part, models=MODELS):
     metric = "accuracy" if task == "classification" else "R²"
     lines = [
         f"### {task}, {part} clusters ({metric}, mean ± 95% CI half-width)",
         "",
-        "| scenario | " + " | ".join(MODELS) + " |",
-        "|---" * (len(MODELS) + 1) + "|",
+        "| scenario | " + " | ".join(models) + " |",
+        "|---" * (len(models) + 1) + "|",
     ]
     for scenario, runs in results[task].items():
-        cells = [fmt(*ci95([r[m].get(part) for r in runs])) for m in MODELS]
+        cells = [fmt(*ci95([r[m].get(part) for r in runs])) for m in models]
         lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -419,6 +450,20 @@ def time_table(results):
             f"| {task} | " + " | ".join(cells) + f" | (MLP {base:.2f} s; ARMED "
             f"{armed / anchor:.2f}x the skorch MLP of {anchor:.2f} s)"
         )
+    return lines + [""]
+
+
+def fit_seconds(results, models):
+    """Mean fit CPU seconds per model and task (partial runs have no MLP base)."""
+    lines = ["### mean fit CPU seconds", "", "| task | " + " | ".join(models) + " |"]
+    lines.append("|---" * (len(models) + 1) + "|")
+    for task, by_scenario in results.items():
+        runs = [r for rs in by_scenario.values() for r in rs]
+        cells = []
+        for m in models:
+            t = [r[m]["time"] for r in runs if "time" in r[m]]
+            cells.append(f"{np.mean(t):.2f}" if t else "-")
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -550,6 +595,17 @@ def parse_args(argv=None):
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument(
+        "--models",
+        default=",".join(GROUPS),
+        help="Comma-separated runners, of " + ", ".join(GROUPS) + " (same data).",
+    )
+    parser.add_argument(
+        "--gpboost",
+        type=json.loads,
+        default={},
+        help="JSON of gpboost.train parameters (default: GPBoost's own).",
+    )
     parser.add_argument("--out", default=None)
     cfg = parser.parse_args(argv)
     if cfg.quick:
@@ -557,6 +613,10 @@ def parse_args(argv=None):
     cfg.hidden = tuple(int(h) for h in cfg.hidden.split(","))
     cfg.scenarios = cfg.scenarios.split(",")
     cfg.tasks = cfg.tasks.split(",")
+    unknown = set(cfg.models.split(",")) - set(GROUPS)
+    if unknown:
+        parser.error(f"--models: unknown {sorted(unknown)}; choose from {list(GROUPS)}")
+    cfg.models = [m for g in cfg.models.split(",") for m in GROUPS[g]]
     return cfg
 
 
@@ -579,11 +639,16 @@ def report(results, cfg, seconds):
     lines = [
         f"Run: repeats {cfg.repeats}, size scale {cfg.scale:.3g}, ARMED parameters "
         f"{cfg.armed or 'defaults'}, scikit-learn MLPs {cfg.hidden} for at most "
-        f"{cfg.mlp_iter} epochs; {seconds:.0f} s.",
+        f"{cfg.mlp_iter} epochs; GPBoost {gpboost_version()}, parameters "
+        f"{cfg.gpboost or 'defaults'}; {seconds:.0f} s.",
         "",
     ]
+    models = [m for m in MODELS if m in cfg.models]
     for task in results:
-        lines += table(results, task, "seen") + table(results, task, "unseen")
+        lines += table(results, task, "seen", models)
+        lines += table(results, task, "unseen", models)
+    if models != MODELS:  # a partial run: scores and mean fit CPU seconds only
+        return lines + fit_seconds(results, models)
     return (
         lines
         + ordering_summary(results)
