@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 import torch
+from family_data import clustered_regression  # tests/mixed/family_data.py
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
@@ -24,24 +25,10 @@ from orthokit.mixed._base import auto_epochs
 pytestmark = pytest.mark.slow
 
 
-def _family(seed=0, n_clusters=12, n_per=60):
-    rng = np.random.default_rng(seed)
-    cluster = np.repeat(np.arange(n_clusters), n_per)
-    x = rng.normal(size=(len(cluster), 2))
-    u0, u1 = rng.normal(0, 1.0, (2, n_clusters))
-    noise = rng.normal(0, 0.5, len(cluster))
-    y = x[:, 0] - 0.5 * x[:, 1] + u0[cluster] + u1[cluster] * x[:, 0] + noise
-    X = pd.DataFrame(
-        {"cluster": [f"c{c}" for c in cluster], "x1": x[:, 0], "x2": x[:, 1]}
-    )
-    test = rng.uniform(size=len(y)) < 0.25
-    return X, y, test
-
-
 @pytest.fixture(scope="module")
 def fitted():
     torch.set_num_threads(1)
-    X, y, test = _family()
+    X, y, test = clustered_regression()
     model = ARMEDRegressor(cluster="cluster", random_state=0)
     return X, y, test, model.fit(X[~test], y[~test])
 
@@ -104,7 +91,7 @@ def test_variance_components_and_fixed_effects_within_mixedlm_cis(fitted):
 
 
 def test_auto_epochs_train_small_data_for_2000_batches():
-    X, y, _ = _family(n_clusters=4, n_per=80)
+    X, y, _ = clustered_regression(n_clusters=4, n_per=80)
     model = ARMEDRegressor(cluster="cluster", batch_size=32, random_state=0)
     model.set_params(hidden_layer_sizes=(4,), unseen_clusters="fixed")
     model.fit(X, y)

@@ -12,23 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from family_data import clustered_regression  # tests/mixed/family_data.py
 from sklearn.linear_model import LinearRegression
 
 from orthokit.mixed import ARMEDRegressor
-
-
-def _clustered(seed, n_clusters=6, n_per=40):
-    rng = np.random.default_rng(seed)
-    cluster = np.repeat(np.arange(n_clusters), n_per)
-    x = rng.normal(size=(len(cluster), 2))
-    u0, u1 = rng.normal(0, 1.0, (2, n_clusters))
-    noise = rng.normal(0, 0.5, len(cluster))
-    y = x[:, 0] - 0.5 * x[:, 1] + u0[cluster] + u1[cluster] * x[:, 0] + noise
-    X = pd.DataFrame(
-        {"cluster": [f"c{c}" for c in cluster], "x1": x[:, 0], "x2": x[:, 1]}
-    )
-    test = rng.uniform(size=len(y)) < 0.25
-    return X, y, test
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -37,7 +24,7 @@ def test_ten_epochs_reach_most_of_the_one_hot_linear_model(seed):
     # cluster and its interaction with x1 (the true structure) 0.81-0.95;
     # before the zero start ARMED gave -1.95 to -0.40.
     torch.set_num_threads(1)
-    X, y, test = _clustered(seed)
+    X, y, test = clustered_regression(seed, n_clusters=6, n_per=40)
     one_hot = pd.get_dummies(X["cluster"], dtype=float).to_numpy()
     design = np.column_stack([X[["x1", "x2"]], one_hot, one_hot * X[["x1"]].to_numpy()])
     reference = LinearRegression().fit(design[~test], y[~test])
@@ -48,7 +35,7 @@ def test_ten_epochs_reach_most_of_the_one_hot_linear_model(seed):
 
 
 def test_zero_start_only_without_hidden_layer_slopes():
-    X, y, _ = _clustered(0, n_per=10)
+    X, y, _ = clustered_regression(0, n_clusters=6, n_per=10)
     short = {"cluster": "cluster", "max_epochs": 1, "random_state": 0}
     linear = ARMEDRegressor(**short).fit(X, y).module_.random_effects
     # one epoch at lr 1e-2 from zero: means stay within 10 steps' reach
