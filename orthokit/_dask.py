@@ -73,16 +73,12 @@ def placed(func, X, number):
     """
     if X is None:
         return func
+    if not _is_frame(X):  # a dask array: the chunks give every block's first row
+        return starting_at(func, sum(X.chunks[0][:number]))
     from orthokit._inputs import naming_rows
 
-    start = None if _is_frame(X) else int(sum(X.chunks[0][:number]))
-
     def call(block, *args, **kwargs):
-        if start is None:
-            rows = naming_rows(_partition_rows(block, number))
-        else:  # a dask array: the chunks give every block's first row
-            rows = naming_rows(start=start)
-        with rows:
+        with naming_rows(_partition_rows(block, number)):
             return func(block, *args, **kwargs)
 
     return call
