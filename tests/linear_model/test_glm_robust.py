@@ -284,29 +284,42 @@ def test_quasi_separation_warns_and_names_the_level(solver):
     )
 
 
-def limit_predictions(design, s_centred, y):
+def limit_slsqp(design, s_centred, y, standardize=True):
     """SLSQP on the limit of a quasi-separated logistic problem.
 
-    The rows of the pure level are left out of the likelihood (they are fitted
-    exactly, ``μ = 0``) and of the constraint, whose protected column is
-    centred over all rows.
+    The rows of the pure levels are left out of ``design`` and ``y`` (they are
+    fitted exactly, ``μ = 0``) and of ``s_centred`` (one constraint per
+    column), which is centred over all rows. ``standardize`` puts the
+    predictors and constraints on unit scale first: SLSQP's steps are not
+    scale free.
     """
+    s_centred = s_centred.reshape(len(y), -1)
+    if standardize:
+        x = design[:, 1:]
+        design = np.column_stack([design[:, 0], (x - x.mean(axis=0)) / x.std(axis=0)])
+        s_centred = s_centred / s_centred.std(axis=0)
 
     def loss(beta):
         eta = design @ beta
         value = np.mean(np.logaddexp(0.0, eta) - y * eta)
         return value, design.T @ (expit(eta) - y) / len(y)
 
+    def constraint_jacobian(beta):
+        mu = expit(design @ beta)
+        return (s_centred * (mu * (1 - mu))[:, None]).T @ design / len(y)
+
     result = scipy.optimize.minimize(
         loss,
         np.zeros(design.shape[1]),
         jac=True,
         method="SLSQP",
-        constraints=[
-            {"type": "eq", "fun": lambda b: s_centred @ expit(design @ b) / len(y)}
-        ],
+        constraints=[{
+            "type": "eq",
+            "fun": lambda b: s_centred.T @ expit(design @ b) / len(y),
+            "jac": constraint_jacobian,
+        }],
         options={"ftol": 1e-15, "maxiter": 2000},
-    )
+    )  # fmt: skip
     assert result.success, result.message
     return expit(design @ result.x)
 
@@ -327,7 +340,7 @@ def test_quasi_separation_stops_at_the_limit_problem(solver):
     rest = features[:, 4] == 0
     # On the other rows b takes two levels: one dummy of b, three of a.
     design = np.column_stack([np.ones(rest.sum()), features[rest][:, [1, 2, 3, 5]]])
-    expected = limit_predictions(design, (sex - sex.mean())[rest], y[rest])
+    expected = limit_slsqp(design, (sex - sex.mean())[rest], y[rest], standardize=False)
     p = glm.predict_proba(X)[:, 1]
     np.testing.assert_allclose(p[rest], expected, rtol=0, atol=1e-7)
     assert p[~rest].max() < 1e-10
