@@ -22,7 +22,6 @@ import numpy as np
 from orthokit import OrthogonalProjector
 from orthokit.linear_model import OrthogonalGLM
 
-
 #: The cluster recipe: dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in
 #: its workers, which turns off glibc's adaptive mmap threshold, so that every
 #: temporary over 128 KiB is mapped afresh and its pages faulted in (system
@@ -33,9 +32,7 @@ RECIPE = {"MALLOC_MMAP_THRESHOLD_": 33554432}
 def _usage():
     """``(user + system, system, minor faults)`` of this process so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return np.array(
-        [usage.ru_utime + usage.ru_stime, usage.ru_stime, usage.ru_minflt]
-    )
+    return np.array([usage.ru_utime + usage.ru_stime, usage.ru_stime, usage.ru_minflt])
 
 
 def _own_cpu():
