@@ -5,7 +5,10 @@ The data are generated on the workers by the same dask graph that made the
 in-memory copy (same seeds and chunks, so the same numbers) and persisted
 there: nothing of the size of the data passes through the scheduler or sits
 in a task graph. Each fit is timed cold (the first in the process, or on a
-fresh cluster) and warm (the second). The per-block costs are timed in this
+fresh cluster) and warm (the second), on clusters started with dask's
+defaults and with the malloc setting of the cluster recipe (``RECIPE``: see
+the docs' dask section), with the workers' CPU seconds (user and system) and
+minor page faults from ``getrusage``. The per-block costs are timed in this
 process on one block (one thread), and a cluster of N machines is
 extrapolated from them.
 """
@@ -19,17 +22,30 @@ import numpy as np
 from orthokit import OrthogonalProjector
 from orthokit.linear_model import OrthogonalGLM
 
+#: The cluster recipe: dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in
+#: its workers, which turns off glibc's adaptive mmap threshold, so that every
+#: temporary over 128 KiB is mapped afresh and its pages faulted in (system
+#: CPU); a fixed 32 MiB mmap threshold keeps them in the heap.
+RECIPE = {"MALLOC_MMAP_THRESHOLD_": 33554432}
+
+
+def _usage():
+    """``(user + system, system, minor faults)`` of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return np.array([usage.ru_utime + usage.ru_stime, usage.ru_stime, usage.ru_minflt])
+
 
 def _own_cpu():
-    return {"this process": time.process_time()}
+    return {"this process": _usage()}
 
 
 def _twice(function, cpu=_own_cpu):
     """Time two calls: cold (the first) and warm; return both and the result.
 
-    ``cpu()`` gives the CPU seconds of the processes doing the work, by name;
-    the warm call's are kept as ``(total, busiest)``: on a shared machine CPU
-    time says what the wall time would be with a core per process.
+    ``cpu()`` gives ``_usage()`` of the processes doing the work, by name;
+    the warm call's are kept as ``(total CPU, busiest CPU, system CPU and
+    minor faults of the workers)``: on a shared machine CPU time says what the
+    wall time would be with a core per process.
     """
     times = []
     for _ in range(2):
@@ -37,59 +53,108 @@ def _twice(function, cpu=_own_cpu):
         start = time.perf_counter()
         result = function()
         times.append(time.perf_counter() - start)
-        spent = [cpu()[name] - before[name] for name in before]
-    return (*times, sum(spent), max(spent)), result
+        spent = {name: cpu()[name] - before[name] for name in before}
+    workers = [v for k, v in spent.items() if k not in ("this process", "scheduler")]
+    workers = sum(workers) if workers else spent["this process"]
+    cpu_seconds = [v[0] for v in spent.values()]
+    return (*times, sum(cpu_seconds), max(cpu_seconds), workers[1], workers[2]), result
 
 
 def _peak_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def _on_clusters(make, fit, workers=(1, 2)):
-    """``[(workers, times, fitted, worker peak GB)]`` on fresh LocalClusters.
+def _balanced(client, make):
+    """Persist ``make()`` on the workers, row block ``i`` on worker ``i mod n``.
 
-    ``times``: cold, warm, and the warm fit's CPU seconds (all processes:
-    workers, scheduler, this one) and those of the busiest worker.
+    Left to itself the scheduler places the generated blocks where their
+    inputs are, 3 of 4 on one worker in some runs, and a held fit's tasks run
+    where the blocks are; each task of the generating graph is annotated with
+    the worker of its row block.
+    """
+    from distributed import wait
+
+    workers = sorted(client.scheduler_info()["workers"])
+
+    def worker_of(key):
+        row = key[1] if isinstance(key, tuple) and len(key) > 1 else 0
+        return [workers[row % len(workers)]]
+
+    with dask.annotate(workers=worker_of, allow_other_workers=False):
+        data = make()
+    data = client.persist(data, optimize_graph=False)
+    wait(data)
+    return data
+
+
+def _blocks_per_worker(client, X):
+    from dask.core import flatten
+
+    keys = {str(key) for key in flatten(X.__dask_keys__())}
+    held = client.has_what()
+    return {w: sum(str(key) in keys for key in held[w]) for w in held}
+
+
+def _on_clusters(make, fit, workers=(1, 2)):
+    """``[(label, times, fitted, worker peak GB)]`` on fresh LocalClusters.
+
+    ``workers`` workers each, started with dask's defaults and with
+    :data:`RECIPE`; ``times``: see :func:`_twice`.
     """
     from dask.distributed import Client, LocalCluster
 
     out = []
-    for n in workers:
-        with (
-            LocalCluster(
-                n_workers=n, threads_per_worker=1, memory_limit="3GiB",
-                dashboard_address=":0",
-            ) as cluster,
-            Client(cluster) as client,
-        ):  # fmt: skip
+    for setting, extra in (("dask's defaults", {}), ("the recipe", RECIPE)):
+        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **extra}
+        for n in workers:
+            with (
+                dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+                LocalCluster(
+                    n_workers=n, threads_per_worker=1, memory_limit="3GiB",
+                    dashboard_address=":0",
+                ) as cluster,
+                Client(cluster) as client,
+            ):  # fmt: skip
 
-            def cpu(client=client):
-                spent = client.run(time.process_time)
-                spent["scheduler"] = client.run_on_scheduler(time.process_time)
-                spent["this process"] = time.process_time()
-                return spent
+                def cpu(client=client):
+                    spent = client.run(_usage)
+                    spent["scheduler"] = client.run_on_scheduler(_usage)
+                    spent["this process"] = _usage()
+                    return spent
 
-            data = client.persist(make())
-            dask.distributed.wait(data)
-            times, fitted = _twice(lambda data=data: fit(*data), cpu)
-            peak = max(client.run(_peak_gb).values())
-        out.append((n, times, fitted, peak))
+                data = _balanced(client, make)
+                placed = _blocks_per_worker(client, data[0])
+                times, fitted = _twice(lambda data=data: fit(*data), cpu)
+                peak = max(client.run(_peak_gb).values())
+            label = (
+                f"LocalCluster, {n} worker(s) x 1 thread, {setting}, blocks of X per "
+                f"worker {sorted(placed.values())}"
+            )
+            out.append((label, times, fitted, peak))
     return out
 
 
 def _table(baseline, rows, error):
     print(
         "   | fit | cold (s) | warm (s) | cold ratio | warm ratio | warm CPU, all "
-        "processes (s) | CPU ratio | busiest worker CPU (s) | max coef diff |"
+        "processes (s) | CPU ratio | busiest process CPU (s) | workers' system CPU "
+        "(s) | workers' minor faults | max coef diff |"
     )
-    print("   |---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for label, (cold, warm, total, busiest), fitted in rows:
+    print("   |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label, (cold, warm, total, busiest, system, faults), fitted in rows:
         diff = 0.0 if fitted is None else error(fitted)
         print(
             f"   | {label} | {cold:.2f} | {warm:.2f} | {cold / baseline[0]:.2f}x "
             f"| {warm / baseline[1]:.2f}x | {total:.2f} | {total / baseline[2]:.2f}x "
-            f"| {busiest:.2f} | {diff:.1e} |"
+            f"| {busiest:.2f} | {system:.2f} | {faults:,.0f} | {diff:.1e} |"
         )
+
+
+def _cluster_rows(clusters):
+    rows = []
+    for label, times, fitted, peak in clusters:
+        rows.append((f"{label} (worker peak {peak:.2f} GB)", times, fitted))
+    return rows
 
 
 def _extrapolate(passes, per_block, n_blocks, cluster_warm, workers, chunk_rows):
@@ -130,9 +195,7 @@ def projector_vs_cluster(make, rows, columns, chunk_rows, protected):
         f"blocks of {chunk_rows:,} rows; one pass"
     )
     rows_out = [("in memory (numpy, this process): the baseline", memory, None)]
-    for n, times, fitted, peak in clusters:
-        label = f"LocalCluster, {n} worker(s) x 1 thread (worker peak {peak:.2f} GB)"
-        rows_out.append((label, times, fitted))
+    rows_out += _cluster_rows(clusters)
     scale = np.abs(reference.coef_).max()
     _table(memory, rows_out, lambda f: np.abs(f.coef_ - reference.coef_).max() / scale)
     import dask.array as da
@@ -174,9 +237,7 @@ def glm_vs_cluster(make, rows, chunk_rows):
         ("in memory (numpy, this process): the baseline", memory, None),
         ("dask array, threaded scheduler (2 threads)", threads, glm),
     ]
-    for n, times, fitted, peak in clusters:
-        label = f"LocalCluster, {n} worker(s) x 1 thread (worker peak {peak:.2f} GB)"
-        rows_out.append((label, times, fitted))
+    rows_out += _cluster_rows(clusters)
     _table(memory, rows_out, lambda f: np.abs(f.coef_ - reference.coef_).max())
     try:
         from orthokit.linear_model._dask_problem import evaluate_block, prepare_block
@@ -217,9 +278,9 @@ def _scales_of(X, y):
     captured = {}
     passes = _dask_problem.block_passes
 
-    def spy(blocks, estimator, scales, held):
+    def spy(blocks, estimator, scales, held, whole=None):
         captured.update(estimator=estimator, scales=scales)
-        return passes(blocks, estimator, scales, held)
+        return passes(blocks, estimator, scales, held, whole=whole)
 
     _dask_problem.block_passes = spy
     from orthokit.linear_model import _dask_glm

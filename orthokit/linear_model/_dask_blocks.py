@@ -28,6 +28,7 @@ from orthokit._inputs._target import read_y
 from orthokit._inputs._weights import read_weights
 from orthokit.linear_model._diagnostics import quasi_separation
 from orthokit.linear_model._families import FAMILIES
+from orthokit.linear_model._row_blocks import weighted_gram
 
 
 def _merge(first, second):
@@ -152,20 +153,29 @@ def _means(X, y, w, estimator, scales):
 
 
 def _moments(X, y, w, estimator, scales):
-    """Weighted sums and cross-products of the columns minus their first means."""
+    """Weighted sums and cross-products of the columns minus their first means.
+
+    The centred predictors and protected columns are formed side by side in
+    one array (no copy per step) and their weighted cross-products taken by
+    the in-memory symmetric product (:func:`~._row_blocks.weighted_gram`).
+    """
     block = read_block(estimator, X, y, w, scales["classes"])
     if block is None:
         return None
     predictors, S, weights, values = block
     w = weights / scales["max_weight"] / scales["total"]
     Y = _encode(values, scales["n_classes"], scales["family"])
-    x = predictors * scales["x_power"] - scales["x_high"]
-    s = S * scales["s_power"] - scales["s_high"]
+    p = predictors.shape[1]
+    both = np.empty((len(w), p + S.shape[1]))
+    np.multiply(predictors, scales["x_power"], out=both[:, :p])
+    both[:, :p] -= scales["x_high"]
+    np.multiply(S, scales["s_power"], out=both[:, p:])
+    both[:, p:] -= scales["s_high"]
     dy = Y * scales["y_power"] - scales["y_high"]
-    both = np.hstack([x, s])
+    sums = w @ both
     return {
-        "x": w @ x, "s": w @ s, "y": w @ dy, "y2": w @ dy**2,
-        "gram": (both * w[:, None]).T @ both,
+        "x": sums[:p], "s": sums[p:], "y": w @ dy, "y2": w @ dy**2,
+        "gram": weighted_gram(both, w),
     }  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from orthokit.linear_model._dask_blocks import (
 )
 from orthokit.linear_model._families import FAMILIES
 from orthokit.linear_model._problem import DIVERGENCE_LIMIT, Problem
+from orthokit.linear_model._row_blocks import weighted_gram
 
 #: Rows of a chunk in the fused second-order products (a few hundred KB).
 _ROWS = 4096
@@ -106,9 +107,10 @@ def _second_order(problem, state, Z, lead):
     """Return the loss Hessian and ``∂²c_i/∂θ²`` for every constraint ``i``.
 
     ``∂²(λᵀc)/∂θ²`` is linear in ``λ``: one matrix per multiplier. With one
-    linear predictor all ``1 + r`` of them are ``[1, Z]ᵀ diag(d) [1, Z]`` for
-    ``1 + r`` row weights ``d``, formed together: one product per chunk of
-    rows (``[1, Z]ᵀ`` by the chunk times each weight), reading ``Z`` once.
+    linear predictor they are ``[1, Z]ᵀ diag(d) [1, Z]`` for ``1 + r`` row
+    weights ``d``: the Hessian's (non-negative) by the in-memory symmetric
+    product (:func:`~._row_blocks.weighted_gram`), the ``r`` curvatures' in one
+    product per chunk of rows (:func:`_signed_grams`).
     """
     if problem.m > 1:
         hessian = problem.hessian(state)
@@ -116,23 +118,36 @@ def _second_order(problem, state, Z, lead):
         curvature = [problem.hessian(state, row) - hessian for row in unit]
         return hessian, np.stack(curvature)
     mu = state[1][:, 0]
-    family, w, r = problem.family, problem.w, problem.r
-    weights = np.empty((len(w), 1 + r))
-    weights[:, 0] = w * family.derivative(mu)
-    weights[:, 1:] = problem.U * (w * family.curvature2(mu))[:, None]
+    family, w = problem.family, problem.w
+    hessian = weighted_gram(Z, w * family.derivative(mu), ones=lead)
+    weights = problem.U * (w * family.curvature2(mu))[:, None]
+    return hessian, _signed_grams(Z, weights, lead)
+
+
+def _signed_grams(Z, weights, lead):
+    """Return ``[1, Z]ᵀ diag(weights[:, k]) [1, Z]`` for every column ``k``.
+
+    One product per chunk of rows, ``[1, Z]ᵀ`` by the chunk times each
+    weight, reading ``Z`` once. The chunk and its weighted copies live in
+    two buffers made once: nothing of the size of a chunk is allocated in
+    the loop (a worker of a dask cluster returns every freed temporary to
+    the system and faults its pages in again at the next allocation).
+    """
+    n, r = weights.shape
     q = lead + Z.shape[1]
-    total = np.zeros((q, (1 + r) * q))
-    buffer = np.empty((min(len(w), _ROWS), q))
+    total = np.zeros((q, r * q))
+    buffer = np.empty((min(n, _ROWS), q))
     buffer[:, :lead] = 1.0
-    for start in range(0, len(w), _ROWS):
+    weighted = np.empty((min(n, _ROWS), r, q))
+    for start in range(0, n, _ROWS):
         rows = slice(start, start + _ROWS)
-        block = buffer[: len(w[rows])]
+        size = len(weights[rows])
+        block = buffer[:size]
         block[:, lead:] = Z[rows]
-        weighted = block[:, None, :] * weights[rows, :, None]
-        total += block.T @ weighted.reshape(len(block), (1 + r) * q)
-    matrices = total.reshape(q, 1 + r, q).transpose(1, 0, 2)
-    matrices = 0.5 * (matrices + matrices.transpose(0, 2, 1))
-    return matrices[0], matrices[1:]
+        np.multiply(block[:, None, :], weights[rows, :, None], out=weighted[:size])
+        total += block.T @ weighted[:size].reshape(size, r * q)
+    matrices = total.reshape(q, r, q).transpose(1, 0, 2)
+    return 0.5 * (matrices + matrices.transpose(0, 2, 1))
 
 
 def read_and_evaluate(X, y, w, estimator, scales, theta, second_order):
