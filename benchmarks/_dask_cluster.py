@@ -251,8 +251,10 @@ def glm_vs_cluster(make, rows, chunk_rows):
     t_read = min(_twice(lambda: prepare_block(*block, *scales))[0][:2])
     prepared = prepare_block(*block, *scales)
     theta = np.zeros(scales[1]["axes"].shape[1] + 1)
+    # A Newton pass: the Hessian of the Lagrangian at some multipliers.
+    multipliers = np.full(scales[1]["basis_map"].shape[1], 0.1)
     t_eval = min(
-        _twice(lambda: evaluate_block(prepared, scales[1], theta, True))[0][:2]
+        _twice(lambda: evaluate_block(prepared, scales[1], theta, multipliers))[0][:2]
     )
     print(
         f"   per-block costs ({chunk_rows:,} rows, one core): read and standardize "

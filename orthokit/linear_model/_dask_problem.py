@@ -29,9 +29,6 @@ from orthokit.linear_model._families import FAMILIES
 from orthokit.linear_model._problem import DIVERGENCE_LIMIT, Problem
 from orthokit.linear_model._row_blocks import weighted_gram
 
-#: Rows of a chunk in the fused second-order products (a few hundred KB).
-_ROWS = 4096
-
 
 def is_held(collection):
     """Whether a dask collection's blocks are held in memory (``None``: yes).
@@ -75,8 +72,12 @@ def prepare_block(X, y, w, estimator, scales):
     return Z, Y, w, basis
 
 
-def evaluate_block(prepared, scales, theta, second_order):
-    """Return the loss, gradient, constraints and derivatives of a block at theta."""
+def evaluate_block(prepared, scales, theta, multipliers):
+    """Return the loss, gradient, constraints and derivatives of a block at theta.
+
+    With ``multipliers`` (an array) also the Hessian of the Lagrangian at
+    them (of the loss alone at zeros); with ``None`` the first order only.
+    """
     if prepared is None:
         return None
     Z, Y, w, basis = prepared
@@ -96,68 +97,42 @@ def evaluate_block(prepared, scales, theta, second_order):
         "constraints": total * problem.constraints(state),
         "jacobian": total * problem.jacobian(state),
     }
-    if second_order:
-        hessian, curvature = _second_order(problem, state, Z, lead)
-        stats["hessian"] = total * hessian
-        stats["curvature"] = total * curvature
+    if multipliers is not None:
+        stats["hessian"] = total * _lagrangian_hessian(
+            problem, state, Z, lead, multipliers
+        )
     return stats
 
 
-def _second_order(problem, state, Z, lead):
-    """Return the loss Hessian and ``∂²c_i/∂θ²`` for every constraint ``i``.
+def _lagrangian_hessian(problem, state, Z, lead, multipliers):
+    """Return ``∂²(f + λᵀc)/∂θ²`` of a block: one weighted product.
 
-    ``∂²(λᵀc)/∂θ²`` is linear in ``λ``: one matrix per multiplier. With one
-    linear predictor they are ``[1, Z]ᵀ diag(d) [1, Z]`` for ``1 + r`` row
-    weights ``d``: the Hessian's (non-negative) by the in-memory symmetric
-    product (:func:`~._row_blocks.weighted_gram`), the ``r`` curvatures' in one
-    product per chunk of rows (:func:`_signed_grams`).
+    With one linear predictor it is ``[1, Z]ᵀ diag(w (h' + h'' U λ)) [1, Z]``,
+    row weights of either sign, by the in-memory product
+    (:func:`~._row_blocks.weighted_gram`) over the block's rows at once;
+    otherwise the in-memory :meth:`~._problem.Problem.hessian`.
     """
     if problem.m > 1:
-        hessian = problem.hessian(state)
-        unit = np.eye(problem.r * problem.m)
-        curvature = [problem.hessian(state, row) - hessian for row in unit]
-        return hessian, np.stack(curvature)
+        return problem.hessian(state, multipliers)
     mu = state[1][:, 0]
-    family, w = problem.family, problem.w
-    hessian = weighted_gram(Z, w * family.derivative(mu), ones=lead)
-    weights = problem.U * (w * family.curvature2(mu))[:, None]
-    return hessian, _signed_grams(Z, weights, lead)
+    family = problem.family
+    weights = family.curvature2(mu) * (problem.U @ multipliers)
+    weights += family.derivative(mu)
+    weights *= problem.w
+    return weighted_gram(Z, weights, ones=lead)
 
 
-def _signed_grams(Z, weights, lead):
-    """Return ``[1, Z]ᵀ diag(weights[:, k]) [1, Z]`` for every column ``k``.
-
-    One product per chunk of rows, ``[1, Z]ᵀ`` by the chunk times each
-    weight, reading ``Z`` once. The chunk and its weighted copies live in
-    two buffers made once: nothing of the size of a chunk is allocated in
-    the loop (a worker of a dask cluster returns every freed temporary to
-    the system and faults its pages in again at the next allocation).
-    """
-    n, r = weights.shape
-    q = lead + Z.shape[1]
-    total = np.zeros((q, r * q))
-    buffer = np.empty((min(n, _ROWS), q))
-    buffer[:, :lead] = 1.0
-    weighted = np.empty((min(n, _ROWS), r, q))
-    for start in range(0, n, _ROWS):
-        rows = slice(start, start + _ROWS)
-        size = len(weights[rows])
-        block = buffer[:size]
-        block[:, lead:] = Z[rows]
-        np.multiply(block[:, None, :], weights[rows, :, None], out=weighted[:size])
-        total += block.T @ weighted[:size].reshape(size, r * q)
-    matrices = total.reshape(q, r, q).transpose(1, 0, 2)
-    return 0.5 * (matrices + matrices.transpose(0, 2, 1))
-
-
-def read_and_evaluate(X, y, w, estimator, scales, theta, second_order):
+def read_and_evaluate(X, y, w, estimator, scales, theta, multipliers):
     """:func:`evaluate_block` of a block read and standardized afresh."""
     prepared = prepare_block(X, y, w, estimator, scales)
-    return evaluate_block(prepared, scales, theta, second_order)
+    return evaluate_block(prepared, scales, theta, multipliers)
 
 
 def block_passes(blocks, estimator, scales, held, whole=None):
-    """Return ``evaluate(theta, second_order)``: one pass of block sums.
+    """Return ``evaluate(theta, multipliers)``: one pass of block sums.
+
+    ``multipliers``: those of the Hessian the pass computes, or ``None``
+    (see :func:`evaluate_block`).
 
     With ``held`` the blocks' solver columns are computed once and persisted
     (on the workers of a distributed cluster), and each pass reads them.
@@ -180,19 +155,19 @@ def block_passes(blocks, estimator, scales, held, whole=None):
         compute_relayed([dask.delayed(_warnings_of)(pair) for pair in pairs])
         prepared = [(part[0],) for part in pairs]
 
-        def evaluate(theta, second_order):
-            return reduce_blocks(prepared, evaluate_block, scales, theta, second_order)
+        def evaluate(theta, multipliers):
+            return reduce_blocks(prepared, evaluate_block, scales, theta, multipliers)
 
         return evaluate
 
-    def evaluate(theta, second_order):
+    def evaluate(theta, multipliers):
         return reduce_blocks(
             blocks,
             read_and_evaluate,
             estimator,
             scales,
             theta,
-            second_order,
+            multipliers,
             whole=whole,
         )
 
@@ -205,9 +180,11 @@ def _warnings_of(pair):
 
 
 class _BlockState:
-    def __init__(self, theta, stats):
+    def __init__(self, theta, stats, multipliers):
         self.theta = theta
         self.stats = stats
+        # The multipliers of the Lagrangian whose Hessian ``stats`` hold.
+        self.multipliers = multipliers
 
 
 class BlockProblem:
@@ -216,10 +193,12 @@ class BlockProblem:
     :meth:`state` is one pass over the data (``evaluate``, see
     :func:`block_passes`), which returns everything the solvers ask of that
     point: the loss, gradient, constraints and Jacobian, and
-    (``second_order=True``, for Newton) the Hessian and the curvature of each
-    constraint, so that an accepted step needs no further pass. Without
-    ``second_order`` (MDMM's line searches) the Hessian costs a pass of its
-    own when asked for.
+    (``second_order=True``, for Newton) the Hessian of the Lagrangian at the
+    multipliers the solver will take there, so that an accepted step needs
+    no further pass. The solver names them before it asks for the point
+    (:meth:`expect_hessian`; the loss's Hessian where it has not); a Hessian
+    asked for at other multipliers, or without ``second_order`` (MDMM's
+    line searches), costs a pass of its own.
     """
 
     def __init__(self, evaluate, scales, family, ridge, penalized, *, second_order):
@@ -233,10 +212,22 @@ class BlockProblem:
         self.r = scales["basis_map"].shape[1]
         self.n_passes = 0
         self._seen = {}
+        self._expected = self._zeros()
 
-    def _pass(self, theta, second_order):
+    def _zeros(self):
+        return np.zeros(self.r * self.m)
+
+    def _pass(self, theta, multipliers):
         self.n_passes += 1
-        return self.evaluate(theta, second_order)
+        return self.evaluate(theta, multipliers)
+
+    def expect_hessian(self, multipliers):
+        """Name the multipliers of the Hessian the solver will ask of the next state.
+
+        ``None``: no Hessian will be asked there. The next call of
+        :meth:`state` (only that one) computes it in its pass.
+        """
+        self._expected = None if multipliers is None else np.array(multipliers)
 
     def unpack(self, theta):
         return theta.reshape(self.q, self.m, order="F")
@@ -245,13 +236,17 @@ class BlockProblem:
         # One pass computes the first order (and more) anyway: the flag of
         # Problem.state has nothing to choose here.
         theta = np.array(theta, dtype=np.float64)
+        expected, self._expected = self._expected, self._zeros()
+        if not self.second_order:
+            expected = None
         # The solvers ask again for points they have seen (the polish starts
         # where Newton stopped): a pass over the data is worth a lookup.
         key = theta.tobytes()
         if key not in self._seen:
             if len(self._seen) >= 4:
                 self._seen.pop(next(iter(self._seen)))
-            self._seen[key] = _BlockState(theta, self._pass(theta, self.second_order))
+            stats = self._pass(theta, expected)
+            self._seen[key] = _BlockState(theta, stats, expected)
         return self._seen[key]
 
     def objective(self, theta, state):
@@ -272,11 +267,12 @@ class BlockProblem:
         return self.gradient(theta, state) + self.jacobian(state).T @ v
 
     def hessian(self, state, multipliers=None):
-        if "hessian" not in state.stats:
-            state.stats.update(self._pass(state.theta, True))
+        multipliers = self._zeros() if multipliers is None else multipliers
+        held = state.multipliers
+        if held is None or not np.array_equal(held, multipliers):
+            state.stats.update(self._pass(state.theta, multipliers))
+            state.multipliers = np.array(multipliers)
         H = state.stats["hessian"].copy()
-        if multipliers is not None:
-            H += np.tensordot(multipliers, state.stats["curvature"], axes=1)
         H[np.diag_indices_from(H)] += np.tile(self.ridge, self.m)
         return H
 

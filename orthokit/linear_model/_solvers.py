@@ -65,6 +65,16 @@ class Solution:
     message: str = ""
 
 
+def _expect_hessian(problem, multipliers):
+    """Name the next state's Hessian multipliers (``None``: none) to a dask problem.
+
+    A ``BlockProblem`` then computes that Hessian in the state's pass over the
+    data; the in-memory ``Problem`` computes it when asked (no such hook).
+    """
+    if hasattr(problem, "expect_hessian"):
+        problem.expect_hessian(multipliers)
+
+
 def _kkt_residuals(problem, theta, state, multipliers):
     gradient, J, _ = limit_derivatives(problem, theta, state)
     stationarity = np.abs(gradient + J.T @ multipliers).max(initial=0.0)
@@ -145,6 +155,7 @@ def _solve_newton(problem, theta, *, max_iter, tol):
         while True:
             trial = theta + step_size * step
             trial_multipliers = multipliers + step_size * delta
+            _expect_hessian(problem, trial_multipliers)
             trial_state = problem.state(trial, first_order=True)
             trial_value = problem.objective(trial, trial_state)
             trial_constraint = problem.constraints(trial_state)
@@ -338,6 +349,7 @@ def _polish(
         trial = theta + step
         if not np.isfinite(trial).all():
             break
+        _expect_hessian(problem, None)  # the steps keep one Hessian
         trial_state = problem.state(trial, first_order=True)
         with np.errstate(over="ignore", invalid="ignore"):
             trial_residual = max(

@@ -328,28 +328,57 @@ def test_dask_fit_with_a_data_free_basis_equals_in_memory():
 
 @pytest.mark.parametrize("family", ["binomial", "poisson", "gaussian"])
 @pytest.mark.parametrize("lead", [0, 1])
-def test_fused_second_order_equals_the_problems_hessians(family, lead):
-    """The Hessian and constraint curvatures of a block, against Problem.hessian."""
-    from orthokit.linear_model._dask_problem import _second_order
+def test_block_lagrangian_hessian_equals_a_direct_product(family, lead):
+    """A block's Hessian of the Lagrangian, against ``X1ᵀ diag(d) X1`` by numpy."""
+    from orthokit.linear_model._dask_problem import _lagrangian_hessian
     from orthokit.linear_model._families import FAMILIES
     from orthokit.linear_model._problem import Problem
 
     rng = np.random.default_rng(3)
-    n, p, r = 10_000, 4, 2  # more rows than a chunk of the fused products
+    n, p, r = 10_000, 4, 2
     Z, U = rng.normal(size=(n, p)), rng.normal(size=(n, r))
     Y, w = rng.integers(0, 2, (n, 1)).astype(float), rng.random(n)
     q = lead + p
-    problem = Problem(
-        Z, Y, w, U, FAMILIES[family], np.zeros(q), np.zeros(q, dtype=bool), ones=lead
-    )
-    state = problem.state(0.3 * rng.normal(size=q), first_order=True)
-    hessian, curvature = _second_order(problem, state, Z, lead)
-    expected = problem.hessian(state)
-    np.testing.assert_allclose(hessian, expected, rtol=1e-12, atol=1e-14)
-    # The curvature of constraint i: the Lagrangian's Hessian at λ = e_i less
-    # the loss's (in the Lagrangian's own sums, so to its rounding).
-    for i, unit in enumerate(np.eye(r)):
-        reference = problem.hessian(state, unit) - expected
-        np.testing.assert_allclose(curvature[i], reference, rtol=1e-9, atol=1e-12)
-    if family == "gaussian":
-        assert not curvature.any()
+    fam = FAMILIES[family]
+    problem = Problem(Z, Y, w, U, fam, np.zeros(q), np.zeros(q, dtype=bool), ones=lead)
+    theta = 0.3 * rng.normal(size=q)
+    state = problem.state(theta, first_order=True)
+    X1 = np.column_stack([np.ones((n, lead)), Z])
+    mu = fam.mean(X1 @ theta)
+    # The loss's Hessian (at zeros), and the Lagrangian's at multipliers for
+    # which the row weights change sign (binomial, poisson).
+    for multipliers in (np.zeros(r), np.array([40.0, -25.0])):
+        d = w / w.sum() * (fam.derivative(mu) + fam.curvature2(mu) * (U @ multipliers))
+        expected = X1.T @ (d[:, None] * X1)
+        got = _lagrangian_hessian(problem, state, Z, lead, multipliers)
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
+        if family != "gaussian" and multipliers.any():
+            assert d.min() < 0 < d.max()
+
+
+def test_dask_newton_takes_each_hessian_from_its_points_pass():
+    """Every Newton Hessian comes with its point's pass: no pass of its own."""
+    from orthokit.linear_model import _dask_problem
+
+    X, y = make_data("binomial", n=3000)
+    asked = []
+    hessian = _dask_problem.BlockProblem.hessian
+
+    def spy(self, state, multipliers=None):
+        before = self.n_passes
+        H = hessian(self, state, multipliers)
+        asked.append(self.n_passes - before)
+        return H
+
+    reference = OrthogonalGLM(protected=[4, 5]).fit(X, y)
+    _dask_problem.BlockProblem.hessian = spy
+    try:
+        fitted = OrthogonalGLM(protected=[4, 5]).fit(
+            da.from_array(X, chunks=1000), da.from_array(y, chunks=1000)
+        )
+    finally:
+        _dask_problem.BlockProblem.hessian = hessian
+    assert len(asked) >= fitted.n_iter_ >= 2
+    assert asked == [0] * len(asked)
+    assert fitted.n_iter_ == reference.n_iter_
+    assert_same_fit(fitted, reference)
