@@ -30,6 +30,7 @@ from orthokit.linear_model._diagnostics import (
     separation_message,
 )
 from orthokit.linear_model._families import FAMILIES
+from orthokit.linear_model._one_hot import OneHotGram
 from orthokit.linear_model._problem import Problem
 from orthokit.linear_model._row_blocks import one_blas_thread
 from orthokit.linear_model._scaling import scale_target
@@ -153,6 +154,7 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
             X1, target.y, w, design.basis, family, ridge, penalized, offset=offset,
             gram=gram, levels=[(rows, label) for _, _, rows, label in levels],
             transform=transform, ones=ones,
+            one_hot=OneHotGram.find(X1, ones) if transform is not None else None,
         )  # fmt: skip
         solution = self._run_solver(problem, theta, constant_only)
         Theta = self._store_solution(solution, problem, design, axes, target)

@@ -1,0 +1,105 @@
+"""Hessians of one-hot designs by sums over level codes, against the dense products."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orthokit.linear_model import OrthogonalGLM, OrthogonalLogisticRegression
+from orthokit.linear_model._one_hot import OneHotGram
+
+
+def one_hot(rng, n, levels):
+    """Indicators of a factor with ``levels`` levels, the first dropped."""
+    codes = rng.integers(0, levels, size=n)
+    return (codes[:, None] == np.arange(1, levels)).astype(float)
+
+
+def mixed_design(rng, n=3000):
+    """Dense columns between and after three factors' indicators."""
+    return np.column_stack([
+        rng.normal(size=n), one_hot(rng, n, 8), rng.uniform(size=n),
+        one_hot(rng, n, 10), one_hot(rng, n, 5), rng.poisson(2.0, size=n),
+    ])  # fmt: skip
+
+
+@pytest.mark.parametrize("ones", [0, 1])
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_gram_equals_dense_product(ones, layout):
+    rng = np.random.default_rng(0)
+    X = np.asarray(mixed_design(rng), order=layout)
+    gram = OneHotGram.find(X, ones)
+    assert gram is not None
+    # Three factors found: the Poisson column (0, 1, 2, ...) is not an indicator.
+    assert [len(levels) for levels in gram.positions] == [7, 9, 4]
+    X1 = np.column_stack([np.ones((len(X), ones)), X])
+    for d in (rng.uniform(size=len(X)), rng.normal(size=len(X))):  # either sign
+        expected = X1.T @ (d[:, None] * X1)
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(gram.gram(d), expected, rtol=0, atol=1e-13 * scale)
+
+
+def test_overlapping_indicators_and_impostors():
+    """Indicators sharing rows go to different factors; near-indicators stay dense."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    a = (rng.uniform(size=n) < 0.3).astype(float)
+    b = (rng.uniform(size=n) < 0.3).astype(float)  # overlaps a
+    late = a.copy()
+    late[-1] = 0.5  # 0/1 in the rows peeked at, not further down
+    ones_column = np.ones(n)
+    X = np.column_stack([a, b, late, ones_column, one_hot(rng, n, 30), a])
+    gram = OneHotGram.find(X, 1)
+    assert gram is not None
+    assert list(gram.dense_positions) == [1 + 2, 1 + 3]
+    assert len(gram.positions[0]) == 1  # a alone: b shares its rows
+    d = rng.normal(size=n)
+    X1 = np.column_stack([np.ones(n), X])
+    expected = X1.T @ (d[:, None] * X1)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(gram.gram(d), expected, rtol=0, atol=1e-13 * scale)
+
+
+def test_dense_designs_keep_the_dense_path():
+    rng = np.random.default_rng(2)
+    assert OneHotGram.find(rng.normal(size=(500, 6)), 1) is None
+    # One indicator among many dense columns does not pay.
+    X = np.column_stack([rng.normal(size=(500, 8)), one_hot(rng, 500, 2)])
+    assert OneHotGram.find(X, 1) is None
+
+
+@pytest.mark.parametrize("family", ["binomial", "poisson", "multinomial"])
+def test_fit_equals_the_dense_path(monkeypatch, family):
+    """The fit with the level sums equals the one with dense Hessians."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    X = mixed_design(rng, n)
+    s = X[:, 1] + 0.5 * X[:, 7] + rng.normal(size=n)
+    eta = 0.4 * X[:, 0] + X[:, 1:5] @ [0.5, -0.3, 0.2, 0.8] - 0.5 * X[:, 6]
+    if family == "poisson":
+        y = rng.poisson(np.exp(0.3 * eta))
+        estimator = OrthogonalGLM(["s"], family="poisson")
+    elif family == "binomial":
+        y = rng.binomial(1, 1 / (1 + np.exp(-eta)))
+        estimator = OrthogonalGLM(["s"])
+    else:
+        y = np.digitize(eta + rng.logistic(size=n), [-0.5, 0.5])
+        estimator = OrthogonalLogisticRegression(["s"])
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    frame["s"] = s
+    weights = rng.uniform(0.5, 2.0, size=n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # well posed: nothing to warn
+        sums = estimator.fit(frame, y, sample_weight=weights)
+        coef, intercept = sums.coef_.copy(), np.copy(sums.intercept_)
+        found = []
+        monkeypatch.setattr(
+            OneHotGram, "find", lambda X, ones: found.append(X.shape) or None
+        )
+        dense = estimator.fit(frame, y, sample_weight=weights)
+    assert found  # the dense fit went past the search
+    np.testing.assert_allclose(coef, dense.coef_, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(intercept, dense.intercept_, rtol=1e-11, atol=1e-12)
+    assert dense.constraint_violation_ < 1e-12
+    assert sums.constraint_violation_ < 1e-12
