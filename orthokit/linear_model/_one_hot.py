@@ -54,7 +54,10 @@ class OneHotGram:
         self.codes = codes
         self.positions = positions
         self.ones = ones
-        self.size = ones + len(dense_positions) + sum(map(len, positions))
+        # The Gram matrix is built with the columns in the order ones, dense,
+        # then factor by factor (contiguous blocks), and put in X's order once.
+        self.order = np.concatenate([np.arange(ones), dense_positions, *positions])
+        self.starts = np.cumsum([ones + len(dense_positions)] + [len(p) for p in positions])
         # Codes of the pairs of factors, level of the first times the second's
         # number of levels plus level of the second: one bincount per pair.
         self.pairs = [
@@ -62,6 +65,14 @@ class OneHotGram:
             for g in range(len(codes))
             for h in range(g + 1, len(codes))
         ]
+
+    def indicators(self):
+        """Return ``{column: (codes, level)}``: column ``j`` of ``X`` is ``codes == level``."""
+        return {
+            int(position) - self.ones: (codes, level)
+            for codes, positions in zip(self.codes, self.positions, strict=True)
+            for level, position in enumerate(positions, start=1)
+        }
 
     @classmethod
     def find(cls, X, ones):
@@ -132,29 +143,30 @@ class OneHotGram:
         -------
         ndarray of shape (ones + p, ones + p)
         """
-        gram = np.empty((self.size, self.size))
-
-        def put(rows, columns, block):
-            gram[np.ix_(rows, columns)] = block
-            gram[np.ix_(columns, rows)] = block.T
-
-        dense = np.concatenate([np.arange(self.ones), self.dense_positions])
-        gram[np.ix_(dense, dense)] = weighted_gram(self.dense, d, ones=self.ones)
-        weighted = [d * column for column in self.dense.T]
-        for codes, levels in zip(self.codes, self.positions, strict=True):
-            size = len(levels) + 1
-            sums = np.bincount(codes, weights=d, minlength=size)[1:]
+        head = self.starts[0]  # the columns of ones and the dense ones
+        ordered = np.empty((self.starts[-1],) * 2)
+        ordered[:head, :head] = weighted_gram(self.dense, d, ones=self.ones)
+        # Each factor's level sums of d and of d x for the dense columns x.
+        weighted = [d] * self.ones + [d * column for column in self.dense.T]
+        blocks = zip(self.codes, self.starts[:-1], self.starts[1:], strict=True)
+        for codes, start, stop in blocks:
+            size = stop - start + 1
+            sums = np.array([
+                np.bincount(codes, weights=values, minlength=size)[1:]
+                for values in weighted
+            ])  # fmt: skip
+            ordered[:head, start:stop] = sums
+            ordered[start:stop, :head] = sums.T
             # Levels of one factor share no row: a diagonal block.
-            put(levels, levels, np.diag(sums))
-            if self.ones:
-                put([0], levels, sums[None])
-            for position, values in zip(self.dense_positions, weighted, strict=True):
-                sums = np.bincount(codes, weights=values, minlength=size)[1:]
-                put([position], levels, sums[None])
+            level_sums = sums[0] if self.ones else np.bincount(codes, weights=d)[1:]
+            ordered[start:stop, start:stop] = np.diag(level_sums)
         for g, h, codes in self.pairs:
-            first, second = self.positions[g], self.positions[h]
+            (first, second), (end, stop) = self.starts[[g, h]], self.starts[[g + 1, h + 1]]
             table = np.bincount(
-                codes, weights=d, minlength=(len(first) + 1) * (len(second) + 1)
-            )
-            put(first, second, table.reshape(len(first) + 1, -1)[1:, 1:])
+                codes, weights=d, minlength=(end - first + 1) * (stop - second + 1)
+            ).reshape(end - first + 1, -1)[1:, 1:]
+            ordered[first:end, second:stop] = table
+            ordered[second:stop, first:end] = table.T
+        gram = np.empty_like(ordered)
+        gram[np.ix_(self.order, self.order)] = ordered
         return gram

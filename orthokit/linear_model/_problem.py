@@ -134,7 +134,7 @@ class Problem:
             loss += self.w[rows] @ self.family.loss(self.Y[rows], eta[rows])
             constraints += self.U[rows].T @ (self.w[rows, None] * mu[rows])
             columns = self._first_order_columns(mu[rows], rows)
-            product[ones:] += block.T @ columns
+            product[ones:] += (columns.T @ block).T  # see cross_product
             if ones:
                 product[0] += columns.sum(axis=0)
         self._first = (mu, self._first_order_split(product))

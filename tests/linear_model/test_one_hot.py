@@ -103,3 +103,58 @@ def test_fit_equals_the_dense_path(monkeypatch, family):
     np.testing.assert_allclose(intercept, dense.intercept_, rtol=1e-11, atol=1e-12)
     assert dense.constraint_violation_ < 1e-12
     assert sums.constraint_violation_ < 1e-12
+
+
+def test_standardized_gram_by_level_sums_equals_the_blocks():
+    """standardize's statistics from level sums equal those of its row blocks."""
+    from orthokit.linear_model._standard_design import standardize
+
+    rng = np.random.default_rng(4)
+    n = 5000
+    X = mixed_design(rng, n)
+    X[:, 0] = X[:, 0] + 9.5  # an offset of 9.5 standard deviations
+    s = np.column_stack([X[:, 1] + rng.normal(size=n), rng.normal(size=n)])
+    w = rng.uniform(0.5, 2.0, size=n)
+    w /= w.sum()
+    gram = OneHotGram.find(X, 1)
+    assert gram is not None
+    sums = standardize(X, s, w, ["a", "b"], True, gram)
+    blocks = standardize(X, s, w, ["a", "b"], True)
+    assert sums.X1 is None and blocks.X1 is None  # both read X in place
+    np.testing.assert_allclose(sums.gram, blocks.gram, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(sums.basis_cross, blocks.basis_cross, rtol=0, atol=1e-13)
+    # And both are the Gram matrix of the standardized columns (numpy).
+    centred = X - w @ X
+    standard = np.column_stack([np.ones(n), centred / np.sqrt(w @ centred**2)])
+    np.testing.assert_allclose(
+        sums.gram, standard.T @ (w[:, None] * standard), rtol=0, atol=1e-13
+    )
+
+
+def test_pure_levels_by_level_counts_equal_the_column_scan():
+    from orthokit.linear_model._diagnostics import pure_levels
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    codes = rng.integers(0, 9, size=n)
+    other = rng.integers(0, 12, size=n)
+    rare = rng.uniform(size=n) < 0.05
+    X = np.column_stack([
+        rng.normal(size=n), codes[:, None] == np.arange(1, 9),
+        other[:, None] == np.arange(1, 12), ~rare,
+    ]).astype(float)  # fmt: skip
+    labels = rng.integers(0, 3, size=n)
+    # Pure: codes' level 5 (its indicator's upper side) and the rare rows
+    # (the lower side of the indicator ~rare, the last column).
+    labels[rare | (codes == 5)] = 0
+    gram = OneHotGram.find(X, 1)
+    assert gram is not None and 20 in gram.indicators()  # ~rare: an indicator
+    w = np.ones(n)
+    scanned, counted = pure_levels(X, labels, w), pure_levels(X, labels, w, gram)
+    assert [(j, value, label) for j, value, _, label in counted] == [
+        (5, 1.0, 0), (20, 0.0, 0),
+    ]  # fmt: skip
+    assert len(scanned) == len(counted)
+    for (j, value, rows, label), expected in zip(counted, scanned, strict=True):
+        assert (j, value, label) == (expected[0], expected[1], expected[3])
+        np.testing.assert_array_equal(rows, expected[2])
