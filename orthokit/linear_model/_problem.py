@@ -322,7 +322,7 @@ class Problem:
         return H
 
     def _weighted_gram(self, mu, multipliers, k, j, blocks):
-        """Return ``[1, X1]ᵀ diag(w ⊙ curvature) [1, X1]`` of Hessian block ``(k, j)``."""
+        """Return ``[1, X1]ᵀ diag(w ⊙ curvature) [1, X1]``, Hessian block ``(k, j)``."""
         if self.one_hot is not None:
             curvature = self._curvature(mu, multipliers, k, j, slice(None))
             return self.one_hot.gram(self.w * curvature)

@@ -88,7 +88,7 @@ def _movable(problem):
 
 
 def _at_limit(mu, rows, label, slack):
-    """Whether ``rows`` are already within a factor ``slack`` of ``_PUSHED`` (pushed)."""
+    """Whether ``rows`` are within a factor ``slack`` of ``_PUSHED`` (pushed)."""
     other = mu[rows, 0] if label == 0 else 1.0 - mu[rows, 0]
     return bool(other.max(initial=0.0) < slack * _PUSHED)
 

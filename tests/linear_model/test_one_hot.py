@@ -158,3 +158,20 @@ def test_pure_levels_by_level_counts_equal_the_column_scan():
     for (j, value, rows, label), expected in zip(counted, scanned, strict=True):
         assert (j, value, label) == (expected[0], expected[1], expected[3])
         np.testing.assert_array_equal(rows, expected[2])
+
+
+def test_levels_beyond_the_table_bound_stay_dense():
+    """The table of all factors' levels has at most one cell per row."""
+    rng = np.random.default_rng(6)
+    n = 400
+    X = np.column_stack([one_hot(rng, n, 12), one_hot(rng, n, 12), one_hot(rng, n, 12)])
+    gram = OneHotGram.find(X, 1)
+    assert gram is not None
+    assert np.prod(gram.shape) <= n  # 12 x 12 x 2: the third factor's first level
+    assert [len(levels) for levels in gram.positions] == [11, 11, 1]
+    assert len(gram.dense_positions) == 10
+    d = rng.normal(size=n)
+    X1 = np.column_stack([np.ones(n), X])
+    expected = X1.T @ (d[:, None] * X1)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(gram.gram(d), expected, rtol=0, atol=1e-13 * scale)
