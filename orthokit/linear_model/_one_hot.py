@@ -77,7 +77,9 @@ class OneHotGram:
         """Return the :class:`OneHotGram` of ``X``, or ``None`` where it does not pay.
 
         It pays when the indicators are most of the columns: the estimated cost
-        of the bincounts is below half that of the dense product.
+        of the bincounts is below half that of the dense product. Designs with
+        as many columns as rows are not scanned (the solvers do not read them
+        in place).
 
         Parameters
         ----------
@@ -90,7 +92,7 @@ class OneHotGram:
         OneHotGram or None
         """
         n, p = X.shape
-        if n == 0 or X.dtype != np.float64:
+        if n <= p or X.dtype != np.float64:
             return None
         codes, positions, dense_positions = [], [], []
         used = np.zeros(n, dtype=bool)  # the rows of the last factor's levels

@@ -67,6 +67,9 @@ def test_dense_designs_keep_the_dense_path():
     # One indicator among many dense columns does not pay.
     X = np.column_stack([rng.normal(size=(500, 8)), one_hot(rng, 500, 2)])
     assert OneHotGram.find(X, 1) is None
+    # Not more rows than columns: not scanned (the fit does not read X in place).
+    assert OneHotGram.find(one_hot(rng, 30, 31), 1) is None
+    assert OneHotGram.find(one_hot(rng, 300, 31), 1) is not None
 
 
 @pytest.mark.parametrize("family", ["binomial", "poisson", "multinomial"])
