@@ -62,7 +62,7 @@ class OneHotGram:
         # factor's level the slowest): one bincount gives the sums over every
         # cell, and those over levels and pairs of levels are its margins.
         self.shape = tuple(len(levels) + 1 for levels in positions)
-        self.cells = np.ravel_multi_index(codes, self.shape) if codes else None
+        self.cells = np.ravel_multi_index(codes, self.shape)
 
     def indicators(self):
         """Return ``{j: (codes, level)}``: ``X[:, j]`` is ``codes == level``."""
@@ -164,7 +164,8 @@ class OneHotGram:
         bounds = list(zip(self.starts[:-1], self.starts[1:], strict=True))
         for g, (start, stop) in enumerate(bounds):
             heads = tables[:1] * self.ones + tables[1:]
-            sums = np.array([margin(t, g)[1:] for t in heads]).reshape(head, -1)
+            sums = np.array([margin(t, g)[1:] for t in heads])
+            sums = sums.reshape(head, stop - start)  # head may be 0
             ordered[:head, start:stop] = sums
             ordered[start:stop, :head] = sums.T
             # Levels of one factor share no row: a diagonal block.

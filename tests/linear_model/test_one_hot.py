@@ -40,6 +40,19 @@ def test_gram_equals_dense_product(ones, layout):
         np.testing.assert_allclose(gram.gram(d), expected, rtol=0, atol=1e-13 * scale)
 
 
+@pytest.mark.parametrize("ones", [0, 1])
+def test_a_single_factor_and_nothing_else(ones):
+    rng = np.random.default_rng(7)
+    X = one_hot(rng, 500, 6)
+    gram = OneHotGram.find(X, ones)
+    assert gram is not None and len(gram.dense_positions) == 0
+    d = rng.normal(size=500)
+    X1 = np.column_stack([np.ones((500, ones)), X])
+    np.testing.assert_allclose(
+        gram.gram(d), X1.T @ (d[:, None] * X1), rtol=0, atol=1e-13 * np.abs(d).sum()
+    )
+
+
 def test_overlapping_indicators_and_impostors():
     """Indicators sharing rows go to different factors; near-indicators stay dense."""
     rng = np.random.default_rng(1)
@@ -178,3 +191,24 @@ def test_levels_beyond_the_table_bound_stay_dense():
     expected = X1.T @ (d[:, None] * X1)
     scale = np.abs(expected).max()
     np.testing.assert_allclose(gram.gram(d), expected, rtol=0, atol=1e-13 * scale)
+
+
+def test_fit_without_intercept_on_indicators_alone(monkeypatch):
+    rng = np.random.default_rng(8)
+    n = 3000
+    codes, other = rng.integers(0, 6, size=n), rng.integers(0, 4, size=n)
+    X = np.column_stack(
+        [codes[:, None] == np.arange(6), other[:, None] == np.arange(1, 4)]
+    )
+    X = X.astype(float)
+    s = codes + rng.normal(size=n)
+    y = rng.binomial(1, 1 / (1 + np.exp(-(codes - 2.5) / 2 - 0.3 * other)))
+    Xs = np.column_stack([X, s])
+    estimator = OrthogonalGLM([X.shape[1]], fit_intercept=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sums = estimator.fit(Xs, y).coef_.copy()
+        monkeypatch.setattr(OneHotGram, "find", lambda X, ones: None)
+        dense = estimator.fit(Xs, y)
+    np.testing.assert_allclose(sums, dense.coef_, rtol=1e-11, atol=1e-12)
+    assert dense.constraint_violation_ < 1e-12
