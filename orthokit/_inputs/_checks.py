@@ -78,12 +78,14 @@ def column_kind(table, j, name, argument="X"):
     """
     dtype = table.dtype(j)
     if table.is_frame:
+        # Numbers first (most columns; a comparison of narwhals dtypes costs
+        # microseconds): Decimal is the one numeric dtype refused.
+        if dtype.is_numeric():
+            if dtype == nw.Decimal:
+                raise _decimal_error(argument, name)
+            return "numeric"
         if isinstance(dtype, _TIME) or dtype in _TIME:
             raise _time_error(argument, name, str(dtype))
-        if dtype == nw.Decimal:
-            raise _decimal_error(argument, name)
-        if dtype.is_numeric():
-            return "numeric"
         if dtype in _LABELS or isinstance(dtype, _LABELS):
             return "labels"
         if dtype not in (nw.Object, nw.Unknown):

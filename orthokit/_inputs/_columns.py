@@ -318,20 +318,20 @@ class ProtectedColumns(ColumnSpec):
             The other columns.
         """
         table = self._table(X)
-        blocks = []
+        # Column-major: the fits reduce S column by column (means, ranges).
+        S = np.empty((table.shape[0], len(self.encoded_names_)), order="F")
+        start = 0
         for j in sorted(self.protected_index_):
             name = self.input_names_[j]
             if name not in self.categories_:
-                blocks.append(_to_float(table.column(j), name, "protected")[:, None])
+                S[:, start] = _to_float(table.column(j), name, "protected")
+                start += 1
                 continue
             levels = self.categories_[name]
-            blocks.append(one_hot(column_codes(table, j, levels, name), len(levels)))
-        # Column-major: the fits reduce S column by column (means, ranges).
-        S = np.empty((table.shape[0], sum(b.shape[1] for b in blocks)), order="F")
-        start = 0
-        for block in blocks:
-            S[:, start : start + block.shape[1]] = block
-            start += block.shape[1]
+            stop = start + len(levels) - 1
+            codes = column_codes(table, j, levels, name)
+            one_hot(codes, len(levels), out=S[:, start:stop])
+            start = stop
         check_finite(S, self.encoded_names_, "protected")
         if not numeric_features:
             return S, None

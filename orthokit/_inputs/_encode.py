@@ -144,12 +144,17 @@ def _unseen(name, unseen, levels):
     )
 
 
-def one_hot(codes, n_levels):
+def one_hot(codes, n_levels, out=None):
     """Return the indicators of levels ``1..n_levels-1`` (0 is the reference).
+
+    With ``out`` (float64, ``(n, n_levels - 1)``) they are written into it.
 
     Examples
     --------
     >>> one_hot(np.array([0, 2, 1]), 3).tolist()
     [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
     """
-    return (codes[:, None] == np.arange(1, n_levels)).astype(np.float64)
+    if out is None:
+        out = np.empty((len(codes), n_levels - 1))
+    out[...] = codes[:, None] == np.arange(1, n_levels)
+    return out

@@ -39,8 +39,10 @@ class Table:
         self.data = data
         self.native = native
         self.names = names
-        # Read once: narwhals rebuilds the schema and the column list per call.
+        # Read once: narwhals rebuilds the schema and the column list per call,
+        # and a column (a new pandas Series each time) per call.
         self._dtypes = self._keys = None
+        self._series = {}
 
     @property
     def is_frame(self):
@@ -68,9 +70,11 @@ class Table:
 
     def series(self, j):
         """Column ``j`` of a frame as a narwhals Series."""
-        if self._keys is None:
-            self._keys = self.data.columns
-        return self.data.get_column(self._keys[j])
+        if j not in self._series:
+            if self._keys is None:
+                self._keys = self.data.columns
+            self._series[j] = self.data.get_column(self._keys[j])
+        return self._series[j]
 
 
 def is_frame_like(X):

@@ -15,7 +15,7 @@ class SeparationWarning(ConvergenceWarning):
     """
 
 
-def pure_levels(predictors, labels, w):
+def pure_levels(predictors, labels, w, one_hot=None):
     """Levels of two-valued predictors whose rows all have the same label.
 
     Such a level (a one-hot category in which every row has ``y = 0``, say)
@@ -30,6 +30,10 @@ def pure_levels(predictors, labels, w):
         Integer class codes.
     w : ndarray of shape (n,)
         Row weights; rows of zero weight are ignored.
+    one_hot : OneHotGram, default=None
+        The predictors' indicator columns: their levels' label counts by one
+        bincount per factor instead of a scan of each column (where every
+        row has positive weight).
 
     Returns
     -------
@@ -47,7 +51,12 @@ def pure_levels(predictors, labels, w):
     codes = live_labels.astype(np.int64)
     totals = np.array([codes.size, codes.sum(), (codes * codes).sum()])
     found = []
+    known = one_hot.indicators() if one_hot is not None and everywhere else {}
+    tallies = {}
     for j in range(predictors.shape[1]):
+        if j in known:
+            found.extend(_pure_indicator(j, *known[j], codes, tallies))
+            continue
         # Rows of zero weight are ignored; the predictors are not copied
         # when there are none (the usual case).
         column = predictors[:, j] if everywhere else predictors[live, j]
@@ -70,6 +79,31 @@ def pure_levels(predictors, labels, w):
             if positions is not None:
                 index = positions[index]
             found.append((j, value, index, label))
+    return found
+
+
+def _pure_indicator(j, levels, level, labels, tallies):
+    """:func:`pure_levels` of an indicator column ``levels == level``.
+
+    The rows of every level of the column's factor counted by class in one
+    bincount (kept in ``tallies``); a side of the column is pure where its
+    rows are of one class.
+    """
+    if "classes" not in tallies:
+        tallies["classes"] = np.bincount(labels)
+    by_class = tallies["classes"]
+    key = id(levels)
+    if key not in tallies:
+        k = by_class.size
+        tallies[key] = np.bincount(
+            levels * k + labels, minlength=(levels.max() + 1) * k
+        ).reshape(-1, k)
+    counts = tallies[key][level]
+    found = []
+    for value, side in ((1.0, counts), (0.0, by_class - counts)):
+        if np.count_nonzero(side) == 1:
+            index = np.flatnonzero((levels == level) == (value == 1.0))
+            found.append((j, value, index, int(np.flatnonzero(side)[0])))
     return found
 
 

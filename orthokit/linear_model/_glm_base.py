@@ -30,6 +30,7 @@ from orthokit.linear_model._diagnostics import (
     separation_message,
 )
 from orthokit.linear_model._families import FAMILIES
+from orthokit.linear_model._one_hot import OneHotGram
 from orthokit.linear_model._problem import Problem
 from orthokit.linear_model._row_blocks import one_blas_thread
 from orthokit.linear_model._scaling import scale_target
@@ -131,7 +132,8 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         names = protected_names(self)
         self._check_shape(family, predictors.shape[1], np.count_nonzero(weights))
         w = weights / weights.sum()
-        design = standardize(predictors, S, w, names, self.fit_intercept)
+        one_hot = OneHotGram.find(predictors, int(self.fit_intercept))
+        design = standardize(predictors, S, w, names, self.fit_intercept, one_hot)
         X1, transform, gram, axes, ones = principal_components(design, w)
         lead = design.lead
         constant_only = self._check_design(
@@ -148,11 +150,13 @@ class _OrthogonalGLMBase(ProtectedColumnsMixin, BaseEstimator):
         levels = []
         if family.is_classifier and self.alpha == 0:
             labels = (Y * np.arange(1, Y.shape[1] + 1)).sum(axis=1).astype(np.intp)
-            levels = pure_levels(predictors, labels, w)
+            levels = pure_levels(predictors, labels, w, one_hot)
         problem = Problem(
             X1, target.y, w, design.basis, family, ridge, penalized, offset=offset,
             gram=gram, levels=[(rows, label) for _, _, rows, label in levels],
             transform=transform, ones=ones,
+            # Hessians by level sums where the predictors are read in place.
+            one_hot=one_hot if X1 is predictors else None,
         )  # fmt: skip
         solution = self._run_solver(problem, theta, constant_only)
         Theta = self._store_solution(solution, problem, design, axes, target)

@@ -44,9 +44,11 @@ class Problem:
 
     def __init__(
         self, X1, Y, weights, basis, family, alpha, penalized, offset=0.0, gram=None,
-        levels=(), transform=None, ones=0,
+        levels=(), transform=None, ones=0, one_hot=None,
     ):  # fmt: skip
         self.X1 = X1
+        # X1's indicator columns (a OneHotGram): Hessians by sums over levels.
+        self.one_hot = one_hot
         self.ones = ones
         self.transform = transform
         # X1ᵀ W X1, when known: the Hessian wherever the curvature is the same
@@ -132,7 +134,7 @@ class Problem:
             loss += self.w[rows] @ self.family.loss(self.Y[rows], eta[rows])
             constraints += self.U[rows].T @ (self.w[rows, None] * mu[rows])
             columns = self._first_order_columns(mu[rows], rows)
-            product[ones:] += block.T @ columns
+            product[ones:] += (columns.T @ block).T  # see cross_product
             if ones:
                 product[0] += columns.sum(axis=0)
         self._first = (mu, self._first_order_split(product))
@@ -307,12 +309,7 @@ class Problem:
                 if constant is not None:
                     block = constant * self.gram
                 else:
-                    block = np.zeros((self.X1.shape[1] + self.ones,) * 2)
-                    for rows in blocks:
-                        curvature = self._curvature(mu, multipliers, k, j, rows)
-                        block += weighted_gram(
-                            self.X1[rows], self.w[rows] * curvature, ones=self.ones
-                        )
+                    block = self._weighted_gram(mu, multipliers, k, j, blocks)
                     if self.transform is not None:
                         block = self.transform.T @ block @ self.transform
                         block = 0.5 * (block + block.T)
@@ -323,6 +320,19 @@ class Problem:
                     block.T
                 )
         return H
+
+    def _weighted_gram(self, mu, multipliers, k, j, blocks):
+        """Return ``[1, X1]ᵀ diag(w ⊙ curvature) [1, X1]``, Hessian block ``(k, j)``."""
+        if self.one_hot is not None:
+            curvature = self._curvature(mu, multipliers, k, j, slice(None))
+            return self.one_hot.gram(self.w * curvature)
+        block = np.zeros((self.X1.shape[1] + self.ones,) * 2)
+        for rows in blocks:
+            curvature = self._curvature(mu, multipliers, k, j, rows)
+            block += weighted_gram(
+                self.X1[rows], self.w[rows] * curvature, ones=self.ones
+            )
+        return block
 
     def _constant_curvature(self, mu, multipliers, k, j, blocks):
         """Return the row weight of Hessian block ``(k, j)`` where it is constant.

@@ -149,10 +149,14 @@ def cross_product(X, C, ones=0):
     if ones:
         total = C.sum(axis=0)
         return np.vstack([np.tile(total, (ones, 1)), cross_product(X, C)])
+    # (CᵀX)ᵀ, not XᵀC: BLAS's kernel for a few rows times a tall matrix is
+    # 1.5-2x faster than the one for a tall matrix's transpose times a few
+    # columns, for row- and column-major X alike.
     n = X.shape[0]
     if n <= _CROSS_ROWS:
-        return X.T @ C
+        return (C.T @ X).T
     product = np.zeros((X.shape[1], C.shape[1]))
     for start in range(0, n, _CROSS_ROWS):
-        product += X[start : start + _CROSS_ROWS].T @ C[start : start + _CROSS_ROWS]
+        rows = slice(start, start + _CROSS_ROWS)
+        product += (C[rows].T @ X[rows]).T
     return product

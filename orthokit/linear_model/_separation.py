@@ -87,10 +87,10 @@ def _movable(problem):
     )
 
 
-def _at_limit(mu, rows, label):
-    """Whether ``rows`` are already within a factor ``1e4`` of ``_PUSHED`` (pushed)."""
+def _at_limit(mu, rows, label, slack):
+    """Whether ``rows`` are within a factor ``slack`` of ``_PUSHED`` (pushed)."""
     other = mu[rows, 0] if label == 0 else 1.0 - mu[rows, 0]
-    return bool(other.max(initial=0.0) < 1e4 * _PUSHED)
+    return bool(other.max(initial=0.0) < slack * _PUSHED)
 
 
 def _push(problem, theta, mu, rows, label, direction):
@@ -117,7 +117,7 @@ def start_hessian(problem, start, pinned):
     return H
 
 
-def push_pinned(problem, theta, state):
+def push_pinned(problem, theta, state, slack=1e4):
     """Move the pinned levels' rows towards their limit, the rest unchanged.
 
     The newton solver stops with the other classes' probabilities on a pinned
@@ -127,14 +127,18 @@ def push_pinned(problem, theta, state):
     to ``_PUSHED``, and the polish that follows refits the rest: the answer
     is then that of the limit problem, as the first-order solver's is. Only
     for one linear predictor (binomial), and only where the indicator is in
-    the span of the design (a one-hot level with an intercept).
+    the span of the design (a one-hot level with an intercept). Levels whose
+    rows are within a factor ``slack`` of ``_PUSHED`` are left as they are
+    (the newton solver's, pushed at its start and moved since only by the
+    rest of the fit); the first-order solver, whose descent followed them out
+    to wherever it stopped, passes ``slack=1``.
     """
     if not _movable(problem):
         return theta, state
     eta, mu = state
     moved = False
     for rows, label in problem.levels:
-        if not is_pinned(mu[rows], label) or _at_limit(mu, rows, label):
+        if not is_pinned(mu[rows], label) or _at_limit(mu, rows, label, slack):
             continue
         direction = level_direction(problem, rows)
         if direction is None:

@@ -301,6 +301,9 @@ def _solve_mdmm(problem, theta, *, max_iter, tol, damping):
         hessian = problem.hessian(state)
         J = problem.jacobian(state)
     if converged:
+        # As the newton solver: the pinned levels' rows to their limit, so that
+        # the answer does not depend on how far the descent followed them out.
+        theta, state = push_pinned(problem, theta, state, slack=1.0)
         theta, multipliers, state = _polish(
             problem, theta, multipliers, state=state, floor=_POLISH_DEPTH * tol
         )

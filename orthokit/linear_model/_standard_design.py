@@ -35,6 +35,11 @@ _IMPLICIT_RANGE = 1e-6
 #: a copy.
 _IN_PLACE_OFFSET = 1e2
 
+#: Largest such ratio at which the Gram matrix of the predictors read in place
+#: is taken from their raw Gram matrix by level sums (indicator columns): the
+#: centring afterwards then loses at most its square (100) in rounding errors.
+_ONE_HOT_OFFSET = 1e1
+
 
 @dataclass
 class StandardDesign:
@@ -96,7 +101,7 @@ class StandardDesign:
         return np.vstack([Theta[:1] - centre @ slopes, slopes])
 
 
-def standardize(predictors, S, w, names, fit_intercept):
+def standardize(predictors, S, w, names, fit_intercept, one_hot=None):
     """Return the :class:`StandardDesign` of a fit.
 
     The predictors are centred in two passes (as in :func:`centre_and_scale`)
@@ -118,6 +123,9 @@ def standardize(predictors, S, w, names, fit_intercept):
     fit_intercept : bool
         Centre the predictors and lead with a column of ones (otherwise they
         are only scaled).
+    one_hot : OneHotGram, default=None
+        The predictors' indicator columns (with one column of ones), for
+        their weighted Gram matrix by level sums where they are read in place.
 
     Returns
     -------
@@ -154,7 +162,7 @@ def standardize(predictors, S, w, names, fit_intercept):
             "constant, e.g. 1e300; the fit does not depend on their scale."
         )
     basis = np.asfortranarray(s_std @ basis_map)
-    in_place = _in_place_predictors(predictors, w, fit_intercept, basis)
+    in_place = _in_place_predictors(predictors, w, fit_intercept, basis, one_hot)
     if in_place is not None:
         return StandardDesign(
             None, int(fit_intercept), *in_place[:4], basis=basis,
@@ -170,7 +178,7 @@ def standardize(predictors, S, w, names, fit_intercept):
     )  # fmt: skip
 
 
-def _in_place_predictors(predictors, w, fit_intercept, basis):
+def _in_place_predictors(predictors, w, fit_intercept, basis, one_hot=None):
     """Return ``(gram, high, low, scale, basis_cross)`` without copying the predictors.
 
     The statistics of :func:`_standard_predictors`, from the same three passes
@@ -180,7 +188,9 @@ def _in_place_predictors(predictors, w, fit_intercept, basis):
     power-of-two rescaling, a second pass for their spread, or whose mean is
     more than :data:`_IN_PLACE_OFFSET` standard deviations from zero; columns
     that may be constant; predictors that are not float64 or more columns than
-    rows.
+    rows. With ``one_hot`` (an intercept, offsets below :data:`_ONE_HOT_OFFSET`)
+    the third pass is replaced by the Gram matrix of the raw predictors by
+    level sums, standardized afterwards, and one product with the basis.
     """
     n, p = predictors.shape
     if predictors.dtype != np.float64 or p >= n or p == 0:
@@ -215,6 +225,12 @@ def _in_place_predictors(predictors, w, fit_intercept, basis):
         or np.any(np.abs(high + low) > _IN_PLACE_OFFSET * spread)
     ):
         return None
+    if (
+        one_hot is not None
+        and fit_intercept
+        and np.all(np.abs(high + low) <= _ONE_HOT_OFFSET * spread)
+    ):
+        return _standard_gram(predictors, w, basis, one_hot, high, low, spread)
     root = np.sqrt(w)
     gram = np.zeros((lead + p, lead + p))
     cross = np.zeros((p, basis.shape[1]))
@@ -235,6 +251,28 @@ def _in_place_predictors(predictors, w, fit_intercept, basis):
         gram += weighted @ weighted.T
         cross += block @ (basis[rows] * w[rows, None])
     return gram, high, low, spread, cross.T
+
+
+def _standard_gram(predictors, w, basis, one_hot, high, low, spread):
+    """Return :func:`_in_place_predictors`'s answer from the raw Gram matrix.
+
+    ``[1, X_std] = [1, X] M`` with ``M`` the centring and scaling, so the
+    standardized Gram matrix is ``Mᵀ ([1, X]ᵀ W [1, X]) M``; the raw one comes
+    from :class:`~orthokit.linear_model._one_hot.OneHotGram` (level sums), and
+    with offsets below :data:`_ONE_HOT_OFFSET` standard deviations the
+    centring afterwards loses at most their square's worth of rounding
+    errors (1e-14). ``basisᵀ W X_std`` likewise from ``basisᵀ W X``.
+    """
+    p = predictors.shape[1]
+    centre = high + low
+    M = np.zeros((1 + p, 1 + p))
+    M[0, 0] = 1.0
+    M[0, 1:] = -centre / spread
+    M[np.arange(1, 1 + p), np.arange(1, 1 + p)] = 1.0 / spread
+    gram = M.T @ one_hot.gram(w) @ M
+    weighted = basis * w[:, None]
+    cross = (weighted.T @ predictors - np.outer(weighted.sum(axis=0), centre)) / spread
+    return 0.5 * (gram + gram.T), high, low, spread, cross
 
 
 def _standard_predictors(predictors, w, fit_intercept, basis):
