@@ -764,7 +764,13 @@ def _copy_rows(F, start, stop, columns, block):
     """
     if hasattr(F, "read_into"):
         return F.read_into(slice(start, stop), columns, block)
-    features = F[start:stop][:, columns]
+    rows = F[start:stop]
+    if not isinstance(columns, slice) and rows.dtype == block.dtype:
+        # A gather straight into the block (``rows[:, columns]`` would
+        # gather into a temporary first, then copy it); the positions are
+        # resolved ones (0 <= j < p), so "clip" spares take's buffering.
+        return np.take(rows, columns, axis=1, out=block, mode="clip")
+    features = rows[:, columns]
     np.copyto(block, features)
     return features
 

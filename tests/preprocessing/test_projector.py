@@ -276,6 +276,28 @@ def test_transform_error_names_the_row_beyond_the_first_block(frame):
         proj.transform(pd.DataFrame(X) if frame else X)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_protected_columns_between_features(dtype):
+    # The features around the protected columns are gathered block by block
+    # (not a slice of X): the output equals numpy's lstsq residuals, keeps
+    # the dtype, and a bad value beyond the first block still names its row.
+    rng = np.random.default_rng(1)
+    S = rng.normal(size=(5_000, 2))
+    F = rng.normal(size=(5_000, 5)) + S @ rng.normal(size=(2, 5))
+    X = np.column_stack([F[:, :2], S[:, :1], F[:, 2:4], S[:, 1:], F[:, 4:]])
+    X = X.astype(dtype)
+    out = OrthogonalProjector(protected=[2, 5]).fit(X).transform(X)
+    assert out.dtype == dtype
+    S, F = X[:, [2, 5]].astype(np.float64), X[:, [0, 1, 3, 4, 6]].astype(np.float64)
+    centred = S - S.mean(axis=0)
+    expected = F - centred @ np.linalg.lstsq(centred, F - F.mean(axis=0))[0]
+    atol = {np.float64: 1e-12, np.float32: 1e-4}[dtype]
+    np.testing.assert_allclose(out, expected, rtol=0, atol=atol)
+    X[4_321, 3] = np.nan
+    with pytest.raises(ValueError, match=r"the first in row 4321\)"):
+        OrthogonalProjector(protected=[2, 5]).fit(X[:100]).transform(X)
+
+
 def test_sparse_and_unfitted_are_rejected():
     import scipy.sparse
     from sklearn.exceptions import NotFittedError
