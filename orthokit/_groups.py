@@ -30,6 +30,7 @@ from orthokit._linalg import (
     CONSTANT_RTOL,
     CollinearityWarning,
     _shifted_blocks,
+    gather_columns,
     solve_gram,
 )
 
@@ -343,5 +344,6 @@ def subtract_group_offsets(
         for j in range(1, rows.shape[1]):
             offsets += tables[rows[:, j]]
         offsets -= constant
-        np.subtract(F[start:stop][:, columns], offsets, out=out[start:stop])
+        block = out[start:stop]
+        np.subtract(gather_columns(F[start:stop], columns, block), offsets, out=block)
     return out

@@ -764,15 +764,30 @@ def _copy_rows(F, start, stop, columns, block):
     """
     if hasattr(F, "read_into"):
         return F.read_into(slice(start, stop), columns, block)
-    rows = F[start:stop]
-    if not isinstance(columns, slice) and rows.dtype == block.dtype:
-        # A gather straight into the block (``rows[:, columns]`` would
-        # gather into a temporary first, then copy it); the positions are
-        # resolved ones (0 <= j < p), so "clip" spares take's buffering.
-        return np.take(rows, columns, axis=1, out=block, mode="clip")
-    features = rows[:, columns]
-    np.copyto(block, features)
+    features = gather_columns(F[start:stop], columns, block)
+    if features is not block:
+        np.copyto(block, features)
     return features
+
+
+def gather_columns(rows, columns, block):
+    """Return ``rows[:, columns]``, gathered into ``block`` where that saves a copy.
+
+    A slice is a view (nothing copied). A list of positions gathers into
+    ``block`` when the dtypes agree (``rows[:, columns]`` would gather into a
+    temporary first); the positions are resolved ones (``0 <= j < p``), so
+    ``mode="clip"`` spares :func:`numpy.take` its buffering.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows, block = np.arange(6.0).reshape(2, 3), np.empty((2, 2))
+    >>> gather_columns(rows, [0, 2], block) is block, block.tolist()
+    (True, [[0.0, 2.0], [3.0, 5.0]])
+    """
+    if isinstance(columns, slice) or rows.dtype != block.dtype:
+        return rows[:, columns]
+    return np.take(rows, columns, axis=1, out=block, mode="clip")
 
 
 # --------------------------------------------------------------------------------
