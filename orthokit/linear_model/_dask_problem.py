@@ -27,7 +27,6 @@ from orthokit.linear_model._dask_blocks import (
 )
 from orthokit.linear_model._families import FAMILIES
 from orthokit.linear_model._problem import DIVERGENCE_LIMIT, Problem
-from orthokit.linear_model._row_blocks import weighted_gram
 
 
 def is_held(collection):
@@ -97,29 +96,9 @@ def evaluate_block(prepared, scales, theta, multipliers):
         "constraints": total * problem.constraints(state),
         "jacobian": total * problem.jacobian(state),
     }
-    if multipliers is not None:
-        stats["hessian"] = total * _lagrangian_hessian(
-            problem, state, Z, lead, multipliers
-        )
+    if multipliers is not None:  # the in-memory Hessian of the Lagrangian
+        stats["hessian"] = total * problem.hessian(state, multipliers)
     return stats
-
-
-def _lagrangian_hessian(problem, state, Z, lead, multipliers):
-    """Return ``∂²(f + λᵀc)/∂θ²`` of a block: one weighted product.
-
-    With one linear predictor it is ``[1, Z]ᵀ diag(w (h' + h'' U λ)) [1, Z]``,
-    row weights of either sign, by the in-memory product
-    (:func:`~._row_blocks.weighted_gram`) over the block's rows at once;
-    otherwise the in-memory :meth:`~._problem.Problem.hessian`.
-    """
-    if problem.m > 1:
-        return problem.hessian(state, multipliers)
-    mu = state[1][:, 0]
-    family = problem.family
-    weights = family.curvature2(mu) * (problem.U @ multipliers)
-    weights += family.derivative(mu)
-    weights *= problem.w
-    return weighted_gram(Z, weights, ones=lead)
 
 
 def read_and_evaluate(X, y, w, estimator, scales, theta, multipliers):
